@@ -1,0 +1,44 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANAGE := cd example_project && ../$(BIN)/python manage.py
+
+.PHONY: venv test test-postgres lint typecheck migrations-check demo bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Whole suite: lint, type check, migrations in step, tests (SQLite, or DATABASE_URL).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy django_invoices
+	$(MANAGE) makemigrations --check --dry-run django_invoices
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy django_invoices
+
+migrations-check: $(STAMP)
+	$(MANAGE) makemigrations --check --dry-run django_invoices
+
+## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
+demo: $(STAMP)
+	$(MANAGE) migrate --noinput
+	$(MANAGE) runserver 127.0.0.1:8000
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3

@@ -1,0 +1,402 @@
+"""HTTP client for the KUNA Pay merchant API.
+
+Knows the wire format (paths, field names, envelope, errors, signatures) and nothing
+about Django models. Credentials and transport options come in through the constructor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from . import __version__
+from .conf import AUTH_SIGNED, Account
+from .exceptions import (
+    AuthenticationFailed,
+    InvalidResponse,
+    KunaPayError,
+    NotFound,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderValidationError,
+    RateLimited,
+)
+from .signing import compact_json, sign_request
+
+logger = logging.getLogger("django_invoices.client")
+
+ASSETS_PATH = "/v1/invoice/assets"
+QUESTIONNAIRE_PATH = "/v1/invoice/questionnaire"
+INVOICE_PATH = "/v1/invoice"
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def format_amount(amount: Decimal | str | int) -> str:
+    """A decimal as the provider wants it: a plain string, never an exponent or a float."""
+    if isinstance(amount, float):
+        raise TypeError("amounts must be Decimal or str, never float")
+    value = Decimal(str(amount))
+    if not value.is_finite():
+        raise ValueError(f"not a finite amount: {amount!r}")
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def parse_amount(value: Any) -> Decimal | None:
+    """A provider amount (string) as Decimal; None when absent. Floats are refused."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        value = repr(value)  # never build a Decimal from a binary float
+    try:
+        result = Decimal(str(value))
+    except ArithmeticError as exc:
+        raise InvalidResponse(f"not a decimal amount: {value!r}") from exc
+    if not result.is_finite():
+        raise InvalidResponse(f"not a finite amount: {value!r}")
+    return result
+
+
+def _sent_nothing(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached the provider (safe to resend)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        text = repr(exc)
+        return any(
+            marker in text
+            for marker in ("NewConnectionError", "NameResolutionError", "Connection refused")
+        )
+    return False
+
+
+class KunaPayClient:
+    """One client per merchant account; it keeps one ``requests.Session`` for reuse."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        api_key: str = "",
+        public_key: str = "",
+        private_key: str = "",
+        auth_mode: str = "api_key",
+        timeout: tuple[float, float] = (3.05, 15.0),
+        retries: int = 2,
+        retry_backoff: float = 0.5,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if auth_mode == AUTH_SIGNED and not (public_key and private_key):
+            raise ValueError("signed mode needs both public_key and private_key")
+        if auth_mode != AUTH_SIGNED and not api_key:
+            raise ValueError("api_key mode needs api_key")
+        self.api_url = api_url.rstrip("/")
+        self._base_path = urlsplit(self.api_url).path.rstrip("/")
+        self.api_key = api_key
+        self.public_key = public_key
+        self._private_key = private_key
+        self.auth_mode = auth_mode
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.retry_backoff = retry_backoff
+        self.session = session or requests.Session()
+        self.session.headers.update(
+            {
+                "Accept": "application/json",
+                "User-Agent": f"django-invoices/{__version__}",
+            }
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._last_nonce = 0
+
+    @classmethod
+    def from_account(cls, account: Account, **kwargs: Any) -> KunaPayClient:
+        return cls(
+            account.api_url,
+            api_key=account.api_key,
+            public_key=account.public_key,
+            private_key=account.private_key,
+            auth_mode=account.auth_mode,
+            timeout=(account.connect_timeout, account.read_timeout),
+            retries=account.retries,
+            retry_backoff=account.retry_backoff,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"<KunaPayClient {self.api_url} auth={self.auth_mode}>"
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    def list_assets(self) -> list[dict[str, Any]]:
+        """``GET /v1/invoice/assets``: the assets an invoice may be created in."""
+        return _as_list(self._request("GET", ASSETS_PATH))
+
+    def questionnaire_fields(self) -> list[dict[str, Any]]:
+        """``GET /v1/invoice/questionnaire``: buyer fields an invoice may ask for."""
+        return _as_list(self._request("GET", QUESTIONNAIRE_PATH))
+
+    def create_invoice(
+        self,
+        *,
+        amount: Decimal | str,
+        asset: str,
+        external_order_id: str | None = None,
+        callback_url: str | None = None,
+        redirect_url: str | None = None,
+        redirect_button_title: str | None = None,
+        transactional_callbacks: bool | None = None,
+        questionnaire_fields: Iterable[str] = (),
+        product_description: str | None = None,
+        product_category: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/invoice``. Never retried once it may have reached the provider."""
+        return _as_dict(
+            self._request(
+                "POST",
+                INVOICE_PATH,
+                body=self.invoice_body(
+                    amount=amount,
+                    asset=asset,
+                    external_order_id=external_order_id,
+                    callback_url=callback_url,
+                    redirect_url=redirect_url,
+                    redirect_button_title=redirect_button_title,
+                    transactional_callbacks=transactional_callbacks,
+                    questionnaire_fields=questionnaire_fields,
+                    product_description=product_description,
+                    product_category=product_category,
+                ),
+            )
+        )
+
+    @staticmethod
+    def invoice_body(
+        *,
+        amount: Decimal | str,
+        asset: str,
+        external_order_id: str | None = None,
+        callback_url: str | None = None,
+        redirect_url: str | None = None,
+        redirect_button_title: str | None = None,
+        transactional_callbacks: bool | None = None,
+        questionnaire_fields: Iterable[str] = (),
+        product_description: str | None = None,
+        product_category: str | None = None,
+    ) -> dict[str, Any]:
+        """The JSON body of ``POST /v1/invoice`` with the provider's field names."""
+        body: dict[str, Any] = {"amount": format_amount(amount), "asset": asset}
+        if external_order_id:
+            body["externalOrderId"] = external_order_id
+        if product_description:
+            body["productDescription"] = product_description
+        if product_category:
+            body["productCategory"] = product_category
+        if callback_url:
+            body["callbackUrl"] = callback_url
+        if transactional_callbacks is not None:
+            body["shouldSendTransactionalCallback"] = bool(transactional_callbacks)
+        customization = {}
+        if redirect_url:
+            customization["redirectUrl"] = redirect_url
+        if redirect_button_title:
+            customization["redirectButtonTitle"] = redirect_button_title
+        if customization:
+            body["customization"] = customization
+        fields = [{"name": name} for name in questionnaire_fields]
+        if fields:
+            body["questionnaire"] = {"schemaFields": fields}
+        return body
+
+    def get_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """``GET /v1/invoice/{id}``: one invoice with its transactions."""
+        invoice_id = str(invoice_id)
+        if not invoice_id or "/" in invoice_id or "?" in invoice_id:
+            raise ValueError(f"not an invoice id: {invoice_id!r}")
+        return _as_dict(self._request("GET", f"{INVOICE_PATH}/{invoice_id}"))
+
+    def list_invoices(
+        self,
+        *,
+        external_order_id: str | None = None,
+        take: int | None = None,
+        skip: int | None = None,
+        **filters: str,
+    ) -> list[dict[str, Any]]:
+        """``GET /v1/invoice``, filtered (``externalOrderId``, ``take``, ``skip``, ...)."""
+        params: dict[str, Any] = dict(filters)
+        if external_order_id is not None:
+            params["externalOrderId"] = external_order_id
+        if take is not None:
+            params["take"] = take
+        if skip is not None:
+            params["skip"] = skip
+        return _as_list(self._request("GET", INVOICE_PATH, params=params))
+
+    # -- transport -----------------------------------------------------------------------
+
+    def _nonce(self) -> str:
+        # Strictly increasing milliseconds, even for two calls within one millisecond.
+        now = int(self._clock() * 1000)
+        self._last_nonce = max(now, self._last_nonce + 1)
+        return str(self._last_nonce)
+
+    def _headers(self, path_and_query: str, body_text: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.auth_mode == AUTH_SIGNED:
+            nonce = self._nonce()
+            headers["public-key"] = self.public_key
+            headers["nonce"] = nonce
+            headers["signature"] = sign_request(
+                self._private_key, self._base_path + path_and_query, nonce, body_text
+            )
+        else:
+            headers["api-key"] = self.api_key
+        return headers
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # The query string and body are built here, once, so the bytes signed are
+        # exactly the bytes sent.
+        query = urlencode([(k, str(v)) for k, v in (params or {}).items()])
+        path_and_query = f"{path}?{query}" if query else path
+        body_text = compact_json(body) if body is not None else ""
+        data = body_text.encode("utf-8") if body is not None else None
+        safe = method == "GET"
+        attempt = 0
+        while True:
+            headers = self._headers(path_and_query, body_text)
+            try:
+                response = self.session.request(
+                    method,
+                    self.api_url + path_and_query,
+                    data=data,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                error = self._transport_error(method, path, exc)
+                if attempt < self.retries and (safe or not error.ambiguous):
+                    attempt += 1
+                    self._backoff(attempt, None)
+                    continue
+                raise error from exc
+            if response.status_code in RETRY_STATUSES and safe and attempt < self.retries:
+                attempt += 1
+                self._backoff(attempt, response.headers.get("Retry-After"))
+                continue
+            return self._handle(method, path, response)
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.retry_backoff * (2 ** (attempt - 1))
+        asked = _seconds(retry_after)
+        if asked is not None:
+            delay = max(delay, min(asked, 30.0))
+        self._sleep(delay)
+
+    def _transport_error(
+        self, method: str, path: str, exc: requests.RequestException
+    ) -> KunaPayError:
+        ambiguous = method != "GET" and not _sent_nothing(exc)
+        logger.warning("KUNA Pay %s %s failed: %s", method, path, exc.__class__.__name__)
+        if isinstance(exc, requests.Timeout):
+            return ProviderTimeout(
+                f"no answer from KUNA Pay within the timeout ({method} {path})",
+                ambiguous=ambiguous,
+            )
+        return ProviderUnavailable(
+            f"cannot reach KUNA Pay ({method} {path}): {exc.__class__.__name__}",
+            ambiguous=ambiguous,
+        )
+
+    def _handle(self, method: str, path: str, response: requests.Response) -> Any:
+        status = response.status_code
+        text = response.text[:2000]
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if 200 <= status < 300:
+            if not isinstance(payload, dict) or "data" not in payload:
+                raise InvalidResponse(
+                    f"KUNA Pay answered {method} {path} without a JSON data envelope",
+                    status_code=status,
+                    response_text=text,
+                )
+            return payload["data"]
+        errors = _errors_of(payload)
+        message = "; ".join(
+            f"{err.get('code', '')}: {err.get('message', '')}".strip(": ") for err in errors
+        ) or (text.strip()[:200] or response.reason or "error")
+        logger.warning("KUNA Pay %s %s answered %s: %s", method, path, status, message)
+        kwargs: dict[str, Any] = {
+            "status_code": status,
+            "errors": errors,
+            "response_text": text,
+        }
+        if status in (401, 403):
+            raise AuthenticationFailed(message, **kwargs)
+        if status == 404:
+            raise NotFound(message, **kwargs)
+        if status == 429:
+            seconds = _seconds(response.headers.get("Retry-After"))
+            raise RateLimited(message, retry_after=seconds, **kwargs)
+        if 400 <= status < 500:
+            raise ProviderValidationError(message, **kwargs)
+        raise ProviderUnavailable(message, **kwargs)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _errors_of(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, dict):
+        return []
+    errors = payload.get("errors")
+    if isinstance(errors, dict):
+        errors = [errors]
+    if not isinstance(errors, list):
+        return []
+    result = []
+    for err in errors:
+        if isinstance(err, dict):
+            result.append(
+                {"code": str(err.get("code", "")), "message": str(err.get("message", ""))}
+            )
+        elif isinstance(err, str):
+            result.append({"code": "", "message": err})
+    return result
+
+
+def _as_list(data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise InvalidResponse("KUNA Pay answered with something that is not a list of objects")
+    return data
+
+
+def _as_dict(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidResponse("KUNA Pay answered with something that is not an object")
+    return data

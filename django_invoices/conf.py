@@ -1,0 +1,142 @@
+"""Settings of the app, read from the ``DJANGO_INVOICES`` dict.
+
+Every key has a default here; the README documents each one. Settings are read on every
+access (never cached at import time) so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULT_ACCOUNT = "default"
+
+AUTH_SIGNED = "signed"
+AUTH_API_KEY = "api_key"
+
+DEFAULTS: dict[str, Any] = {
+    # Provider
+    "API_URL": "https://api.kunapay.io",
+    "API_KEY": "",
+    "PUBLIC_KEY": "",
+    "PRIVATE_KEY": "",
+    # None picks "signed" when both PUBLIC_KEY and PRIVATE_KEY are set, else "api_key".
+    "AUTH_MODE": None,
+    "CONNECT_TIMEOUT": 3.05,
+    "READ_TIMEOUT": 15.0,
+    # Extra attempts for safe requests (GETs, and POSTs that never reached the provider).
+    "RETRIES": 2,
+    "RETRY_BACKOFF": 0.5,
+    # More merchant accounts: {"name": {"API_KEY": ..., "PUBLIC_KEY": ..., ...}}.
+    "ACCOUNTS": {},
+    # Shop
+    # Absolute URL at which the provider and the customer reach this site, e.g.
+    # "https://shop.example". callbackUrl and redirectUrl are built from it.
+    "BASE_URL": "",
+    "TRANSACTIONAL_CALLBACKS": True,
+    "REDIRECT_BUTTON_TITLE": "Back to the shop",
+    # Names from GET /v1/invoice/questionnaire, e.g. ["email"].
+    "QUESTIONNAIRE_FIELDS": [],
+    # Payment page of an invoice whose API answer carries no paymentLink (one adopted by
+    # reconciliation, say); "{id}" is replaced by the invoice id. Empty: leave it blank.
+    "PAYMENT_URL_TEMPLATE": "",
+    # Seconds the provider's asset and questionnaire lists stay in Django's cache.
+    "CACHE_TIMEOUT": 3600,
+    # Callbacks
+    "CALLBACK_MAX_BODY_SIZE": 64 * 1024,
+    # Re-read an invoice from the API before a callback may settle an order as paid.
+    "CONFIRM_PAID_CALLBACKS": True,
+}
+
+# Options an account in ACCOUNTS may set; anything else comes from the top level.
+ACCOUNT_KEYS = (
+    "API_URL",
+    "API_KEY",
+    "PUBLIC_KEY",
+    "PRIVATE_KEY",
+    "AUTH_MODE",
+    "CONNECT_TIMEOUT",
+    "READ_TIMEOUT",
+    "RETRIES",
+    "RETRY_BACKOFF",
+)
+# Secrets are never inherited from the default account: a named account with no key
+# of its own must fail loudly rather than sign with someone else's key.
+SECRET_KEYS = ("API_KEY", "PUBLIC_KEY", "PRIVATE_KEY")
+
+
+def get(name: str) -> Any:
+    """Return one setting, falling back to its default."""
+    configured = getattr(django_settings, "DJANGO_INVOICES", None) or {}
+    if name in configured:
+        return configured[name]
+    return DEFAULTS[name]
+
+
+@dataclass(frozen=True)
+class Account:
+    """Credentials and transport options of one merchant account."""
+
+    name: str
+    api_url: str
+    api_key: str
+    public_key: str
+    private_key: str
+    auth_mode: str
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    retry_backoff: float
+
+    def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
+        return (
+            f"Account(name={self.name!r}, api_url={self.api_url!r}, auth_mode={self.auth_mode!r})"
+        )
+
+
+def account_names() -> list[str]:
+    accounts = get("ACCOUNTS") or {}
+    return [DEFAULT_ACCOUNT, *[name for name in accounts if name != DEFAULT_ACCOUNT]]
+
+
+def raw_account(name: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """The merged option dict of one account (used by system checks and ``get_account``)."""
+    options = {key: get(key) for key in ACCOUNT_KEYS}
+    if name == DEFAULT_ACCOUNT:
+        return options
+    accounts = get("ACCOUNTS") or {}
+    if not isinstance(accounts, dict) or name not in accounts:
+        raise ImproperlyConfigured(f"DJANGO_INVOICES has no account named {name!r}.")
+    own = accounts[name] or {}
+    for key in SECRET_KEYS:
+        options[key] = ""
+    options.update({key: value for key, value in own.items() if key in ACCOUNT_KEYS})
+    return options
+
+
+def resolve_auth_mode(options: dict[str, Any]) -> str:
+    mode = options.get("AUTH_MODE")
+    if mode:
+        return str(mode)
+    if options.get("PUBLIC_KEY") and options.get("PRIVATE_KEY"):
+        return AUTH_SIGNED
+    return AUTH_API_KEY
+
+
+def get_account(name: str = DEFAULT_ACCOUNT) -> Account:
+    options = raw_account(name)
+    return Account(
+        name=name,
+        api_url=str(options["API_URL"]).rstrip("/"),
+        api_key=options["API_KEY"] or "",
+        public_key=options["PUBLIC_KEY"] or "",
+        private_key=options["PRIVATE_KEY"] or "",
+        auth_mode=resolve_auth_mode(options),
+        connect_timeout=float(options["CONNECT_TIMEOUT"]),
+        read_timeout=float(options["READ_TIMEOUT"]),
+        retries=int(options["RETRIES"]),
+        retry_backoff=float(options["RETRY_BACKOFF"]),
+    )

@@ -1,0 +1,207 @@
+"""The shop's orders and mirrors of the provider's objects.
+
+Only ``services`` writes these rows; everything else reads them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+from .statuses import OPEN_STATUSES, InvoiceStatus, OrderStatus
+
+
+def amount_field(verbose_name: StrOrPromise, **kwargs: Any) -> models.DecimalField:
+    """Enough for crypto amounts (18 places, as ETH has) and large fiat sums."""
+    return models.DecimalField(verbose_name, max_digits=36, decimal_places=18, **kwargs)
+
+
+class Order(models.Model):
+    """What the customer pays for; ``external_order_id`` is sent as ``externalOrderId``."""
+
+    external_order_id = models.CharField(_("external order id"), max_length=128, unique=True)
+    amount = amount_field(_("amount"))
+    asset = models.CharField(_("asset"), max_length=16)
+    description = models.TextField(_("description"), blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=32, choices=OrderStatus.choices, default=OrderStatus.NEW
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("customer"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invoice_orders",
+    )
+    # The shop's own object (a cart, an order of another app), if it has one.
+    content_type = models.ForeignKey(ContentType, on_delete=models.SET_NULL, null=True, blank=True)
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    shop_object = GenericForeignKey("content_type", "object_id")
+    # Set when a create request may have reached the provider without an answer; the
+    # next attempt looks the invoice up by externalOrderId instead of creating another.
+    needs_reconciliation = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ("-created_at", "-pk")
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["content_type", "object_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_order_id
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == OrderStatus.PAID
+
+
+class Invoice(models.Model):
+    """The provider's invoice for an order."""
+
+    provider_id = models.UUIDField(_("KUNA Pay id"), unique=True)
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="invoices"
+    )
+    account = models.CharField(_("merchant account"), max_length=64, default="default")
+    provider_status = models.CharField(_("provider status"), max_length=64, blank=True)
+    status = models.CharField(
+        _("status"), max_length=32, choices=InvoiceStatus.choices, default=InvoiceStatus.CREATED
+    )
+    invoice_amount = amount_field(_("invoice amount"))
+    invoice_asset = models.CharField(_("invoice asset"), max_length=16)
+    payment_amount = amount_field(_("payment amount"), null=True, blank=True)
+    payment_asset = models.CharField(_("payment asset"), max_length=16, blank=True)
+    # Sum of processed deposits, kept by services under the invoice's row lock.
+    paid_amount = amount_field(_("received"), default=Decimal("0"))
+    payment_url = models.URLField(_("payment page"), max_length=1000, blank=True)
+    address = models.CharField(_("deposit address"), max_length=256, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    provider_created_at = models.DateTimeField(_("created at provider"), null=True, blank=True)
+    # What we asked for when creating it.
+    callback_url = models.URLField(_("callback URL"), max_length=1000, blank=True)
+    transactional_callbacks = models.BooleanField(_("per-deposit callbacks"), default=False)
+    customization = models.JSONField(_("customization"), default=dict, blank=True)
+    questionnaire = models.JSONField(_("questionnaire"), default=list, blank=True)
+    raw_payload = models.JSONField(_("last payload"), default=dict, blank=True)
+    synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="django_invoices_one_open_invoice_per_order",
+            )
+        ]
+        indexes = [models.Index(fields=["status"])]
+        permissions = [
+            ("create_invoice_remote", _("Can create invoices at KUNA Pay")),
+            ("refresh_invoice_remote", _("Can refresh invoices from KUNA Pay")),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.provider_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class Deposit(models.Model):
+    """One payment into an invoice (transactional callback or invoice detail)."""
+
+    provider_id = models.CharField(_("transaction id"), max_length=64, unique=True)
+    invoice = models.ForeignKey(
+        Invoice, verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="deposits"
+    )
+    status = models.CharField(_("status"), max_length=32, blank=True)
+    asset = models.CharField(_("asset"), max_length=16, blank=True)
+    payment_code = models.CharField(_("payment method"), max_length=32, blank=True)
+    amount = amount_field(_("amount"), null=True, blank=True)
+    fee = amount_field(_("fee"), null=True, blank=True)
+    processed_amount = amount_field(_("credited"), null=True, blank=True)
+    address = models.CharField(_("address"), max_length=256, blank=True)
+    tx_id = models.CharField(_("blockchain tx"), max_length=256, blank=True)
+    raw_payload = models.JSONField(_("last payload"), default=dict, blank=True)
+    provider_created_at = models.DateTimeField(_("created at provider"), null=True, blank=True)
+    created_at = models.DateTimeField(_("received"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("deposit")
+        verbose_name_plural = _("deposits")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return self.provider_id
+
+
+class CallbackEvent(models.Model):
+    """Every callback that arrived, as it arrived: the audit log and the dedupe key."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPLIED = "applied", _("Applied")
+        DUPLICATE = "duplicate", _("Duplicate")
+        IGNORED = "ignored", _("Ignored")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
+
+    account = models.CharField(_("merchant account"), max_length=64, default="default")
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    body = models.TextField(_("raw body"), blank=True)
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, db_index=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(_("sender"), null=True, blank=True)
+    verified = models.BooleanField(_("signature valid"), default=False)
+    signature_variant = models.CharField(_("signature variant"), max_length=16, blank=True)
+    event_name = models.CharField(_("event"), max_length=64, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True, db_index=True)
+    provider_status = models.CharField(_("provider status"), max_length=64, blank=True)
+    # event + object + status + updatedAt: the same news delivered twice has one key.
+    dedupe_key = models.CharField(max_length=64, blank=True, db_index=True)
+    invoice = models.ForeignKey(
+        Invoice,
+        verbose_name=_("invoice"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="callback_events",
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    outcome = models.TextField(_("outcome"), blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("callback event")
+        verbose_name_plural = _("callback events")
+        ordering = ("-received_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.event_name or '?'} {self.object_id} ({self.state})"

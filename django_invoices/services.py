@@ -1,0 +1,484 @@
+"""The only code that calls the KUNA Pay client and writes the app's models.
+
+Views, admin actions, management commands and tasks call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Sum
+from django.urls import reverse
+from django.utils import timezone as dj_timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from . import conf, signals
+from .client import KunaPayClient, parse_amount
+from .exceptions import InvalidResponse, InvoiceCreationError, KunaPayError
+from .models import Deposit, Invoice, Order
+from .statuses import (
+    OPEN_STATUSES,
+    ORDER_STATUS_FOR,
+    InvoiceStatus,
+    OrderStatus,
+    may_move,
+    normalize,
+)
+
+logger = logging.getLogger("django_invoices")
+
+# Deposit statuses whose credited amount counts towards what an invoice received.
+CREDITED_DEPOSIT_STATUSES = ("Processed", "PartiallyProcessed")
+
+_clients: dict[conf.Account, KunaPayClient] = {}
+_clients_lock = threading.Lock()
+
+
+def get_client(account: str = conf.DEFAULT_ACCOUNT) -> KunaPayClient:
+    """The client of one merchant account; one per configuration, so sessions are reused."""
+    settings = conf.get_account(account)
+    with _clients_lock:
+        client = _clients.get(settings)
+        if client is None:
+            client = _clients[settings] = KunaPayClient.from_account(settings)
+        return client
+
+
+# -- URLs sent to the provider ---------------------------------------------------------
+
+
+def absolute_url(path: str) -> str:
+    return str(conf.get("BASE_URL")).rstrip("/") + path
+
+
+def callback_url(account: str = conf.DEFAULT_ACCOUNT) -> str:
+    return absolute_url(reverse("django_invoices:callback", kwargs={"account": account}))
+
+
+def redirect_url() -> str:
+    return absolute_url(reverse("django_invoices:return"))
+
+
+# -- provider catalogues ---------------------------------------------------------------
+
+
+def _cached(kind: str, account: str, fetch: Any, refresh: bool) -> list[dict[str, Any]]:
+    key = f"django_invoices:{kind}:{account}"
+    if not refresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    data = fetch()
+    cache.set(key, data, conf.get("CACHE_TIMEOUT"))
+    return data
+
+
+def list_assets(
+    account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False
+) -> list[dict[str, Any]]:
+    """The assets invoices may be created in, through Django's cache."""
+    return _cached("assets", account, get_client(account).list_assets, refresh)
+
+
+def questionnaire_fields(
+    account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False
+) -> list[dict[str, Any]]:
+    """The buyer fields an invoice may ask for, through Django's cache."""
+    return _cached("questionnaire", account, get_client(account).questionnaire_fields, refresh)
+
+
+# -- creating --------------------------------------------------------------------------
+
+
+def create_invoice(
+    order: Order,
+    *,
+    account: str = conf.DEFAULT_ACCOUNT,
+    redirect_button_title: str | None = None,
+    transactional_callbacks: bool | None = None,
+    questionnaire_fields: Iterable[str] | None = None,
+    product_description: str | None = None,
+) -> Invoice:
+    """Return the order's open invoice, creating one at the provider if there is none.
+
+    The order row stays locked while the provider is asked, so concurrent calls for one
+    order wait for each other and find the invoice the first one made. A create request
+    that may have reached the provider without an answer is never repeated blindly: the
+    invoice is first looked up by ``externalOrderId``.
+    """
+    client = get_client(account)
+    sent = _InvoiceOptions(
+        callback_url=callback_url(account),
+        redirect_url=redirect_url(),
+        redirect_button_title=str(conf.get("REDIRECT_BUTTON_TITLE") or "")
+        if redirect_button_title is None
+        else redirect_button_title,
+        transactional_callbacks=bool(
+            conf.get("TRANSACTIONAL_CALLBACKS")
+            if transactional_callbacks is None
+            else transactional_callbacks
+        ),
+        questionnaire_fields=list(
+            conf.get("QUESTIONNAIRE_FIELDS")
+            if questionnaire_fields is None
+            else questionnaire_fields
+        ),
+    )
+    error: KunaPayError | None = None
+    invoice: Invoice | None = None
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        existing = locked.invoices.filter(status__in=OPEN_STATUSES).first()
+        if existing is not None:
+            return existing
+        if locked.status == OrderStatus.PAID:
+            raise InvoiceCreationError(_("Order %(order)s is already paid.") % {"order": locked})
+        data = _find_remote_invoice(client, locked) if locked.needs_reconciliation else None
+        if data is None:
+            try:
+                data = client.create_invoice(
+                    amount=locked.amount,
+                    asset=locked.asset,
+                    external_order_id=locked.external_order_id,
+                    product_description=product_description or locked.description or None,
+                    **asdict(sent),
+                )
+            except KunaPayError as exc:
+                if not exc.ambiguous:
+                    raise
+                data = _reconcile_after(client, locked, exc)
+                if data is None:
+                    error = exc
+        if data is not None:
+            invoice = _record_created(locked, data, account, sent)
+    if error is not None:
+        raise error
+    assert invoice is not None
+    order.refresh_from_db(fields=["status", "updated_at", "needs_reconciliation"])
+    return invoice
+
+
+@dataclass(frozen=True)
+class _InvoiceOptions:
+    """What ``create_invoice`` asks the provider for besides amount and asset."""
+
+    callback_url: str
+    redirect_url: str
+    redirect_button_title: str
+    transactional_callbacks: bool
+    questionnaire_fields: list[str]
+
+
+def _reconcile_after(
+    client: KunaPayClient, order: Order, exc: KunaPayError
+) -> dict[str, Any] | None:
+    logger.warning(
+        "Creating an invoice for order %s may have reached KUNA Pay (%s); looking it up",
+        order.external_order_id,
+        exc,
+    )
+    try:
+        data = _find_remote_invoice(client, order)
+    except KunaPayError:
+        data = None
+    if data is None:
+        # Committed with the order (the caller does not roll back): the next attempt
+        # looks up before it creates.
+        order.needs_reconciliation = True
+        order.save(update_fields=["needs_reconciliation", "updated_at"])
+    return data
+
+
+def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] | None:
+    """The provider's newest invoice for this order that we have not recorded yet."""
+    known = {str(pk) for pk in order.invoices.values_list("provider_id", flat=True)}
+    candidates = [
+        item
+        for item in client.list_invoices(external_order_id=order.external_order_id)
+        if str(item.get("externalOrderId")) == order.external_order_id
+        and str(item.get("id")) not in known
+    ]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda item: str(item.get("createdAt") or ""), reverse=True)
+    found = candidates[0]
+    logger.info("Adopted KUNA Pay invoice %s for order %s", found.get("id"), order)
+    return found
+
+
+def _record_created(
+    order: Order, data: dict[str, Any], account: str, sent: _InvoiceOptions
+) -> Invoice:
+    provider_id = _parse_uuid(data.get("id"))
+    customization = {
+        key: value
+        for key, value in (
+            ("redirectUrl", sent.redirect_url),
+            ("redirectButtonTitle", sent.redirect_button_title),
+        )
+        if value
+    }
+    invoice = Invoice(
+        provider_id=provider_id,
+        order=order,
+        account=account,
+        provider_status="CREATED",
+        status=InvoiceStatus.CREATED,
+        invoice_amount=order.amount,
+        invoice_asset=order.asset,
+        callback_url=sent.callback_url,
+        transactional_callbacks=sent.transactional_callbacks,
+        customization=customization,
+        questionnaire=[{"name": name} for name in sent.questionnaire_fields],
+    )
+    _mirror(invoice, data)
+    invoice.save()
+    if order.needs_reconciliation:
+        order.needs_reconciliation = False
+        order.save(update_fields=["needs_reconciliation", "updated_at"])
+    _set_order_status(order, ORDER_STATUS_FOR[InvoiceStatus.CREATED])
+    if data.get("status"):
+        _transition(invoice, str(data["status"]))
+        invoice.save()
+    return invoice
+
+
+# -- reading back ----------------------------------------------------------------------
+
+
+def refresh_invoice(invoice: Invoice) -> Invoice:
+    """Read the invoice from the provider and apply what it says."""
+    data = get_client(invoice.account).get_invoice(str(invoice.provider_id))
+    return apply_invoice_data(invoice, data)
+
+
+def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
+    """Apply an invoice object from the provider (detail, list item or callback)."""
+    if str(data.get("id")) != str(invoice.provider_id):
+        raise InvalidResponse(
+            f"KUNA Pay answered with invoice {data.get('id')!r} for {invoice.provider_id}"
+        )
+    with transaction.atomic():
+        locked = lock_invoice(invoice)
+        transactions = data.get("transactions")
+        if isinstance(transactions, list):
+            for item in transactions:
+                if isinstance(item, dict):
+                    record_deposit(locked, item, recount=False)
+            _recount(locked)
+        _transition(locked, str(data.get("status") or ""), payload=data)
+        locked.synced_at = dj_timezone.now()
+        locked.save()
+    return locked
+
+
+def lock_invoice(invoice: Invoice) -> Invoice:
+    """The invoice and its order, locked until the surrounding transaction ends."""
+    return Invoice.objects.select_for_update().select_related("order").get(pk=invoice.pk)
+
+
+# -- the transition --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    invoice: Invoice
+    old_status: str
+    new_status: str
+    changed: bool
+
+
+def apply_status(
+    invoice: Invoice, provider_status: str, *, payload: dict[str, Any] | None = None
+) -> Transition:
+    """Apply a provider status to an invoice and its order, under their row locks."""
+    with transaction.atomic():
+        locked = lock_invoice(invoice)
+        result = _transition(locked, provider_status, payload=payload)
+        locked.save()
+    return result
+
+
+def _transition(
+    invoice: Invoice, provider_status: str, *, payload: dict[str, Any] | None = None
+) -> Transition:
+    """Move a locked invoice (and its order) to a provider status; the caller saves it.
+
+    Refused moves (see ``statuses.may_move``) change nothing and send nothing: a late or
+    replayed report is a normal, quiet outcome.
+    """
+    old = invoice.status
+    new = normalize(provider_status)
+    if new != old and not may_move(old, new):
+        logger.info(
+            "Invoice %s stays %s; ignored provider status %r", invoice, old, provider_status
+        )
+        return Transition(invoice, old, old, changed=False)
+    if payload is not None:
+        _mirror(invoice, payload)
+    invoice.provider_status = provider_status
+    if new == old:
+        return Transition(invoice, old, old, changed=False)
+    invoice.status = new
+    transaction.on_commit(
+        lambda: _send(
+            signals.invoice_status_changed,
+            Invoice,
+            invoice=invoice,
+            old_status=old,
+            new_status=new,
+        )
+    )
+    if new == InvoiceStatus.PAID:
+        transaction.on_commit(lambda: _send(signals.invoice_paid, Invoice, invoice=invoice))
+    _follow_invoice(invoice, new)
+    return Transition(invoice, old, new, changed=True)
+
+
+def _follow_invoice(invoice: Invoice, new: InvoiceStatus) -> None:
+    order = invoice.order
+    if new != InvoiceStatus.PAID and (
+        Invoice.objects.filter(order=order, status__in=OPEN_STATUSES)
+        .exclude(pk=invoice.pk)
+        .exists()
+    ):
+        # A newer invoice is what the order waits for; this one's end does not count.
+        return
+    if _set_order_status(order, ORDER_STATUS_FOR[new]) and order.status == OrderStatus.PAID:
+        transaction.on_commit(
+            lambda: _send(signals.order_paid, Order, order=order, invoice=invoice)
+        )
+
+
+def _set_order_status(order: Order, status: OrderStatus) -> bool:
+    old = order.status
+    if old in (status, OrderStatus.PAID):
+        return False
+    order.status = status
+    order.save(update_fields=["status", "updated_at"])
+    transaction.on_commit(
+        lambda: _send(
+            signals.order_status_changed, Order, order=order, old_status=old, new_status=status
+        )
+    )
+    return True
+
+
+def _send(signal: Any, sender: type, **kwargs: Any) -> None:
+    # The state is committed by now; a failing receiver must not turn a callback into a
+    # 500 (the provider would resend, and the resend would rightly change nothing).
+    for receiver, result in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r of a django-invoices signal failed",
+                receiver,
+                exc_info=(type(result), result, result.__traceback__),
+            )
+
+
+# -- deposits --------------------------------------------------------------------------
+
+
+def record_deposit(
+    invoice: Invoice, data: dict[str, Any], *, recount: bool = True
+) -> tuple[Deposit, bool]:
+    """Create or update the deposit ``data`` describes; the invoice must be locked."""
+    provider_id = str(data.get("id") or "").strip()
+    if not provider_id:
+        raise InvalidResponse("a deposit without an id")
+    fields = {
+        "invoice": invoice,
+        "status": str(data.get("status") or ""),
+        "asset": str(data.get("asset") or ""),
+        "payment_code": str(data.get("paymentCode") or ""),
+        "amount": parse_amount(data.get("amount")),
+        "fee": parse_amount(data.get("fee")),
+        "processed_amount": parse_amount(data.get("processedAmount")),
+        "address": str(data.get("address") or ""),
+        "tx_id": str(data.get("txId") or ""),
+        "provider_created_at": _parse_datetime(data.get("createdAt")),
+        "raw_payload": data,
+    }
+    deposit, created = Deposit.objects.update_or_create(provider_id=provider_id, defaults=fields)
+    if created:
+        transaction.on_commit(
+            lambda: _send(signals.deposit_received, Deposit, deposit=deposit, invoice=invoice)
+        )
+    if recount:
+        _recount(invoice)
+    return deposit, created
+
+
+def _recount(invoice: Invoice) -> None:
+    total = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
+        total=Sum("processed_amount")
+    )["total"]
+    invoice.paid_amount = total or Decimal("0")
+
+
+# -- parsing what the provider sends ---------------------------------------------------
+
+
+def _mirror(invoice: Invoice, data: dict[str, Any]) -> None:
+    """Copy the provider's invoice fields onto ours (unknown fields stay in raw_payload)."""
+    if data.get("invoiceAmount") not in (None, ""):
+        invoice.invoice_amount = parse_amount(data["invoiceAmount"]) or invoice.invoice_amount
+    if data.get("invoiceAssetCode"):
+        invoice.invoice_asset = str(data["invoiceAssetCode"])
+    if "paymentAmount" in data:
+        invoice.payment_amount = parse_amount(data["paymentAmount"])
+    if data.get("paymentAssetCode"):
+        invoice.payment_asset = str(data["paymentAssetCode"])
+    if data.get("addressId"):
+        invoice.address = str(data["addressId"])
+    invoice.payment_url = _payment_link(data, invoice) or invoice.payment_url
+    for field, key in (
+        ("expires_at", "expireAt"),
+        ("completed_at", "completedAt"),
+        ("provider_created_at", "createdAt"),
+    ):
+        if key in data:
+            setattr(invoice, field, _parse_datetime(data[key]))
+    invoice.raw_payload = data
+
+
+def _payment_link(data: dict[str, Any], invoice: Invoice) -> str:
+    link = data.get("paymentLink")
+    if isinstance(link, str) and link.startswith(("https://", "http://")):
+        return link
+    template = str(conf.get("PAYMENT_URL_TEMPLATE") or "")
+    if template and not invoice.payment_url:
+        return template.replace("{id}", str(invoice.provider_id))
+    return ""
+
+
+def _parse_uuid(value: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidResponse(f"KUNA Pay answered with an invoice id {value!r}") from exc
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        logger.warning("Ignored a malformed KUNA Pay timestamp %r", value)
+        return None
+    if dj_timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed

@@ -1,0 +1,118 @@
+"""Statuses: the provider's strings, ours, and which moves between them are allowed.
+
+The provider's list (``kunapay-api.md`` §6.1) comes from a community SDK, not from
+official text, so the map below is the one place to correct it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+logger = logging.getLogger("django_invoices")
+
+
+class OrderStatus(models.TextChoices):
+    NEW = "new", _("New")
+    AWAITING_PAYMENT = "awaiting_payment", _("Awaiting payment")
+    PAID = "paid", _("Paid")
+    PARTIALLY_PAID = "partially_paid", _("Partially paid")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
+    FAILED = "failed", _("Failed")
+
+
+class InvoiceStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    AWAITING_PAYMENT = "awaiting_payment", _("Awaiting payment")
+    CONFIRMING = "confirming", _("Awaiting confirmations")
+    PAID = "paid", _("Paid")
+    PARTIALLY_PAID = "partially_paid", _("Partially paid")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Deactivated")
+    DECLINED = "declined", _("Declined")
+    LIMITS_OUT_OF_RANGE = "limits_out_of_range", _("Amount out of limits")
+    UNKNOWN = "unknown", _("Unknown provider status")
+
+
+PROVIDER_STATUS_MAP: dict[str, InvoiceStatus] = {
+    "CREATED": InvoiceStatus.CREATED,
+    "PAYMENT_AWAITING": InvoiceStatus.AWAITING_PAYMENT,
+    "CONFIRMATION_AWAITING": InvoiceStatus.CONFIRMING,
+    "PAID": InvoiceStatus.PAID,
+    "PARTIALLY_PAID": InvoiceStatus.PARTIALLY_PAID,
+    "TIMEOUT": InvoiceStatus.EXPIRED,
+    "DEACTIVATED": InvoiceStatus.CANCELLED,
+    "DECLINED": InvoiceStatus.DECLINED,
+    "LIMITS_OUT_OF_RANGE": InvoiceStatus.LIMITS_OUT_OF_RANGE,
+}
+
+# Statuses in which the provider may still move the invoice on its own; an order has at
+# most one invoice in one of these (a database constraint says so).
+OPEN_STATUSES = frozenset(
+    {
+        InvoiceStatus.CREATED,
+        InvoiceStatus.AWAITING_PAYMENT,
+        InvoiceStatus.CONFIRMING,
+        InvoiceStatus.UNKNOWN,
+    }
+)
+FINAL_STATUSES = frozenset(set(InvoiceStatus) - OPEN_STATUSES)
+
+# Order of progress among the open statuses: an out-of-order callback never moves an
+# invoice back from "confirming" to "awaiting payment".
+_OPEN_RANK = {
+    InvoiceStatus.CREATED: 0,
+    InvoiceStatus.AWAITING_PAYMENT: 1,
+    InvoiceStatus.CONFIRMING: 2,
+}
+
+ORDER_STATUS_FOR: dict[InvoiceStatus, OrderStatus] = {
+    InvoiceStatus.CREATED: OrderStatus.AWAITING_PAYMENT,
+    InvoiceStatus.AWAITING_PAYMENT: OrderStatus.AWAITING_PAYMENT,
+    InvoiceStatus.CONFIRMING: OrderStatus.AWAITING_PAYMENT,
+    InvoiceStatus.UNKNOWN: OrderStatus.AWAITING_PAYMENT,
+    InvoiceStatus.PAID: OrderStatus.PAID,
+    InvoiceStatus.PARTIALLY_PAID: OrderStatus.PARTIALLY_PAID,
+    InvoiceStatus.EXPIRED: OrderStatus.EXPIRED,
+    InvoiceStatus.CANCELLED: OrderStatus.CANCELLED,
+    InvoiceStatus.DECLINED: OrderStatus.FAILED,
+    InvoiceStatus.LIMITS_OUT_OF_RANGE: OrderStatus.FAILED,
+}
+
+
+def normalize(provider_status: str | None) -> InvoiceStatus:
+    """Our status for a provider string; unknown strings are logged, never fatal."""
+    key = (provider_status or "").strip().upper()
+    status = PROVIDER_STATUS_MAP.get(key)
+    if status is None:
+        logger.warning("Unknown KUNA Pay invoice status %r; treated as not final", provider_status)
+        return InvoiceStatus.UNKNOWN
+    return status
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL_STATUSES
+
+
+def may_move(current: str, new: str) -> bool:
+    """Whether an invoice in ``current`` may take ``new``.
+
+    - PAID is the end: nothing moves a paid invoice again.
+    - Another final status may still become a different final status (a payment that
+      lands after expiry, a partial payment topped up, a decline after review).
+    - A final status never goes back to an open one (late or replayed callbacks).
+    - Among open statuses progress only goes forward; an unknown status is recorded
+      over any open status and any open status may follow it.
+    """
+    if current == new or current == InvoiceStatus.PAID:
+        return False
+    if is_final(new):
+        return True
+    if is_final(current):
+        return False
+    if InvoiceStatus.UNKNOWN in (current, new):
+        return True
+    return _OPEN_RANK[InvoiceStatus(new)] > _OPEN_RANK[InvoiceStatus(current)]

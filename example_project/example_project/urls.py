@@ -1,0 +1,8 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("invoices/", include("django_invoices.urls")),
+    path("", include("shop.urls")),
+]

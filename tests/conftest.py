@@ -1,0 +1,49 @@
+from decimal import Decimal
+
+import pytest
+import responses
+from django.core.cache import cache
+
+from django_invoices.models import Order
+
+API = "https://api.kunapay.test"
+INVOICE_ID = "506c695a-4187-4463-ac41-07dc0782cb0e"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api():
+    """Stands in for KUNA Pay; any request not registered fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def order(db):
+    return Order.objects.create(
+        external_order_id="A-1", amount=Decimal("42.50"), asset="EUR", email="buyer@example.com"
+    )
+
+
+def invoice_payload(status="CREATED", invoice_id=INVOICE_ID, **extra):
+    data = {
+        "id": invoice_id,
+        "status": status,
+        "externalOrderId": "A-1",
+        "invoiceAmount": "42.5",
+        "invoiceAssetCode": "EUR",
+        "paymentAmount": None,
+        "paymentAssetCode": None,
+        "createdAt": "2026-11-25T10:00:00.000Z",
+        "expireAt": "2026-11-25T11:00:00.000Z",
+        "completedAt": None,
+        "transactions": [],
+    }
+    data.update(extra)
+    return data

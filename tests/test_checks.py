@@ -1,0 +1,97 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_invoices.checks import check_settings
+
+GOOD = {
+    "API_URL": "https://api.kunapay.io",
+    "API_KEY": "k",
+    "PRIVATE_KEY": "p",
+    "BASE_URL": "https://shop.example",
+}
+
+
+def ids(settings_dict):
+    with override_settings(DJANGO_INVOICES=settings_dict):
+        return [message.id for message in check_settings()]
+
+
+def test_complete_settings_pass():
+    assert ids(GOOD) == []
+    assert ids({**GOOD, "API_KEY": "", "PUBLIC_KEY": "pub"}) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"API_KEY": ""}, ["django_invoices.E001"]),
+        ({"PRIVATE_KEY": ""}, ["django_invoices.E002"]),
+        ({"API_KEY": "", "PRIVATE_KEY": ""}, ["django_invoices.E001", "django_invoices.E002"]),
+        ({"BASE_URL": ""}, ["django_invoices.E003"]),
+        ({"BASE_URL": "/shop"}, ["django_invoices.E003"]),
+        ({"API_URL": "api.kunapay.io"}, ["django_invoices.E004"]),
+        ({"AUTH_MODE": "magic"}, ["django_invoices.E005"]),
+        ({"AUTH_MODE": "signed"}, ["django_invoices.E006"]),
+        ({"API_URL": "http://api.kunapay.io"}, ["django_invoices.W001"]),
+        ({"ACCOUNTS": ["eu"]}, ["django_invoices.E007"]),
+        ({"ACCOUNTS": {"Not A Slug": {"API_KEY": "k"}}}, ["django_invoices.E007"]),
+        ({"ACCOUNTS": {"eu": {"API_KEY": "k2"}}}, ["django_invoices.E002"]),
+    ],
+)
+def test_each_problem_has_its_own_id(change, expected):
+    assert ids({**GOOD, **change}) == expected
+
+
+def test_every_message_has_a_hint():
+    secret = "pub-key-that-must-not-leak"
+    with override_settings(DJANGO_INVOICES={"PUBLIC_KEY": secret, "AUTH_MODE": "signed"}):
+        messages = check_settings()
+    assert {m.id for m in messages} == {
+        "django_invoices.E006",
+        "django_invoices.E002",
+        "django_invoices.E003",
+    }
+    assert all(m.hint for m in messages)
+    assert not any(secret in m.msg or secret in m.hint for m in messages)
+
+
+def test_named_accounts_do_not_inherit_the_default_keys():
+    result = ids({**GOOD, "ACCOUNTS": {"eu": {}}})
+    assert result == ["django_invoices.E001", "django_invoices.E002"]
+
+
+def test_the_check_command_fails_when_keys_are_missing():
+    with (
+        override_settings(DJANGO_INVOICES={"BASE_URL": "https://shop.example"}),
+        pytest.raises(SystemCheckError, match="E001"),
+    ):
+        call_command("check")
+
+
+def test_example_project_check_reports_missing_keys():
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "KUNAPAY_API_KEY": "",
+        "KUNAPAY_PRIVATE_KEY": "",
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+    }
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=root / "example_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "django_invoices.E001" in result.stderr
+    assert "django_invoices.E002" in result.stderr

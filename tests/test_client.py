@@ -1,0 +1,312 @@
+import json
+from decimal import Decimal
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from django_invoices.client import KunaPayClient, format_amount, parse_amount
+from django_invoices.exceptions import (
+    AuthenticationFailed,
+    InvalidResponse,
+    KunaPayError,
+    NotFound,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderValidationError,
+    RateLimited,
+)
+from django_invoices.signing import sign_request
+
+from .conftest import API, INVOICE_ID
+
+KEY = "private-key-example"
+
+
+def api_key_client(**kwargs):
+    return KunaPayClient(API, api_key="the-api-key", retries=2, sleep=lambda s: None, **kwargs)
+
+
+def signed_client(**kwargs):
+    return KunaPayClient(
+        API,
+        public_key="the-public-key",
+        private_key=KEY,
+        auth_mode="signed",
+        clock=lambda: 1700000000.0,
+        sleep=lambda s: None,
+        **kwargs,
+    )
+
+
+def test_api_key_mode_sends_the_key_header_and_no_signature(api):
+    api.get(f"{API}/v1/invoice/assets", json={"data": [{"code": "EUR"}]})
+    assert api_key_client().list_assets() == [{"code": "EUR"}]
+    sent = api.calls[0].request
+    assert sent.headers["api-key"] == "the-api-key"
+    assert "signature" not in sent.headers
+    assert "public-key" not in sent.headers
+
+
+def test_signed_mode_matches_the_fixed_vector(api):
+    api.post(f"{API}/v1/invoice", json={"data": {"id": INVOICE_ID, "paymentLink": "https://p/1"}})
+    signed_client().create_invoice(amount=Decimal("100.00"), asset="USDT")
+    sent = api.calls[0].request
+    assert sent.body == b'{"amount":"100","asset":"USDT"}'
+    assert sent.headers["public-key"] == "the-public-key"
+    assert sent.headers["nonce"] == "1700000000000"
+    assert sent.headers["signature"] == sign_request(
+        KEY, "/v1/invoice", "1700000000000", '{"amount":"100","asset":"USDT"}'
+    )
+    assert "api-key" not in sent.headers
+    # The private key itself never leaves the machine.
+    assert KEY not in json.dumps(dict(sent.headers))
+
+
+def test_signed_get_signs_path_with_query_and_nonces_increase(api):
+    api.get(f"{API}/v1/invoice", json={"data": []})
+    client = signed_client()
+    client.list_invoices(external_order_id="A 1/ж", take=5)
+    client.list_invoices(external_order_id="A 1/ж", take=5)
+    first, second = (call.request for call in api.calls)
+    path = first.path_url
+    assert path == "/v1/invoice?externalOrderId=A+1%2F%D0%B6&take=5"
+    assert first.headers["signature"] == sign_request(KEY, path, first.headers["nonce"], "")
+    assert int(second.headers["nonce"]) > int(first.headers["nonce"])
+
+
+def test_cyrillic_description_is_sent_as_utf8_and_the_signature_covers_those_bytes(api):
+    api.post(f"{API}/v1/invoice", json={"data": {"id": INVOICE_ID}})
+    signed_client().create_invoice(
+        amount="10", asset="UAH", product_description="Кава та чай — 2 шт."
+    )
+    sent = api.calls[0].request
+    assert "Кава та чай — 2 шт.".encode() in sent.body
+    assert b"\\u" not in sent.body
+    assert sent.headers["signature"] == sign_request(
+        KEY, "/v1/invoice", sent.headers["nonce"], sent.body.decode("utf-8")
+    )
+
+
+def test_create_body_uses_the_providers_field_names(api):
+    api.post(f"{API}/v1/invoice", json={"data": {"id": INVOICE_ID}})
+    api_key_client().create_invoice(
+        amount=Decimal("0.000000100"),
+        asset="BTC",
+        external_order_id="A-1",
+        callback_url="https://shop.example/cb/",
+        redirect_url="https://shop.example/return/",
+        redirect_button_title="Back",
+        transactional_callbacks=True,
+        questionnaire_fields=["email", "name"],
+    )
+    assert json.loads(api.calls[0].request.body) == {
+        "amount": "0.0000001",
+        "asset": "BTC",
+        "externalOrderId": "A-1",
+        "callbackUrl": "https://shop.example/cb/",
+        "shouldSendTransactionalCallback": True,
+        "customization": {
+            "redirectUrl": "https://shop.example/return/",
+            "redirectButtonTitle": "Back",
+        },
+        "questionnaire": {"schemaFields": [{"name": "email"}, {"name": "name"}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "exc_class"),
+    [
+        (
+            400,
+            {"errors": [{"code": "BAD_REQUEST", "message": "amount is invalid"}]},
+            ProviderValidationError,
+        ),
+        (
+            422,
+            {"errors": [{"code": "LIMITS_OUT_OF_RANGE", "message": "too small"}]},
+            ProviderValidationError,
+        ),
+        (401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad key"}]}, AuthenticationFailed),
+        (403, {"errors": [{"code": "FORBIDDEN", "message": "ip"}]}, AuthenticationFailed),
+        (404, {"errors": [{"code": "NOT_FOUND", "message": "no invoice"}]}, NotFound),
+        (429, {"errors": [{"code": "TOO_MANY", "message": "slow down"}]}, RateLimited),
+        (500, {"errors": [{"code": "INTERNAL", "message": "oops"}]}, ProviderUnavailable),
+    ],
+)
+def test_error_statuses_become_typed_exceptions_with_the_providers_codes(
+    api, status, body, exc_class
+):
+    api.post(f"{API}/v1/invoice", json=body, status=status)
+    with pytest.raises(exc_class) as info:
+        api_key_client().create_invoice(amount="1", asset="EUR")
+    exc = info.value
+    assert isinstance(exc, KunaPayError)
+    assert exc.status_code == status
+    assert exc.codes == [body["errors"][0]["code"]]
+    assert body["errors"][0]["message"] in str(exc)
+    assert exc.ambiguous is False
+    assert len(api.calls) == 1  # a POST is never retried after an answer
+
+
+def test_non_json_error_body_keeps_its_text(api):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", body="<html>Bad gateway</html>", status=502)
+    with pytest.raises(ProviderUnavailable) as info:
+        api_key_client().get_invoice(INVOICE_ID)
+    assert info.value.status_code == 502
+    assert "Bad gateway" in info.value.response_text
+    assert len(api.calls) == 3  # GET: first try plus two retries
+
+
+def test_rate_limit_carries_retry_after(api):
+    api.post(f"{API}/v1/invoice", body="", status=429, headers={"Retry-After": "7"})
+    with pytest.raises(RateLimited) as info:
+        api_key_client().create_invoice(amount="1", asset="EUR")
+    assert info.value.retry_after == 7.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["not json at all", json.dumps({"result": {}}), json.dumps([1, 2]), ""],
+)
+def test_success_without_the_data_envelope_is_an_invalid_response(api, body):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", body=body, status=200)
+    with pytest.raises(InvalidResponse):
+        api_key_client().get_invoice(INVOICE_ID)
+
+
+def test_data_of_the_wrong_shape_is_an_invalid_response(api):
+    api.get(f"{API}/v1/invoice/assets", json={"data": {"code": "EUR"}})
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": ["x"]})
+    client = api_key_client()
+    with pytest.raises(InvalidResponse):
+        client.list_assets()
+    with pytest.raises(InvalidResponse):
+        client.get_invoice(INVOICE_ID)
+
+
+def test_get_is_retried_after_a_timeout_and_a_5xx(api):
+    url = f"{API}/v1/invoice/{INVOICE_ID}"
+    api.get(url, body=requests.ReadTimeout("slow"))
+    api.get(url, status=503, json={"errors": []})
+    api.get(url, json={"data": {"id": INVOICE_ID, "status": "PAID"}})
+    slept = []
+    client = KunaPayClient(API, api_key="k", retries=2, retry_backoff=0.5, sleep=slept.append)
+    assert client.get_invoice(INVOICE_ID)["status"] == "PAID"
+    assert len(api.calls) == 3
+    assert slept == [0.5, 1.0]
+
+
+def test_get_gives_up_with_a_timeout_error_after_its_retries(api):
+    api.get(f"{API}/v1/invoice/assets", body=requests.ReadTimeout("slow"))
+    with pytest.raises(ProviderTimeout) as info:
+        api_key_client().list_assets()
+    assert len(api.calls) == 3
+    assert info.value.ambiguous is False
+
+
+def test_post_timeout_is_not_retried_and_is_ambiguous(api):
+    api.post(f"{API}/v1/invoice", body=requests.ReadTimeout("slow"))
+    with pytest.raises(ProviderTimeout) as info:
+        api_key_client().create_invoice(amount="1", asset="EUR")
+    assert info.value.ambiguous is True
+    assert len(api.calls) == 1
+
+
+def test_post_that_never_connected_is_retried_safely(api):
+    api.post(f"{API}/v1/invoice", body=requests.ConnectTimeout("no route"))
+    api.post(f"{API}/v1/invoice", json={"data": {"id": INVOICE_ID}})
+    assert api_key_client().create_invoice(amount="1", asset="EUR")["id"] == INVOICE_ID
+    assert len(api.calls) == 2
+
+
+def test_post_connection_dropped_mid_request_is_ambiguous(api):
+    api.post(f"{API}/v1/invoice", body=requests.ConnectionError("Connection aborted."))
+    with pytest.raises(ProviderUnavailable) as info:
+        api_key_client().create_invoice(amount="1", asset="EUR")
+    assert info.value.ambiguous is True
+    assert len(api.calls) == 1
+
+
+def test_every_call_has_a_timeout_and_one_session_is_reused(api, monkeypatch):
+    api.get(f"{API}/v1/invoice/questionnaire", json={"data": [{"name": "email"}]})
+    client = KunaPayClient(API, api_key="k", timeout=(1.5, 9.0))
+    seen = []
+    original = client.session.request
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("timeout"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(client.session, "request", spy)
+    client.questionnaire_fields()
+    client.questionnaire_fields()
+    assert seen == [(1.5, 9.0), (1.5, 9.0)]
+
+
+def test_list_invoices_filters_by_external_order_id(api):
+    api.get(
+        f"{API}/v1/invoice",
+        match=[matchers.query_param_matcher({"externalOrderId": "A-1"})],
+        json={"data": [{"id": INVOICE_ID, "externalOrderId": "A-1"}]},
+    )
+    assert api_key_client().list_invoices(external_order_id="A-1")[0]["id"] == INVOICE_ID
+
+
+def test_invoice_ids_cannot_smuggle_paths():
+    with pytest.raises(ValueError):
+        api_key_client().get_invoice("../asset/balance")
+
+
+def test_constructor_refuses_incomplete_credentials():
+    with pytest.raises(ValueError):
+        KunaPayClient(API, auth_mode="signed", public_key="p")
+    with pytest.raises(ValueError):
+        KunaPayClient(API)
+    assert KEY not in repr(signed_client())
+
+
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [
+        (Decimal("42.50"), "42.5"),
+        (Decimal("1E+3"), "1000"),
+        (Decimal("0.000000100"), "0.0000001"),
+        (Decimal("42.500000000000000000"), "42.5"),
+        ("100", "100"),
+        (Decimal("0"), "0"),
+    ],
+)
+def test_amounts_go_out_as_plain_decimal_strings(value, wire):
+    assert format_amount(value) == wire
+
+
+def test_floats_and_non_finite_amounts_are_refused():
+    with pytest.raises(TypeError):
+        format_amount(0.1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        format_amount(Decimal("NaN"))
+    assert parse_amount("100.011") == Decimal("100.011")
+    assert parse_amount(None) is None
+    with pytest.raises(InvalidResponse):
+        parse_amount("ten")
+    with pytest.raises(InvalidResponse):
+        parse_amount("Infinity")
+
+
+@responses.activate
+def test_api_url_with_a_path_prefix_is_signed_with_that_prefix():
+    responses.get("http://127.0.0.1:8000/sandbox/v1/invoice/assets", json={"data": []})
+    client = KunaPayClient(
+        "http://127.0.0.1:8000/sandbox/",
+        public_key="p",
+        private_key=KEY,
+        auth_mode="signed",
+        clock=lambda: 1.0,
+    )
+    client.list_assets()
+    sent = responses.calls[0].request
+    assert sent.headers["signature"] == sign_request(
+        KEY, "/sandbox/v1/invoice/assets", sent.headers["nonce"], ""
+    )
