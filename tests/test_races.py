@@ -1,5 +1,6 @@
 """Concurrency under real row locks: PostgreSQL only (SQLite locks the whole file)."""
 
+import json
 import threading
 import time
 from decimal import Decimal
@@ -49,7 +50,7 @@ def test_concurrent_create_invoice_makes_one_invoice(api):
 
     def slow_create(request):
         time.sleep(0.2)  # the provider takes its time; the others must wait, not POST
-        return 200, {}, '{"data": {"id": "%s", "paymentLink": "https://p/1"}}' % INVOICE_ID
+        return 200, {}, json.dumps({"data": {"id": INVOICE_ID, "paymentLink": "https://p/1"}})
 
     api.add_callback("POST", f"{API}/v1/invoice", callback=slow_create)
     results = []
