@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from . import __version__
+from .callbacks import contains_nul
 from .conf import AUTH_SIGNED, Account
 from .exceptions import (
     AuthenticationFailed,
@@ -335,7 +336,11 @@ class KunaPayClient:
         except ValueError:
             payload = None
         if 200 <= status < 300:
-            if not isinstance(payload, dict) or "data" not in payload:
+            if (
+                not isinstance(payload, dict)
+                or "data" not in payload
+                or contains_nul(response.content)
+            ):
                 raise InvalidResponse(
                     f"KUNA Pay answered {method} {path} without a JSON data envelope",
                     status_code=status,

@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_MAX_BODY_SIZE": 64 * 1024,
     # Re-read an invoice from the API before a callback may settle an order as paid.
     "CONFIRM_PAID_CALLBACKS": True,
+    # Read timeout (seconds, no retries) of that confirming read: the provider wants its
+    # answer within 2 seconds, and an event that cannot be confirmed in time stays
+    # pending for ``invoices_process_callbacks``.
+    "CALLBACK_API_TIMEOUT": 1.2,
 }
 
 # Options an account in ACCOUNTS may set; anything else comes from the top level.

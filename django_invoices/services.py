@@ -5,28 +5,31 @@ Views, admin actions, management commands and tasks call these functions.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone as dj_timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from . import conf, signals
+from . import callbacks, conf, signals
 from .client import KunaPayClient, parse_amount
 from .exceptions import InvalidResponse, InvoiceCreationError, KunaPayError
-from .models import Deposit, Invoice, Order
+from .models import CallbackEvent, Deposit, Invoice, Order
+from .signing import verify_callback
 from .statuses import (
+    FINAL_STATUSES,
     OPEN_STATUSES,
     ORDER_STATUS_FOR,
     InvoiceStatus,
@@ -44,9 +47,17 @@ _clients: dict[conf.Account, KunaPayClient] = {}
 _clients_lock = threading.Lock()
 
 
-def get_client(account: str = conf.DEFAULT_ACCOUNT) -> KunaPayClient:
-    """The client of one merchant account; one per configuration, so sessions are reused."""
+def get_client(account: str = conf.DEFAULT_ACCOUNT, *, fast: bool = False) -> KunaPayClient:
+    """The client of one merchant account; one per configuration, so sessions are reused.
+
+    ``fast`` gives a client for reads inside a callback request, which must answer
+    within the provider's 2 seconds: a short read timeout and no retries.
+    """
     settings = conf.get_account(account)
+    if fast:
+        settings = replace(
+            settings, read_timeout=float(conf.get("CALLBACK_API_TIMEOUT")), retries=0
+        )
     with _clients_lock:
         client = _clients.get(settings)
         if client is None:
@@ -270,16 +281,22 @@ def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
         )
     with transaction.atomic():
         locked = lock_invoice(invoice)
-        transactions = data.get("transactions")
-        if isinstance(transactions, list):
-            for item in transactions:
-                if isinstance(item, dict):
-                    record_deposit(locked, item, recount=False)
-            _recount(locked)
-        _transition(locked, str(data.get("status") or ""), payload=data)
-        locked.synced_at = dj_timezone.now()
-        locked.save()
+        _apply_data_locked(locked, data)
     return locked
+
+
+def _apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
+    """Deposits first (so totals are known), then the status; saves the invoice."""
+    transactions = data.get("transactions")
+    if isinstance(transactions, list):
+        for item in transactions:
+            if isinstance(item, dict):
+                record_deposit(invoice, item, recount=False)
+        _recount(invoice)
+    result = _transition(invoice, str(data.get("status") or ""), payload=data)
+    invoice.synced_at = dj_timezone.now()
+    invoice.save()
+    return result
 
 
 def lock_invoice(invoice: Invoice) -> Invoice:
@@ -339,18 +356,58 @@ def _transition(
             new_status=new,
         )
     )
-    if new == InvoiceStatus.PAID:
-        transaction.on_commit(lambda: _send(signals.invoice_paid, Invoice, invoice=invoice))
+    _announce_outcome(invoice, old, new)
     _follow_invoice(invoice, new)
     return Transition(invoice, old, new, changed=True)
 
 
+def _announce_outcome(invoice: Invoice, old: str, new: InvoiceStatus) -> None:
+    """The signals for how a payment ended; none of the odd endings passes as plain paid."""
+    if new == InvoiceStatus.PAID:
+        transaction.on_commit(lambda: _send(signals.invoice_paid, Invoice, invoice=invoice))
+        if old == InvoiceStatus.EXPIRED:
+            logger.warning("Invoice %s was paid after it expired", invoice)
+            transaction.on_commit(
+                lambda: _send(signals.invoice_paid_late, Invoice, invoice=invoice)
+            )
+        _check_overpaid(invoice)
+    elif new == InvoiceStatus.PARTIALLY_PAID:
+        transaction.on_commit(
+            lambda: _send(signals.invoice_partially_paid, Invoice, invoice=invoice)
+        )
+    elif new in (InvoiceStatus.DECLINED, InvoiceStatus.LIMITS_OUT_OF_RANGE):
+        transaction.on_commit(lambda: _send(signals.invoice_declined, Invoice, invoice=invoice))
+
+
+def _check_overpaid(invoice: Invoice) -> None:
+    """Signal a paid invoice whose deposits exceed what the buyer was asked to pay."""
+    if invoice.status != InvoiceStatus.PAID or invoice.payment_amount is None:
+        return
+    received = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
+        total=Sum("amount")
+    )["total"]
+    if received is None or received <= invoice.payment_amount:
+        return
+    expected = invoice.payment_amount
+    logger.warning("Invoice %s received %s, more than the %s due", invoice, received, expected)
+    transaction.on_commit(
+        lambda: _send(
+            signals.invoice_overpaid, Invoice, invoice=invoice, expected=expected, received=received
+        )
+    )
+
+
 def _follow_invoice(invoice: Invoice, new: InvoiceStatus) -> None:
     order = invoice.order
-    if new != InvoiceStatus.PAID and (
-        Invoice.objects.filter(order=order, status__in=OPEN_STATUSES)
-        .exclude(pk=invoice.pk)
-        .exists()
+    # Only an ended invoice can have a newer open sibling (one open invoice per order).
+    if (
+        new in FINAL_STATUSES
+        and new != InvoiceStatus.PAID
+        and (
+            Invoice.objects.filter(order=order, status__in=OPEN_STATUSES)
+            .exclude(pk=invoice.pk)
+            .exists()
+        )
     ):
         # A newer invoice is what the order waits for; this one's end does not count.
         return
@@ -409,7 +466,16 @@ def record_deposit(
         "provider_created_at": _parse_datetime(data.get("createdAt")),
         "raw_payload": data,
     }
-    deposit, created = Deposit.objects.update_or_create(provider_id=provider_id, defaults=fields)
+    # The invoice lock serialises writers of its deposits; the unique provider_id is the
+    # backstop, so a plain read-then-write is enough (and cheaper than update_or_create).
+    deposit = Deposit.objects.filter(provider_id=provider_id).first()
+    created = deposit is None
+    if deposit is None:
+        deposit = Deposit.objects.create(provider_id=provider_id, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(deposit, name, value)
+        deposit.save()
     if created:
         transaction.on_commit(
             lambda: _send(signals.deposit_received, Deposit, deposit=deposit, invoice=invoice)
@@ -424,6 +490,207 @@ def _recount(invoice: Invoice) -> None:
         total=Sum("processed_amount")
     )["total"]
     invoice.paid_amount = total or Decimal("0")
+
+
+# -- callbacks -------------------------------------------------------------------------
+
+# Why a stored callback was refused; the view turns each into its HTTP answer.
+REJECT_UNKNOWN_ACCOUNT = "unknown_account"
+REJECT_NO_SIGNATURE = "missing_signature"
+REJECT_BAD_SIGNATURE = "bad_signature"
+REJECT_MALFORMED = "malformed"
+REJECT_TOO_LARGE = "too_large"
+
+
+def receive_callback(
+    account: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    remote_addr: str | None = None,
+    *,
+    body_size: int | None = None,
+) -> tuple[CallbackEvent, str]:
+    """Store a callback as it arrived, with its verification result.
+
+    Returns the event and why it was refused ("" when it is authentic and well formed).
+    Called outside any transaction, so the row is committed at once, whatever happens
+    to its processing. ``body_size`` set means the body was too large to read.
+    """
+    event = CallbackEvent(
+        account=account[:64],
+        body=body.decode("utf-8", "replace").replace("\x00", "\ufffd"),
+        body_sha256=callbacks.body_sha256(body),
+        headers=callbacks.safe_headers(headers),
+        remote_addr=_ip_or_none(remote_addr),
+        state=CallbackEvent.State.REJECTED,
+    )
+    rejection = _verify_and_parse(event, account, body, headers, body_size)
+    if not rejection:
+        event.state = CallbackEvent.State.PENDING
+    else:
+        event.outcome = event.outcome or rejection
+        logger.warning("Refused a KUNA Pay callback for account %r: %s", account, event.outcome)
+    event.save()
+    return event, rejection
+
+
+def _verify_and_parse(
+    event: CallbackEvent,
+    account: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    body_size: int | None,
+) -> str:
+    if body_size is not None:
+        event.outcome = f"body of {body_size} bytes is over the limit"
+        return REJECT_TOO_LARGE
+    if account not in conf.account_names():
+        return REJECT_UNKNOWN_ACCOUNT
+    signature = headers.get(callbacks.SIGNATURE_HEADER)
+    if not signature:
+        return REJECT_NO_SIGNATURE
+    variant = verify_callback(conf.get_account(account).private_key, body, signature)
+    if variant is None:
+        return REJECT_BAD_SIGNATURE
+    event.verified = True
+    event.signature_variant = variant
+    try:
+        body.decode("utf-8")  # stored as text and parsed again from it later
+        parsed = callbacks.parse(body)
+    except UnicodeDecodeError:
+        event.outcome = "body is not UTF-8"
+        return REJECT_MALFORMED
+    except callbacks.MalformedCallback as exc:
+        event.outcome = str(exc)
+        return REJECT_MALFORMED
+    event.event_name = parsed.event[:64]
+    event.object_id = parsed.object_id
+    event.provider_status = parsed.status
+    event.dedupe_key = parsed.dedupe_key
+    return ""
+
+
+def process_callback_event(event: CallbackEvent) -> CallbackEvent:
+    """Apply a stored, authentic callback exactly once; safe to call again.
+
+    The callback is a signed hint: a status that would settle the order as paid is
+    confirmed by reading the invoice from the API first (``CONFIRM_PAID_CALLBACKS``).
+    When the provider or the database fails, the event stays pending for
+    ``invoices_process_callbacks`` or the admin to apply later.
+    """
+    if not event.verified or event.state not in RETRYABLE_EVENT_STATES:
+        return event
+    parsed = callbacks.parse(event.body.encode("utf-8"))
+    try:
+        if parsed.kind == "unknown":
+            return _finish(event, CallbackEvent.State.IGNORED, f"event {parsed.event!r} not used")
+        invoice = _invoice_of(parsed)
+        if invoice is None:
+            return _finish(event, CallbackEvent.State.IGNORED, "unknown invoice; nothing changed")
+        confirmed = None
+        if (
+            parsed.kind == "invoice"
+            and normalize(parsed.status) == InvoiceStatus.PAID
+            and invoice.status != InvoiceStatus.PAID  # already settled: nothing to confirm
+            and conf.get("CONFIRM_PAID_CALLBACKS")
+        ):
+            confirmed = get_client(invoice.account, fast=True).get_invoice(str(invoice.provider_id))
+        with transaction.atomic():
+            return _apply_callback(event, parsed, lock_invoice(invoice), confirmed)
+    except InvalidResponse as exc:
+        return _finish(event, CallbackEvent.State.FAILED, f"cannot apply: {exc}")
+    except (KunaPayError, DatabaseError) as exc:
+        logger.warning("Callback event %s stays pending: %s", event.pk, exc)
+        return _finish(event, CallbackEvent.State.PENDING, f"will retry: {exc}")
+
+
+RETRYABLE_EVENT_STATES = (CallbackEvent.State.PENDING, CallbackEvent.State.FAILED)
+
+
+def _invoice_of(parsed: callbacks.ParsedCallback) -> Invoice | None:
+    invoice_id = parsed.invoice_id
+    if invoice_id:
+        try:
+            return Invoice.objects.filter(provider_id=uuid.UUID(invoice_id)).first()
+        except ValueError:
+            return None
+    if parsed.external_order_id:
+        return (
+            Invoice.objects.filter(order__external_order_id=parsed.external_order_id)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+    return None
+
+
+def _apply_callback(
+    event: CallbackEvent,
+    parsed: callbacks.ParsedCallback,
+    invoice: Invoice,
+    confirmed: dict[str, Any] | None,
+) -> CallbackEvent:
+    """Apply under the invoice's row lock; the event's new state commits with it."""
+    applied = set(
+        CallbackEvent.objects.filter(
+            invoice=invoice, dedupe_key=event.dedupe_key, state=CallbackEvent.State.APPLIED
+        ).values_list("pk", flat=True)[:2]
+    )
+    if event.pk in applied:
+        return event  # applied meanwhile by another worker
+    event.invoice = invoice
+    if applied:
+        return _finish(event, CallbackEvent.State.DUPLICATE, "same news already applied")
+    if parsed.kind == "deposit":
+        deposit, created = record_deposit(invoice, parsed.data)
+        if created:
+            _check_overpaid(invoice)
+        invoice.save(update_fields=["paid_amount", "updated_at"])
+        outcome = f"deposit {deposit.provider_id} {'recorded' if created else 'updated'}"
+    else:
+        if confirmed is not None:
+            result = _apply_data_locked(invoice, confirmed)
+        else:
+            result = _transition(invoice, parsed.status, payload=parsed.data or None)
+            invoice.save()
+        outcome = (
+            f"{result.old_status} -> {result.new_status}"
+            if result.changed
+            else f"no change (stays {result.old_status})"
+        )
+        if confirmed is not None:
+            outcome += f"; confirmed by API as {confirmed.get('status')!r}"
+    return _finish(event, CallbackEvent.State.APPLIED, outcome)
+
+
+def _finish(event: CallbackEvent, state: str, outcome: str) -> CallbackEvent:
+    event.state = state
+    event.outcome = outcome
+    event.attempts += 1
+    event.processed_at = dj_timezone.now()
+    event.save(update_fields=["state", "outcome", "attempts", "processed_at", "invoice"])
+    return event
+
+
+def process_pending_callbacks(*, limit: int = 500, include_failed: bool = False) -> dict[str, int]:
+    """Apply stored callbacks still pending (oldest first); returns counts per state."""
+    states = list(RETRYABLE_EVENT_STATES) if include_failed else [CallbackEvent.State.PENDING]
+    ids = list(
+        CallbackEvent.objects.filter(verified=True, state__in=states)
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    counts: dict[str, int] = {}
+    for event in CallbackEvent.objects.filter(pk__in=ids).order_by("received_at", "pk"):
+        state = process_callback_event(event).state
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
 
 
 # -- parsing what the provider sends ---------------------------------------------------

@@ -4,6 +4,15 @@
 - ``invoice_paid(sender=Invoice, invoice)``
 - ``order_paid(sender=Order, order, invoice)``
 - ``order_status_changed(sender=Order, order, old_status, new_status)``
+- ``deposit_received(sender=Deposit, deposit, invoice)``
+
+The odd endings of a crypto payment have their own signals, sent besides the ones above:
+
+- ``invoice_partially_paid(sender=Invoice, invoice)``
+- ``invoice_overpaid(sender=Invoice, invoice, expected, received)``: paid, and the
+  deposits (in the payment asset) exceed ``payment_amount``
+- ``invoice_paid_late(sender=Invoice, invoice)``: paid after it had expired
+- ``invoice_declined(sender=Invoice, invoice)``: DECLINED or LIMITS_OUT_OF_RANGE
 """
 
 from django.dispatch import Signal
@@ -12,6 +21,8 @@ invoice_status_changed = Signal()
 invoice_paid = Signal()
 order_paid = Signal()
 order_status_changed = Signal()
-
-# deposit_received(sender=Deposit, deposit, invoice): once per new provider transaction.
 deposit_received = Signal()
+invoice_partially_paid = Signal()
+invoice_overpaid = Signal()
+invoice_paid_late = Signal()
+invoice_declined = Signal()

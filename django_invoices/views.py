@@ -1,14 +1,64 @@
-"""Views the provider and the customer reach. Placeholders until their issues land."""
+"""Views the provider and the customer reach."""
 
-from django.http import HttpRequest, HttpResponse
+import logging
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+
+from . import conf, services
+
+logger = logging.getLogger("django_invoices")
+
+
+# HTTP answers to refused callbacks. KUNA Pay retries anything but 200, which is what we
+# want for a body that may have been damaged on the way, and harmless for forgeries.
+REJECTION_STATUS = {
+    services.REJECT_TOO_LARGE: 413,
+    services.REJECT_UNKNOWN_ACCOUNT: 404,
+    services.REJECT_NO_SIGNATURE: 401,
+    services.REJECT_BAD_SIGNATURE: 401,
+    services.REJECT_MALFORMED: 400,
+}
 
 
 @csrf_exempt
 @require_POST
+@transaction.non_atomic_requests
 def callback(request: HttpRequest, account: str) -> HttpResponse:
-    return HttpResponse("callbacks are not handled yet", status=501, content_type="text/plain")
+    """Receive a KUNA Pay callback: store it, verify it, apply it, answer 200 quickly.
+
+    Not atomic even under ``ATOMIC_REQUESTS``: the stored event must survive whatever
+    happens while it is applied.
+    """
+    limit = int(conf.get("CALLBACK_MAX_BODY_SIZE"))
+    declared = _content_length(request)
+    body = b"" if declared > limit else request.read(limit + 1)
+    oversized = max(declared, len(body)) if max(declared, len(body)) > limit else None
+    event, rejection = services.receive_callback(
+        account,
+        b"" if oversized else body,
+        request.headers,
+        request.META.get("REMOTE_ADDR"),
+        body_size=oversized,
+    )
+    if rejection:
+        return JsonResponse(
+            {"error": rejection, "detail": event.outcome}, status=REJECTION_STATUS[rejection]
+        )
+    try:
+        event = services.process_callback_event(event)
+    except Exception:  # the event is stored; never answer an authentic callback with 500
+        logger.exception("Applying callback event %s failed; it stays pending", event.pk)
+    return JsonResponse({"event": event.pk, "state": event.state, "detail": event.outcome})
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
 
 
 @require_GET

@@ -310,3 +310,9 @@ def test_api_url_with_a_path_prefix_is_signed_with_that_prefix():
     assert sent.headers["signature"] == sign_request(
         KEY, "/sandbox/v1/invoice/assets", sent.headers["nonce"], ""
     )
+
+
+def test_nul_characters_in_an_answer_are_an_invalid_response(api):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", body='{"data": {"id": "a\\u0000"}}')
+    with pytest.raises(InvalidResponse):
+        api_key_client().get_invoice(INVOICE_ID)

@@ -7,12 +7,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import close_old_connections, connection
+from django.test import Client
 
 from django_invoices import services, signals
-from django_invoices.models import Invoice, Order
+from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
+from django_invoices.signing import sign_callback
 from django_invoices.statuses import OrderStatus
 
-from .conftest import API, INVOICE_ID
+from .conftest import API, INVOICE_ID, invoice_payload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -84,3 +86,75 @@ def test_concurrent_paid_transitions_send_one_order_paid():
     assert paid == [order.pk]
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
+
+
+def _signed_post(payload):
+    body = json.dumps(payload).encode()
+    return Client().generic(
+        "POST",
+        "/invoices/callback/default/",
+        data=body,
+        content_type="application/json",
+        headers={"kun-signature": sign_callback("test-private-key", body)},
+    )
+
+
+def test_twenty_identical_paid_callbacks_make_one_transition(api):
+    order = Order.objects.create(external_order_id="A-1", amount=Decimal("5"), asset="EUR")
+    Invoice.objects.create(
+        provider_id=INVOICE_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    lock = threading.Lock()
+    seen = []
+
+    def receiver(sender, signal, **kwargs):
+        with lock:
+            seen.append(signal)
+
+    signals.order_paid.connect(receiver, weak=False)
+    signals.invoice_status_changed.connect(receiver, weak=False)
+    statuses = []
+    payload = {"event": "Invoice", "data": {"id": INVOICE_ID, "status": "PAID"}}
+    try:
+        errors = run_threads(20, lambda i: statuses.append(_signed_post(payload).status_code))
+    finally:
+        signals.order_paid.disconnect(receiver)
+        signals.invoice_status_changed.disconnect(receiver)
+    assert errors == []
+    assert statuses == [200] * 20
+    assert seen.count(signals.order_paid) == 1
+    assert seen.count(signals.invoice_status_changed) == 1
+    assert CallbackEvent.objects.count() == 20
+    states = list(CallbackEvent.objects.values_list("state", flat=True))
+    assert states.count("applied") == 1
+    assert states.count("duplicate") == 19
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+def test_twenty_different_deposits_at_once_lose_no_update():
+    order = Order.objects.create(external_order_id="A-1", amount=Decimal("5"), asset="EUR")
+    invoice = Invoice.objects.create(
+        provider_id=INVOICE_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+
+    def deliver(index):
+        payload = {
+            "event": "InvoiceDeposit",
+            "data": {
+                "id": f"tx-{index}",
+                "invoiceId": INVOICE_ID,
+                "asset": "BTC",
+                "amount": f"0.00{index + 10}",
+                "processedAmount": f"0.00{index + 10}",
+                "status": "Processed",
+            },
+        }
+        assert _signed_post(payload).status_code == 200
+
+    errors = run_threads(20, deliver)
+    assert errors == []
+    assert Deposit.objects.filter(invoice=invoice).count() == 20
+    invoice.refresh_from_db()
+    assert invoice.paid_amount == sum(Decimal(f"0.00{i + 10}") for i in range(20))

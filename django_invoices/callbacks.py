@@ -1,0 +1,107 @@
+"""Reading a callback from KUNA Pay: what it is about, how to recognise it again.
+
+Pure functions over the raw body and headers; storing and applying is in ``services``.
+Payload shapes follow ``kunapay-api.md`` §5.3: ``{"event": name, "data": {...}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SIGNATURE_HEADER = "kun-signature"
+
+EVENT_INVOICE = "Invoice"
+EVENT_DEPOSIT = "InvoiceDeposit"
+# Event names that carry an invoice object. Only "InvoiceDeposit" is confirmed; the
+# invoice event's name is inferred, so the spellings seen in the wild are accepted.
+INVOICE_EVENTS = frozenset({EVENT_INVOICE, "InvoiceStatus", "InvoiceStatusChanged"})
+DEPOSIT_EVENTS = frozenset({EVENT_DEPOSIT})
+
+# Headers worth keeping with an event; the signature is recorded as present/absent only.
+KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Real-Ip")
+
+
+class MalformedCallback(ValueError):
+    """The body is not a JSON object."""
+
+
+@dataclass(frozen=True)
+class ParsedCallback:
+    event: str
+    data: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        if self.event in INVOICE_EVENTS:
+            return "invoice"
+        if self.event in DEPOSIT_EVENTS:
+            return "deposit"
+        return "unknown"
+
+    @property
+    def object_id(self) -> str:
+        return _text(self.data.get("id"))
+
+    @property
+    def status(self) -> str:
+        return _text(self.data.get("status"))
+
+    @property
+    def invoice_id(self) -> str:
+        """The provider's invoice id this callback is about, when it names one."""
+        if self.kind == "invoice":
+            return self.object_id
+        return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
+
+    @property
+    def external_order_id(self) -> str:
+        return _text(self.data.get("externalOrderId"))
+
+    @property
+    def dedupe_key(self) -> str:
+        """The same news twice has the same key, whatever the bytes or the delivery."""
+        material = "\x1f".join((self.event, self.object_id, self.status))
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def contains_nul(raw: bytes | str) -> bool:
+    """NUL characters, raw or escaped: no database text or JSON column can store them."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    return b"\x00" in raw or b"\\u0000" in raw.lower()
+
+
+def parse(body: bytes) -> ParsedCallback:
+    if contains_nul(body):
+        raise MalformedCallback("body contains NUL characters")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedCallback("body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise MalformedCallback("body is not a JSON object")
+    data = payload.get("data")
+    return ParsedCallback(
+        event=_text(payload.get("event")),
+        data=data if isinstance(data, dict) else {},
+    )
+
+
+def body_sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    kept = {name: headers[name][:256] for name in KEPT_HEADERS if name in headers}
+    kept[SIGNATURE_HEADER] = "present" if headers.get(SIGNATURE_HEADER) else "absent"
+    return kept
+
+
+def _text(value: Any, limit: int = 64) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)[:limit]

@@ -1,0 +1,477 @@
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection
+from django.test import override_settings
+
+from django_invoices import services, signals
+from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
+from django_invoices.signing import sign_callback
+from django_invoices.statuses import InvoiceStatus, OrderStatus
+
+from .conftest import API, INVOICE_ID, invoice_payload
+
+KEY = "test-private-key"  # tests/settings.py
+DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
+State = CallbackEvent.State
+
+
+@pytest.fixture
+def invoice(order):
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)
+    return Invoice.objects.create(
+        provider_id=INVOICE_ID,
+        order=order,
+        provider_status="CREATED",
+        invoice_amount=order.amount,
+        invoice_asset=order.asset,
+        payment_amount=Decimal("0.001"),
+        payment_asset="BTC",
+    )
+
+
+@pytest.fixture
+def sent(db):
+    """Names of the signals sent, in order."""
+    seen = []
+    connected = []
+    for name in (
+        "invoice_status_changed",
+        "invoice_paid",
+        "order_paid",
+        "deposit_received",
+        "invoice_partially_paid",
+        "invoice_overpaid",
+        "invoice_paid_late",
+        "invoice_declined",
+    ):
+        signal = getattr(signals, name)
+
+        def receiver(sender, _name=name, **kwargs):
+            seen.append(_name)
+
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+    yield seen
+    for signal, receiver in connected:
+        signal.disconnect(receiver)
+
+
+def invoice_event(status, **data):
+    return {"event": "Invoice", "data": {"id": INVOICE_ID, "status": status, **data}}
+
+
+def deposit_event(tx_id, amount="0.0005", status="Processed", **data):
+    return {
+        "event": "InvoiceDeposit",
+        "data": {
+            "id": tx_id,
+            "type": "InvoiceDeposit",
+            "invoiceId": INVOICE_ID,
+            "asset": "BTC",
+            "paymentCode": "BTC",
+            "amount": amount,
+            "fee": "0",
+            "processedAmount": amount,
+            "status": status,
+            **data,
+        },
+    }
+
+
+def post(client, payload=None, *, raw=None, key=KEY, signature=None, account="default"):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    headers = {}
+    if signature is None:
+        signature = sign_callback(key, body)
+    if signature:
+        headers["kun-signature"] = signature
+    return client.generic(
+        "POST",
+        f"/invoices/callback/{account}/",
+        data=body,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@pytest.fixture
+def deliver(client, django_capture_on_commit_callbacks):
+    def deliver(payload=None, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post(client, payload, **kwargs)
+
+    return deliver
+
+
+# -- authentic callbacks ---------------------------------------------------------------
+
+
+def test_a_signed_status_callback_is_stored_and_applied(deliver, invoice, sent):
+    response = deliver(invoice_event("PAYMENT_AWAITING", paymentAssetCode="BTC"))
+    assert response.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert response.json() == {"event": event.pk, "state": "applied", "detail": event.outcome}
+    assert event.verified and event.signature_variant == "raw"
+    assert (event.event_name, event.object_id, event.provider_status) == (
+        "Invoice",
+        INVOICE_ID,
+        "PAYMENT_AWAITING",
+    )
+    assert event.invoice_id == invoice.pk
+    assert event.outcome == "created -> awaiting_payment"
+    assert event.headers["kun-signature"] == "present"
+    assert event.remote_addr == "127.0.0.1"
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.AWAITING_PAYMENT
+    assert sent == ["invoice_status_changed"]
+
+
+def test_paid_is_confirmed_by_reading_the_invoice_first(deliver, api, invoice, sent):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAID", paymentAmount="0.001")})
+    response = deliver(invoice_event("PAID"))
+    assert response.json()["state"] == "applied"
+    assert len(api.calls) == 1
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert invoice.synced_at is not None
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert sent.count("order_paid") == 1
+    assert "confirmed by API" in CallbackEvent.objects.get().outcome
+
+
+def test_a_paid_callback_the_api_does_not_confirm_does_not_settle(deliver, api, invoice, sent):
+    api.get(DETAIL_URL, json={"data": invoice_payload("CONFIRMATION_AWAITING")})
+    deliver(invoice_event("PAID"))
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.CONFIRMING
+    assert Order.objects.get().status == OrderStatus.AWAITING_PAYMENT
+    assert "order_paid" not in sent
+
+
+def test_confirmation_can_be_switched_off(deliver, api, invoice, settings):
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "CONFIRM_PAID_CALLBACKS": False}
+    deliver(invoice_event("PAID"))
+    assert not api.calls
+    assert Order.objects.get().status == OrderStatus.PAID
+
+
+def test_the_confirming_read_uses_a_short_timeout_and_no_retries(invoice):
+    client = services.get_client(invoice.account, fast=True)
+    assert client.timeout[1] == 1.2
+    assert client.retries == 0
+    assert services.get_client(invoice.account) is not client
+
+
+def test_a_reserialised_signature_is_accepted_and_recorded(deliver, invoice):
+    raw = b'{"event": "Invoice", "data": {"id": "%s", "status": "PAYMENT_AWAITING"}}' % (
+        INVOICE_ID.encode()
+    )
+    compact = json.dumps(json.loads(raw), separators=(",", ":")).encode()
+    response = deliver(raw=raw, signature=sign_callback(KEY, compact))
+    assert response.status_code == 200
+    assert CallbackEvent.objects.get().signature_variant == "reserialized"
+
+
+def test_each_account_verifies_with_its_own_key(client, invoice, settings):
+    settings.DJANGO_INVOICES = {
+        **settings.DJANGO_INVOICES,
+        "ACCOUNTS": {"eu": {"API_KEY": "eu", "PRIVATE_KEY": "eu-private"}},
+    }
+    payload = invoice_event("PAYMENT_AWAITING")
+    assert post(client, payload, account="eu").status_code == 401
+    assert post(client, payload, account="eu", key="eu-private").status_code == 200
+
+
+# -- refused callbacks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "error"),
+    [
+        ({"signature": "0" * 96}, 401, "bad_signature"),
+        ({"signature": ""}, 401, "missing_signature"),
+        ({"key": "another-private-key"}, 401, "bad_signature"),
+        ({"signature": "Ж" * 10}, 401, "bad_signature"),
+    ],
+)
+def test_forged_callbacks_are_refused_and_kept(client, invoice, sent, kwargs, status, error):
+    response = post(client, invoice_event("PAID"), **kwargs)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    event = CallbackEvent.objects.get()
+    assert event.state == State.REJECTED
+    assert event.verified is False
+    assert event.body.startswith('{"event": "Invoice"')
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.CREATED
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b'{"event": "Invoice", "data": ', "body is not valid JSON"),
+        (b'[{"event": "Invoice"}]', "body is not a JSON object"),
+        (b'"PAID"', "body is not a JSON object"),
+        (b"\xff\xfe\x00garbage", "body is not UTF-8"),
+    ],
+)
+def test_signed_but_malformed_bodies_get_400(client, invoice, raw, detail):
+    response = post(client, raw=raw)
+    assert response.status_code == 400
+    assert response.json() == {"error": "malformed", "detail": detail}
+    event = CallbackEvent.objects.get()
+    assert (event.verified, event.state) == (True, State.REJECTED)
+
+
+def test_a_one_megabyte_body_gets_413_and_is_logged_without_its_body(client, invoice):
+    raw = b'{"event": "Invoice", "data": {"pad": "' + b"x" * 1_000_000 + b'"}}'
+    response = post(client, raw=raw)
+    assert response.status_code == 413
+    event = CallbackEvent.objects.get()
+    assert event.state == State.REJECTED
+    assert event.body == ""
+    assert str(len(raw)) in event.outcome
+
+
+def test_an_unknown_account_gets_404_and_is_logged(client, invoice):
+    response = post(client, invoice_event("PAID"), account="nobody")
+    assert response.status_code == 404
+    assert CallbackEvent.objects.get().account == "nobody"
+
+
+def test_only_post_is_accepted(client, db):
+    assert client.get("/invoices/callback/default/").status_code == 405
+    assert not CallbackEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"event": None, "data": None},
+        {"event": ["Invoice"], "data": {"id": {"x": 1}}},
+        {"event": "Invoice", "data": {"id": "not-a-uuid", "status": "PAID"}},
+        {"event": "Invoice", "data": {"id": INVOICE_ID, "status": 7}},
+        {"event": "InvoiceDeposit", "data": {"id": "", "invoiceId": INVOICE_ID}},
+        {"event": "InvoiceDeposit", "data": {"id": "t", "invoiceId": INVOICE_ID, "amount": "1e"}},
+        {"event": "Invoice", "data": {"id": INVOICE_ID, "status": "PAID", "expireAt": "nope"}},
+    ],
+)
+def test_odd_but_authentic_payloads_never_give_a_500(deliver, api, invoice, payload):
+    api.get(DETAIL_URL, json={"data": invoice_payload("CREATED")})
+    response = deliver(payload)
+    assert response.status_code == 200
+    assert CallbackEvent.objects.get().state in {State.APPLIED, State.IGNORED, State.FAILED}
+
+
+# -- what authentic callbacks do -------------------------------------------------------
+
+
+def test_an_unknown_event_is_stored_and_acknowledged(deliver, invoice, sent):
+    response = deliver({"event": "Withdraw", "data": {"id": "w-1", "status": "Processed"}})
+    assert response.status_code == 200
+    assert response.json()["state"] == "ignored"
+    assert CallbackEvent.objects.get().outcome == "event 'Withdraw' not used"
+    assert sent == []
+
+
+def test_a_callback_for_an_invoice_we_do_not_know_changes_nothing(deliver, invoice, sent):
+    payload = invoice_event("PAID")
+    payload["data"]["id"] = "99999999-9999-9999-9999-999999999999"
+    response = deliver(payload)
+    assert response.status_code == 200
+    assert response.json()["state"] == "ignored"
+    assert response.json()["detail"] == "unknown invoice; nothing changed"
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.CREATED
+    assert sent == []
+
+
+def test_a_deposit_callback_records_the_deposit_once(deliver, invoice, sent):
+    first = deliver(deposit_event("tx-1", txId="0xabc"))
+    assert first.json()["state"] == "applied"
+    deposit = Deposit.objects.get()
+    assert (deposit.provider_id, deposit.invoice_id, deposit.tx_id) == ("tx-1", invoice.pk, "0xabc")
+    assert deposit.amount == Decimal("0.0005")
+    invoice.refresh_from_db()
+    assert invoice.paid_amount == Decimal("0.0005")
+    again = deliver(deposit_event("tx-1", txId="0xabc"))
+    assert again.json()["state"] == "duplicate"
+    assert sent == ["deposit_received"]
+    assert Deposit.objects.count() == 1
+
+
+def test_a_deposit_found_by_external_order_id(deliver, invoice):
+    payload = deposit_event("tx-2")
+    del payload["data"]["invoiceId"]
+    payload["data"]["externalOrderId"] = "A-1"
+    deliver(payload)
+    assert Deposit.objects.get().invoice_id == invoice.pk
+
+
+def test_the_same_callback_twice_changes_nothing_the_second_time(deliver, api, invoice, sent):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAID")})
+    payload = invoice_event("PAID")
+    assert deliver(payload).json()["state"] == "applied"
+    assert deliver(payload).json()["state"] == "duplicate"
+    # Same news in other bytes (key order, an extra field) is the same news.
+    reordered = {"data": {"status": "PAID", "id": INVOICE_ID, "x": 1}, "event": "Invoice"}
+    assert deliver(reordered).json()["state"] == "duplicate"
+    assert CallbackEvent.objects.count() == 3
+    assert len(api.calls) == 1
+    assert sent.count("order_paid") == 1
+    assert sent.count("invoice_status_changed") == 1
+
+
+def test_a_late_payment_awaiting_never_moves_paid_back(deliver, api, invoice, sent):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAID")})
+    deliver(invoice_event("PAID"))
+    response = deliver(invoice_event("PAYMENT_AWAITING"))
+    assert response.json()["state"] == "applied"
+    assert response.json()["detail"] == "no change (stays paid)"
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert sent.count("invoice_status_changed") == 1
+
+
+def test_provider_down_during_confirmation_leaves_the_event_pending(deliver, api, invoice, sent):
+    api.get(DETAIL_URL, status=503, json={"errors": [{"code": "DOWN", "message": "down"}]})
+    response = deliver(invoice_event("PAID"))
+    assert response.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert event.state == State.PENDING
+    assert event.attempts == 1
+    assert "will retry" in event.outcome
+    assert Order.objects.get().status == OrderStatus.AWAITING_PAYMENT
+
+    api.replace("GET", DETAIL_URL, json={"data": invoice_payload("PAID")})
+    call_command("invoices_process_callbacks")
+    event.refresh_from_db()
+    assert event.state == State.APPLIED
+    assert event.attempts == 2
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert "order_paid" in sent or Order.objects.get().status == OrderStatus.PAID
+
+
+def test_the_command_reports_what_it_did(api, invoice, client, capsys):
+    api.get(DETAIL_URL, status=503, json={"errors": []})
+    post(client, invoice_event("PAID"))
+    call_command("invoices_process_callbacks")
+    assert "pending: 1" in capsys.readouterr().out
+    api.replace("GET", DETAIL_URL, json={"data": invoice_payload("PAID")})
+    call_command("invoices_process_callbacks", "--limit", "10")
+    assert "applied: 1" in capsys.readouterr().out
+    call_command("invoices_process_callbacks")
+    assert "No pending callback events." in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_atomic_requests_the_event_survives_a_database_error(client, api, order, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    Invoice.objects.create(
+        provider_id=INVOICE_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(services, "_transition", broken)
+    response = post(client, invoice_event("PAYMENT_AWAITING"))
+    assert response.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert event.state == State.PENDING
+    assert "disk full" in event.outcome
+    assert Invoice.objects.get().status == InvoiceStatus.CREATED
+
+
+def test_an_unexpected_error_while_applying_is_not_a_500(client, invoice, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(services, "_transition", broken)
+    response = post(client, invoice_event("PAYMENT_AWAITING"))
+    assert response.status_code == 200
+    assert CallbackEvent.objects.get().state == State.PENDING
+
+
+# -- the odd endings of a crypto payment -----------------------------------------------
+
+
+@override_settings(
+    DJANGO_INVOICES={
+        "API_URL": API,
+        "API_KEY": "k",
+        "PRIVATE_KEY": KEY,
+        "BASE_URL": "https://shop.example",
+        "CONFIRM_PAID_CALLBACKS": False,
+    }
+)
+@pytest.mark.parametrize(
+    ("steps", "invoice_status", "order_status", "signal"),
+    [
+        (["PARTIALLY_PAID"], "partially_paid", "partially_paid", "invoice_partially_paid"),
+        (["TIMEOUT", "PAID"], "paid", "paid", "invoice_paid_late"),
+        (["DECLINED"], "declined", "failed", "invoice_declined"),
+        (["LIMITS_OUT_OF_RANGE"], "limits_out_of_range", "failed", "invoice_declined"),
+        (["TIMEOUT"], "expired", "expired", None),
+    ],
+)
+def test_crypto_outcomes(deliver, invoice, sent, steps, invoice_status, order_status, signal):
+    for status in steps:
+        deliver(invoice_event(status))
+    invoice.refresh_from_db()
+    assert invoice.status == invoice_status
+    assert Order.objects.get().status == order_status
+    if signal:
+        assert sent.count(signal) == 1
+    if order_status != "paid":
+        assert "order_paid" not in sent
+
+
+@override_settings(
+    DJANGO_INVOICES={
+        "API_URL": API,
+        "API_KEY": "k",
+        "PRIVATE_KEY": KEY,
+        "BASE_URL": "https://shop.example",
+        "CONFIRM_PAID_CALLBACKS": False,
+    }
+)
+def test_an_overpayment_is_paid_and_announced(deliver, invoice, sent):
+    deliver(deposit_event("tx-1", amount="0.0008"))
+    deliver(deposit_event("tx-2", amount="0.0004"))
+    deliver(invoice_event("PAID"))
+    assert sent.count("invoice_overpaid") == 1
+    assert Order.objects.get().status == OrderStatus.PAID
+    # Another deposit on a paid invoice is announced too.
+    deliver(deposit_event("tx-3", amount="0.0001"))
+    assert sent.count("invoice_overpaid") == 2
+
+
+def test_applying_one_callback_takes_a_fixed_number_of_queries(
+    client, invoice, django_assert_num_queries
+):
+    # INSERT event; SELECT invoice; SELECT ... FOR UPDATE invoice and order; SELECT
+    # already-applied twins; UPDATE invoice; UPDATE event. The SAVEPOINT pair stands
+    # for the transaction (BEGIN/COMMIT are not counted outside tests).
+    with django_assert_num_queries(8):
+        response = post(client, invoice_event("PAYMENT_AWAITING"))
+    assert response.json()["state"] == "applied"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event": "Invoice\\u0000", "data": {"id": "x"}}',
+        b'{"event": "Invoice", "data": {"id": "x\\U0000"}}',
+        b'{"event": "Invoice", "data": {"id": "\x00"}}',
+    ],
+)
+def test_nul_characters_are_refused_not_a_500(client, invoice, raw):
+    response = post(client, raw=raw)
+    assert response.status_code == 400
+    assert CallbackEvent.objects.get().state == State.REJECTED

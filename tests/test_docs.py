@@ -1,0 +1,36 @@
+"""The README is the manual: it must render and name every setting and check."""
+
+import re
+from pathlib import Path
+
+import docutils.core
+
+from django_invoices import checks, conf
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.rst").read_text(encoding="utf-8")
+
+
+def test_readme_renders_without_warnings():
+    docutils.core.publish_string(
+        README,
+        writer_name="null",
+        settings_overrides={"report_level": 2, "halt_level": 2},
+    )
+
+
+def test_every_setting_is_documented():
+    missing = [key for key in conf.DEFAULTS if f"``{key}``" not in README]
+    assert missing == []
+
+
+def test_every_check_id_is_documented():
+    source = Path(checks.__file__).read_text(encoding="utf-8")
+    ids = set(re.findall(r"django_invoices\.[EW]\d{3}", source))
+    assert ids
+    assert sorted(i for i in ids if f"``{i}``" not in README) == []
+
+
+def test_the_readme_gives_the_two_commands():
+    assert "make demo" in README
+    assert "make test" in README
