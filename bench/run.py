@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -47,9 +47,7 @@ def signed(client: Client, payload: dict) -> int:
 
 
 def make_invoice(index: int) -> Invoice:
-    order = Order.objects.create(
-        external_order_id=f"B-{index}", amount=Decimal("10"), asset="EUR"
-    )
+    order = Order.objects.create(external_order_id=f"B-{index}", amount=Decimal("10"), asset="EUR")
     return Invoice.objects.create(
         provider_id=f"00000000-0000-0000-0000-{index:012d}",
         order=order,

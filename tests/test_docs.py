@@ -14,7 +14,7 @@ README = (ROOT / "README.rst").read_text(encoding="utf-8")
 def test_readme_renders_without_warnings():
     docutils.core.publish_string(
         README,
-        writer_name="null",
+        writer="null",
         settings_overrides={"report_level": 2, "halt_level": 2},
     )
 
