@@ -67,7 +67,7 @@ def test_named_accounts_do_not_inherit_the_default_keys():
     assert result == ["django_invoices.E001", "django_invoices.E002"]
 
 
-def test_the_check_command_fails_when_keys_are_missing():
+def test_the_check_command_fails_when_keys_are_missing(db):
     with (
         override_settings(DJANGO_INVOICES={"BASE_URL": "https://shop.example"}),
         pytest.raises(SystemCheckError, match="E001"),
