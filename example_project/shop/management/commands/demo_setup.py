@@ -1,0 +1,43 @@
+"""Prepare the demo shop: products and an admin user (printed on the console)."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from shop.models import Product
+
+PRODUCTS = [
+    ("Coffee beans, 1 kg", "Single-origin, roasted last week.", "24.90"),
+    ("Tea sampler", "Twelve loose-leaf teas.", "18.50"),
+    ("Ceramic mug", "Hand-made, holds 350 ml.", "12.00"),
+    ("Pour-over kit", "Dripper, filters and a scale.", "59.00"),
+]
+USERNAME = "admin"
+PASSWORD = "admin"  # a throw-away demo database on 127.0.0.1 only
+
+
+class Command(BaseCommand):
+    help = "Create the demo products and the demo admin user (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name, description, price in PRODUCTS:
+            Product.objects.get_or_create(
+                name=name, defaults={"description": description, "price": Decimal(price)}
+            )
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=USERNAME).exists():
+            user_model.objects.create_superuser(USERNAME, "admin@example.com", PASSWORD)
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "Demo shop ready:",
+                    "  shop:  http://127.0.0.1:8000/",
+                    f"  admin: http://127.0.0.1:8000/admin/  (user {USERNAME!r}, "
+                    f"password {PASSWORD!r})",
+                    "",
+                ]
+            )
+        )
