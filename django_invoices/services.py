@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Case, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.urls import reverse
 from django.utils import timezone as dj_timezone
@@ -535,6 +535,7 @@ class RefreshOutcome:
     old_status: str = ""
     new_status: str = ""
     error: KunaPayError | None = None
+    reason: str = ""
 
     @property
     def changed(self) -> bool:
@@ -691,6 +692,13 @@ def _apply_refresh(invoice: Invoice, future: Future[dict[str, Any]]) -> RefreshO
     except KunaPayError as exc:
         logger.warning("Refreshing invoice %s failed: %s", invoice, exc)
         return RefreshOutcome(invoice, Outcome.FAILED, old, old, error=exc)
+    except DatabaseError:
+        # Rolled back with this invoice's own transaction (a lock timeout, a deadlock);
+        # the others go on.
+        logger.exception("Saving the refreshed invoice %s failed", invoice)
+        return RefreshOutcome(
+            invoice, Outcome.FAILED, old, old, reason=_("it could not be saved; see the logs")
+        )
     return RefreshOutcome(updated, Outcome.REFRESHED, old, updated.status)
 
 
@@ -719,6 +727,12 @@ def refresh_orders(
             )
         else:
             outcomes.append(
-                OrderOutcome(order, result.outcome, invoice=result.invoice, error=result.error)
+                OrderOutcome(
+                    order,
+                    result.outcome,
+                    invoice=result.invoice,
+                    reason=result.reason,
+                    error=result.error,
+                )
             )
     return outcomes

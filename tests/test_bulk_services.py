@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db import OperationalError
 from django.utils import timezone
 
 from django_invoices import services
@@ -106,3 +107,30 @@ def test_nonces_stay_unique_across_threads():
     for thread in threads:
         thread.join()
     assert len(set(seen)) == len(seen) == 4000
+
+
+def test_a_database_error_on_one_invoice_does_not_stop_the_rest(api, db, monkeypatch):
+    invoices = [make_invoice(f"A-{i}") for i in range(3)]
+    api.add_callback(
+        "GET",
+        DETAIL_URL,
+        callback=lambda request: (
+            200,
+            {},
+            json.dumps({"data": invoice_payload("PAID", request.url.rsplit("/", 1)[1])}),
+        ),
+    )
+    apply = services.apply_invoice_data
+
+    def flaky(invoice, data):
+        if invoice.pk == invoices[1].pk:
+            raise OperationalError("lock timeout")
+        return apply(invoice, data)
+
+    monkeypatch.setattr(services, "apply_invoice_data", flaky)
+
+    outcomes = services.refresh_invoices(invoices)
+
+    assert [o.outcome for o in outcomes] == [Outcome.REFRESHED, Outcome.FAILED, Outcome.REFRESHED]
+    assert outcomes[1].reason == "it could not be saved; see the logs"
+    assert Invoice.objects.filter(status=InvoiceStatus.PAID).count() == 2

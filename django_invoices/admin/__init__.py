@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .. import services
@@ -247,7 +248,7 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
     def payment_link(self, obj: Invoice) -> Any:
         if not obj.payment_url:
             return "-"
-        return display.format_html(
+        return format_html(
             '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
             obj.payment_url,
             obj.payment_url,

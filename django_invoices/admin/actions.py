@@ -111,7 +111,7 @@ def refresh_invoices(
     failures: dict[str, list[Invoice]] = defaultdict(list)
     for outcome in outcomes:
         if outcome.outcome == Outcome.FAILED:
-            failures[describe_error(outcome.error)].append(outcome.invoice)
+            failures[_failure(outcome.reason, outcome.error)].append(outcome.invoice)
     for reason, invoices in failures.items():
         modeladmin.message_user(
             request,
@@ -147,11 +147,7 @@ def _report_orders(
         if outcome.outcome == Outcome.SKIPPED:
             skipped[outcome.reason].append(outcome.order)
         elif outcome.outcome == Outcome.FAILED:
-            # A reason means it was not even attempted; the error is reported already.
-            reason = (
-                f"{capfirst(outcome.reason)}." if outcome.reason else describe_error(outcome.error)
-            )
-            failures[reason].append(outcome.order)
+            failures[_failure(outcome.reason, outcome.error)].append(outcome.order)
     for reason, orders in skipped.items():
         modeladmin.message_user(
             request,
@@ -169,6 +165,11 @@ def _report_orders(
             failed(len(orders)) % {"count": len(orders), "names": names(orders), "reason": reason},
             messages.ERROR,
         )
+
+
+def _failure(reason: str, error: KunaPayError | None) -> str:
+    """Our own reason if there is one (e.g. not attempted), else the provider's error."""
+    return f"{capfirst(reason)}." if reason else describe_error(error)
 
 
 def names(objects: Iterable[Any]) -> str:
