@@ -7,6 +7,7 @@ about Django models. Credentials and transport options come in through the const
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -121,6 +122,8 @@ class KunaPayClient:
         self._clock = clock
         self._sleep = sleep
         self._last_nonce = 0
+        # Requests may go out from several threads at once (bulk refresh in admin).
+        self._nonce_lock = threading.Lock()
 
     @classmethod
     def from_account(cls, account: Account, **kwargs: Any) -> KunaPayClient:
@@ -250,9 +253,10 @@ class KunaPayClient:
 
     def _nonce(self) -> str:
         # Strictly increasing milliseconds, even for two calls within one millisecond.
-        now = int(self._clock() * 1000)
-        self._last_nonce = max(now, self._last_nonce + 1)
-        return str(self._last_nonce)
+        with self._nonce_lock:
+            now = int(self._clock() * 1000)
+            self._last_nonce = max(now, self._last_nonce + 1)
+            return str(self._last_nonce)
 
     def _headers(self, path_and_query: str, body_text: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}

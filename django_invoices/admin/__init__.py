@@ -1,0 +1,368 @@
+"""Django admin: the shop's back office for orders, invoices, deposits and callbacks.
+
+Staff create and refresh invoices through actions that call ``services``; everything
+mirrored from KUNA Pay is read-only here, and no secret is ever shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .. import services
+from ..models import CallbackEvent, Deposit, Invoice, Order
+from ..statuses import InvoiceStatus, OrderStatus
+from . import actions, display
+from .forms import OrderAdminForm
+
+
+class ReadOnlyMixin:
+    """Mirrors of the provider's data are written by services only: view, never edit."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+    extra = 0
+    show_change_link = True
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_fields(request, obj)
+
+
+# -- orders ----------------------------------------------------------------------------
+
+
+class InvoiceInline(ReadOnlyInline):
+    model = Invoice
+    fields = ("provider_id", "status", "invoice_amount", "invoice_asset", "created_at")
+    verbose_name_plural = _("invoices")
+
+
+@admin.register(Order)
+class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
+    form = OrderAdminForm
+    list_display = (
+        "external_order_id",
+        "amount_display",
+        "status_display",
+        "current_invoice",
+        "email",
+        "created_at",
+    )
+    list_filter = ("status", "asset")
+    search_fields = ("external_order_id", "email", "invoices__provider_id")
+    readonly_fields = ("status", "current_invoice", "created_at", "updated_at")
+    raw_id_fields = ("user",)
+    exclude = ("content_type", "object_id")
+    date_hierarchy = "created_at"
+    inlines = (InvoiceInline,)
+    actions = (actions.create_invoices, actions.refresh_orders)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
+        return services.with_current_invoice(super().get_queryset(request))
+
+    def get_inlines(self, request: HttpRequest, obj: Order | None) -> Any:
+        # A new order has no invoices to list.
+        return self.inlines if obj is not None else ()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and getattr(obj, "current_invoice_pk", None) is not None:
+            # What was sent to KUNA Pay stays as it was sent.
+            fields += ["external_order_id", "amount", "asset"]
+        return fields
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: Order) -> str:
+        return display.amount(obj.amount, obj.asset)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: Order) -> Any:
+        return display.badge(obj.status, OrderStatus(obj.status).label)
+
+    @admin.display(description=_("current invoice"))
+    def current_invoice(self, obj: Order) -> Any:
+        pk = getattr(obj, "current_invoice_pk", None)
+        if pk is None:
+            return "-"
+        status = getattr(obj, "current_invoice_status", "")
+        label = InvoiceStatus(status).label if status in InvoiceStatus.values else status
+        return display.change_link(
+            self.admin_site.name,
+            Invoice,
+            pk,
+            f"{obj.current_invoice_provider_id} ({label})",  # type: ignore[attr-defined]
+        )
+
+
+# -- invoices --------------------------------------------------------------------------
+
+
+class DepositInline(ReadOnlyInline):
+    model = Deposit
+    fields = (
+        "provider_id",
+        "status",
+        "asset",
+        "amount",
+        "fee",
+        "processed_amount",
+        "payment_code",
+        "tx_id",
+        "provider_created_at",
+    )
+
+
+class CallbackEventInline(ReadOnlyInline):
+    model = CallbackEvent
+    fields = (
+        "received_at",
+        "event_name",
+        "provider_status",
+        "verified",
+        "state",
+        "outcome",
+        "attempts",
+    )
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "provider_id",
+        "order_link",
+        "status_display",
+        "invoice_amount_display",
+        "paid_amount_display",
+        "account",
+        "synced_at",
+        "created_at",
+    )
+    list_filter = ("status", "invoice_asset", "account")
+    list_select_related = ("order",)
+    search_fields = ("provider_id", "order__external_order_id", "order__email")
+    date_hierarchy = "created_at"
+    actions = (actions.refresh_invoices,)
+    inlines = (DepositInline, CallbackEventInline)
+    fieldsets = (
+        (None, {"fields": ("provider_id", "order_link", "account", "status_display")}),
+        (
+            _("Amounts"),
+            {
+                "fields": (
+                    "invoice_amount_display",
+                    "payment_amount_display",
+                    "paid_amount_display",
+                )
+            },
+        ),
+        (
+            _("Payment"),
+            {
+                "fields": (
+                    "payment_link",
+                    "address",
+                    "provider_created_at",
+                    "expires_at",
+                    "completed_at",
+                )
+            },
+        ),
+        (
+            _("Sent when created"),
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "callback_url",
+                    "transactional_callbacks",
+                    "customization_display",
+                    "questionnaire_display",
+                ),
+            },
+        ),
+        (
+            _("Synchronisation"),
+            {"fields": ("synced_at", "created_at", "updated_at", "raw_payload_display")},
+        ),
+    )
+    readonly_fields = (
+        "provider_id",
+        "order_link",
+        "account",
+        "status_display",
+        "invoice_amount_display",
+        "payment_amount_display",
+        "paid_amount_display",
+        "payment_link",
+        "address",
+        "provider_created_at",
+        "expires_at",
+        "completed_at",
+        "callback_url",
+        "transactional_callbacks",
+        "customization_display",
+        "questionnaire_display",
+        "synced_at",
+        "created_at",
+        "updated_at",
+        "raw_payload_display",
+    )
+
+    @admin.display(description=_("order"), ordering="order__external_order_id")
+    def order_link(self, obj: Invoice) -> Any:
+        return display.change_link(self.admin_site.name, Order, obj.order_id, obj.order)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: Invoice) -> Any:
+        label = str(InvoiceStatus(obj.status).label)
+        if obj.provider_status:
+            label = f"{label} · {obj.provider_status}"
+        return display.badge(obj.status, label)
+
+    @admin.display(description=_("invoice amount"), ordering="invoice_amount")
+    def invoice_amount_display(self, obj: Invoice) -> str:
+        return display.amount(obj.invoice_amount, obj.invoice_asset)
+
+    @admin.display(description=_("payment amount"))
+    def payment_amount_display(self, obj: Invoice) -> str:
+        return display.amount(obj.payment_amount, obj.payment_asset)
+
+    @admin.display(description=_("received"), ordering="paid_amount")
+    def paid_amount_display(self, obj: Invoice) -> str:
+        return display.amount(obj.paid_amount, obj.payment_asset)
+
+    @admin.display(description=_("payment page"))
+    def payment_link(self, obj: Invoice) -> Any:
+        if not obj.payment_url:
+            return "-"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+            obj.payment_url,
+            obj.payment_url,
+        )
+
+    @admin.display(description=_("customization"))
+    def customization_display(self, obj: Invoice) -> Any:
+        return display.pretty_json(obj.customization)
+
+    @admin.display(description=_("questionnaire"))
+    def questionnaire_display(self, obj: Invoice) -> Any:
+        return display.pretty_json(obj.questionnaire)
+
+    @admin.display(description=_("last payload"))
+    def raw_payload_display(self, obj: Invoice) -> Any:
+        return display.pretty_json(obj.raw_payload)
+
+
+# -- deposits --------------------------------------------------------------------------
+
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "provider_id",
+        "invoice_link",
+        "status",
+        "amount",
+        "asset",
+        "processed_amount",
+        "created_at",
+    )
+    list_filter = ("status", "asset")
+    list_select_related = ("invoice",)
+    search_fields = ("provider_id", "tx_id", "invoice__provider_id")
+    fields = (
+        "provider_id",
+        "invoice_link",
+        "status",
+        "asset",
+        "payment_code",
+        "amount",
+        "fee",
+        "processed_amount",
+        "address",
+        "tx_id",
+        "provider_created_at",
+        "created_at",
+        "updated_at",
+        "raw_payload_display",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("invoice"), ordering="invoice")
+    def invoice_link(self, obj: Deposit) -> Any:
+        return display.change_link(self.admin_site.name, Invoice, obj.invoice_id, obj.invoice)
+
+    @admin.display(description=_("last payload"))
+    def raw_payload_display(self, obj: Deposit) -> Any:
+        return display.pretty_json(obj.raw_payload)
+
+
+# -- callbacks -------------------------------------------------------------------------
+
+
+@admin.register(CallbackEvent)
+class CallbackEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The callback log. Signature headers are hidden; keys are never stored here."""
+
+    list_display = (
+        "received_at",
+        "event_name",
+        "object_id",
+        "invoice_link",
+        "verified",
+        "state_display",
+        "attempts",
+    )
+    list_filter = ("verified", "state", "event_name", "account")
+    list_select_related = ("invoice",)
+    search_fields = ("object_id", "body_sha256", "invoice__provider_id")
+    date_hierarchy = "received_at"
+    fields = (
+        "received_at",
+        "account",
+        "remote_addr",
+        "verified",
+        "signature_variant",
+        "event_name",
+        "object_id",
+        "provider_status",
+        "invoice_link",
+        "state_display",
+        "outcome",
+        "attempts",
+        "processed_at",
+        "body_sha256",
+        "headers_display",
+        "body_display",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("invoice"), ordering="invoice")
+    def invoice_link(self, obj: CallbackEvent) -> Any:
+        return display.change_link(self.admin_site.name, Invoice, obj.invoice_id, obj.invoice)
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_display(self, obj: CallbackEvent) -> Any:
+        return display.badge(obj.state, obj.get_state_display())
+
+    @admin.display(description=_("headers"))
+    def headers_display(self, obj: CallbackEvent) -> Any:
+        return display.pretty_json(display.redact_headers(obj.headers))
+
+    @admin.display(description=_("raw body"))
+    def body_display(self, obj: CallbackEvent) -> Any:
+        return display.pretty_body(obj.body)

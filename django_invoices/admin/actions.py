@@ -1,0 +1,211 @@
+"""Admin actions: they call ``services`` and turn its outcomes into admin messages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from .. import services
+from ..exceptions import (
+    AuthenticationFailed,
+    KunaPayError,
+    NotFound,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from ..models import Invoice, Order
+from ..services import Outcome
+
+CREATE_PERMISSION = "create_invoice_remote"
+REFRESH_PERMISSION = "refresh_invoice_remote"
+
+# How many names one message lists before it says "and N more".
+NAMES_SHOWN = 20
+
+
+class RemotePermissionsMixin:
+    """``has_<permission>_permission`` hooks for ``@admin.action(permissions=...)``."""
+
+    def has_create_invoice_remote_permission(self, request: HttpRequest) -> bool:
+        return _has(request, CREATE_PERMISSION)
+
+    def has_refresh_invoice_remote_permission(self, request: HttpRequest) -> bool:
+        return _has(request, REFRESH_PERMISSION)
+
+
+def _has(request: HttpRequest, codename: str) -> bool:
+    return request.user.has_perm(f"{Invoice._meta.app_label}.{codename}")
+
+
+@admin.action(description=gettext_lazy("Create invoice"), permissions=[CREATE_PERMISSION])
+def create_invoices(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]
+) -> None:
+    outcomes = services.create_invoices(queryset.order_by("pk"))
+    _report_orders(
+        modeladmin,
+        request,
+        outcomes,
+        done=lambda count: ngettext(
+            "Created an invoice for %(count)d order: %(names)s.",
+            "Created invoices for %(count)d orders: %(names)s.",
+            count,
+        ),
+        failed=lambda count: ngettext(
+            "Could not create an invoice for %(count)d order: %(names)s. %(reason)s",
+            "Could not create invoices for %(count)d orders: %(names)s. %(reason)s",
+            count,
+        ),
+    )
+
+
+@admin.action(description=gettext_lazy("Refresh invoice status"), permissions=[REFRESH_PERMISSION])
+def refresh_orders(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]
+) -> None:
+    outcomes = services.refresh_orders(queryset.order_by("pk"))
+    _report_orders(
+        modeladmin,
+        request,
+        outcomes,
+        done=lambda count: ngettext(
+            "Refreshed the invoice of %(count)d order from KUNA Pay: %(names)s.",
+            "Refreshed the invoices of %(count)d orders from KUNA Pay: %(names)s.",
+            count,
+        ),
+        failed=lambda count: ngettext(
+            "Could not refresh %(count)d order: %(names)s. %(reason)s",
+            "Could not refresh %(count)d orders: %(names)s. %(reason)s",
+            count,
+        ),
+    )
+
+
+@admin.action(description=gettext_lazy("Refresh from KUNA Pay"), permissions=[REFRESH_PERMISSION])
+def refresh_invoices(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Invoice]
+) -> None:
+    outcomes = services.refresh_invoices(queryset.order_by("pk"))
+    refreshed = [o for o in outcomes if o.outcome == Outcome.REFRESHED]
+    if refreshed:
+        changed = [o for o in refreshed if o.changed]
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Refreshed %(count)d invoice from KUNA Pay; %(changed)d changed status.",
+                "Refreshed %(count)d invoices from KUNA Pay; %(changed)d changed status.",
+                len(refreshed),
+            )
+            % {"count": len(refreshed), "changed": len(changed)},
+            messages.SUCCESS,
+        )
+    failures: dict[str, list[Invoice]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.outcome == Outcome.FAILED:
+            failures[_failure(outcome.reason, outcome.error)].append(outcome.invoice)
+    for reason, invoices in failures.items():
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Could not refresh %(count)d invoice: %(names)s. %(reason)s",
+                "Could not refresh %(count)d invoices: %(names)s. %(reason)s",
+                len(invoices),
+            )
+            % {"count": len(invoices), "names": names(invoices), "reason": reason},
+            messages.ERROR,
+        )
+
+
+def _report_orders(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    outcomes: Sequence[services.OrderOutcome],
+    *,
+    done: Any,
+    failed: Any,
+) -> None:
+    """One message for what was done, one per reason to skip, one per failure reason."""
+    finished = [o.order for o in outcomes if o.outcome in (Outcome.CREATED, Outcome.REFRESHED)]
+    if finished:
+        modeladmin.message_user(
+            request,
+            done(len(finished)) % {"count": len(finished), "names": names(finished)},
+            messages.SUCCESS,
+        )
+    skipped: dict[str, list[Order]] = defaultdict(list)
+    failures: dict[str, list[Order]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.outcome == Outcome.SKIPPED:
+            skipped[outcome.reason].append(outcome.order)
+        elif outcome.outcome == Outcome.FAILED:
+            failures[_failure(outcome.reason, outcome.error)].append(outcome.order)
+    for reason, orders in skipped.items():
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Skipped %(count)d order because %(reason)s: %(names)s.",
+                "Skipped %(count)d orders because %(reason)s: %(names)s.",
+                len(orders),
+            )
+            % {"count": len(orders), "reason": reason, "names": names(orders)},
+            messages.WARNING,
+        )
+    for reason, orders in failures.items():
+        modeladmin.message_user(
+            request,
+            failed(len(orders)) % {"count": len(orders), "names": names(orders), "reason": reason},
+            messages.ERROR,
+        )
+
+
+def _failure(reason: str, error: KunaPayError | None) -> str:
+    """Our own reason if there is one (e.g. not attempted), else the provider's error."""
+    return f"{capfirst(reason)}." if reason else describe_error(error)
+
+
+def names(objects: Iterable[Any]) -> str:
+    """``A-1, A-2, A-3`` and, past ``NAMES_SHOWN``, how many more."""
+    listed = [str(obj) for obj in objects]
+    if len(listed) <= NAMES_SHOWN:
+        return ", ".join(listed)
+    rest = len(listed) - NAMES_SHOWN
+    return _("%(names)s and %(count)d more") % {
+        "names": ", ".join(listed[:NAMES_SHOWN]),
+        "count": rest,
+    }
+
+
+def describe_error(exc: KunaPayError | None) -> str:
+    """What staff should read about a provider error (its message, never a secret)."""
+    if exc is None:
+        return _("Unknown error.")
+    detail = str(exc)
+    if isinstance(exc, ProviderUnavailable) and exc.status_code is None:
+        # No answer at all: the same words for every request, so one message says it.
+        if isinstance(exc, ProviderTimeout):
+            return _("KUNA Pay did not answer in time; try again later.")
+        return _("KUNA Pay could not be reached; try again later.")
+    if isinstance(exc, ProviderUnavailable):
+        return _("KUNA Pay is unavailable right now; try again later (%(detail)s).") % {
+            "detail": detail
+        }
+    if isinstance(exc, AuthenticationFailed):
+        return _("KUNA Pay refused the shop's credentials; check the API keys (%(detail)s).") % {
+            "detail": detail
+        }
+    if isinstance(exc, RateLimited):
+        return _("KUNA Pay asked us to slow down; try again in a minute (%(detail)s).") % {
+            "detail": detail
+        }
+    if isinstance(exc, NotFound):
+        return _("KUNA Pay does not know this invoice (%(detail)s).") % {"detail": detail}
+    return _("KUNA Pay answered: %(detail)s.") % {"detail": detail}

@@ -1,0 +1,96 @@
+"""Small HTML pieces the admin shows: coloured statuses, links, pretty JSON."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Model
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+# Invoice, order and callback-event states share one palette.
+COLOURS = {
+    "new": "#6c757d",
+    "created": "#6c757d",
+    "awaiting_payment": "#0d6efd",
+    "confirming": "#6610f2",
+    "pending": "#0d6efd",
+    "paid": "#198754",
+    "applied": "#198754",
+    "partially_paid": "#c25e00",
+    "unknown": "#9a6700",
+    "expired": "#6c757d",
+    "cancelled": "#6c757d",
+    "duplicate": "#6c757d",
+    "ignored": "#6c757d",
+    "failed": "#dc3545",
+    "declined": "#dc3545",
+    "limits_out_of_range": "#dc3545",
+    "rejected": "#dc3545",
+}
+
+# Header names whose values are never shown (callback signatures, keys, session data).
+SECRET_HEADER_WORDS = ("signature", "key", "secret", "token", "authorization", "cookie")
+REDACTED = _("[hidden]")
+
+
+def badge(value: str | None, label: Any) -> SafeString | str:
+    """A status as a small coloured label."""
+    if not value:
+        return "-"
+    return format_html(
+        '<span style="display:inline-block;padding:1px 8px;border-radius:9px;'
+        'background:{};color:#fff;font-size:11px;font-weight:600;white-space:nowrap">'
+        "{}</span>",
+        COLOURS.get(str(value), "#6c757d"),
+        label,
+    )
+
+
+def change_link(site_name: str, model: type[Model], pk: Any, text: Any) -> SafeString | str:
+    """A link to an object's admin page, built from its pk alone (no query)."""
+    if pk is None:
+        return "-"
+    opts = model._meta
+    url = reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[pk])
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+def amount(value: Decimal | None, asset: str = "") -> str:
+    """An amount without the 18 trailing zeros the column stores."""
+    if value is None:
+        return "-"
+    text = format(value.normalize(), "f") if value else "0"
+    return f"{text} {asset}".strip()
+
+
+def pretty_json(data: Any) -> SafeString:
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html(
+        '<pre style="white-space:pre-wrap;margin:0;max-height:32em;overflow:auto">{}</pre>',
+        text,
+    )
+
+
+def pretty_body(body: str) -> SafeString:
+    """A callback body: indented if it is JSON, as received otherwise."""
+    try:
+        return pretty_json(json.loads(body))
+    except ValueError:
+        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', body)
+
+
+def redact_headers(headers: Any) -> dict[str, Any]:
+    """Headers with the values of anything secret-looking replaced."""
+    if not isinstance(headers, dict):
+        return {}
+    return {
+        name: str(REDACTED)
+        if any(word in str(name).lower() for word in SECRET_HEADER_WORDS)
+        else value
+        for name, value in headers.items()
+    }

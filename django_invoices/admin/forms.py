@@ -1,0 +1,60 @@
+"""Admin forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .. import services
+from ..exceptions import KunaPayError
+from ..models import Order
+
+
+def asset_choices(assets: list[dict[str, Any]], current: str = "") -> list[tuple[str, str]]:
+    """``(code, label)`` pairs of the provider's assets, keeping ``current`` if it is gone."""
+    choices: list[tuple[str, str]] = []
+    for asset in sorted(assets, key=lambda item: (item.get("position") or 0, item.get("code"))):
+        code = str(asset.get("code") or "").strip()
+        if not code:
+            continue
+        name = str(asset.get("name") or "").strip()
+        choices.append((code, f"{code} ({name})" if name and name != code else code))
+    if current and current not in {code for code, _label in choices}:
+        choices.append((current, current))
+    return choices
+
+
+class OrderAdminForm(forms.ModelForm):
+    """The asset is picked from KUNA Pay's invoice assets, or typed when they are unknown."""
+
+    class Meta:
+        model = Order
+        fields = ("external_order_id", "amount", "asset", "description", "email", "user")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "asset" in self.fields:
+            self._offer_assets()
+
+    def _offer_assets(self) -> None:
+        field = self.fields["asset"]
+        try:
+            assets = services.list_assets()
+        except KunaPayError:
+            # Already logged by the client; staff can still type the code.
+            field.help_text = _(
+                "KUNA Pay's list of assets could not be loaded; type the asset code "
+                "(for example EUR or USDT)."
+            )
+            return
+        choices = asset_choices(assets, current=str(self.initial.get("asset") or ""))
+        if not choices:
+            return
+        self.fields["asset"] = forms.ChoiceField(
+            label=field.label,
+            choices=[("", "---------"), *choices],
+            required=field.required,
+            help_text=_("Assets KUNA Pay accepts for invoices."),
+        )

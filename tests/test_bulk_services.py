@@ -1,0 +1,136 @@
+"""The bulk services behind the admin actions, and the client's thread safety."""
+
+import json
+import re
+import threading
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import OperationalError
+from django.utils import timezone
+
+from django_invoices import services
+from django_invoices.client import KunaPayClient
+from django_invoices.models import Invoice, Order
+from django_invoices.services import Outcome
+from django_invoices.statuses import InvoiceStatus
+
+from .conftest import API, invoice_payload
+
+DETAIL_URL = re.compile(rf"{re.escape(API)}/v1/invoice/[0-9a-f-]{{36}}$")
+
+
+def make_invoice(ref, status=InvoiceStatus.CREATED):
+    order = Order.objects.create(external_order_id=ref, amount=Decimal("1"), asset="EUR")
+    return Invoice.objects.create(
+        provider_id=uuid.uuid4(),
+        order=order,
+        status=status,
+        invoice_amount=Decimal("1"),
+        invoice_asset="EUR",
+    )
+
+
+def test_refresh_invoices_keeps_the_pool_bounded_and_the_input_order(api, db):
+    invoices = [make_invoice(f"A-{i}") for i in range(12)]
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    def provider(request):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)
+        with lock:
+            in_flight -= 1
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
+
+    api.add_callback("GET", DETAIL_URL, callback=provider)
+
+    outcomes = services.refresh_invoices(invoices, max_workers=3)
+
+    assert 1 < peak <= 3
+    assert [o.invoice.pk for o in outcomes] == [i.pk for i in invoices]
+    assert {o.outcome for o in outcomes} == {Outcome.REFRESHED}
+    assert all(o.changed and o.new_status == InvoiceStatus.AWAITING_PAYMENT for o in outcomes)
+
+
+def test_refresh_invoices_of_nothing_asks_nothing(api, db):
+    assert services.refresh_invoices([]) == []
+    assert not api.calls
+
+
+def test_a_final_status_refreshed_again_is_not_a_change(api, db):
+    invoice = make_invoice("A-1", status=InvoiceStatus.PAID)
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAID", str(invoice.provider_id))})
+    [outcome] = services.refresh_invoices([invoice])
+    assert outcome.outcome == Outcome.REFRESHED
+    assert not outcome.changed
+
+
+def test_create_invoices_reports_an_invoice_made_meanwhile_as_skipped(db, monkeypatch):
+    order = Order.objects.create(external_order_id="A-1", amount=Decimal("1"), asset="EUR")
+    made_meanwhile = Invoice.objects.create(
+        provider_id=uuid.uuid4(), order=order, invoice_amount=Decimal("1"), invoice_asset="EUR"
+    )
+    Invoice.objects.filter(pk=made_meanwhile.pk).update(
+        created_at=timezone.now() - timedelta(seconds=1)
+    )
+    made_meanwhile.refresh_from_db()
+    # The bulk look-up runs first and finds nothing open; then another process wins.
+    monkeypatch.setattr(services, "OPEN_STATUSES", frozenset())
+    monkeypatch.setattr(services, "create_invoice", lambda order, account: made_meanwhile)
+
+    [outcome] = services.create_invoices([order])
+
+    assert outcome.outcome == Outcome.SKIPPED
+    assert outcome.invoice == made_meanwhile
+
+
+def test_nonces_stay_unique_across_threads():
+    client = KunaPayClient(
+        API, public_key="pub", private_key="priv", auth_mode="signed", clock=lambda: 1000.0
+    )
+    seen = []
+
+    def take():
+        for _ in range(500):
+            seen.append(client._nonce())
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == len(seen) == 4000
+
+
+def test_a_database_error_on_one_invoice_does_not_stop_the_rest(api, db, monkeypatch):
+    invoices = [make_invoice(f"A-{i}") for i in range(3)]
+    api.add_callback(
+        "GET",
+        DETAIL_URL,
+        callback=lambda request: (
+            200,
+            {},
+            json.dumps({"data": invoice_payload("PAID", request.url.rsplit("/", 1)[1])}),
+        ),
+    )
+    apply = services.apply_invoice_data
+
+    def flaky(invoice, data):
+        if invoice.pk == invoices[1].pk:
+            raise OperationalError("lock timeout")
+        return apply(invoice, data)
+
+    monkeypatch.setattr(services, "apply_invoice_data", flaky)
+
+    outcomes = services.refresh_invoices(invoices)
+
+    assert [o.outcome for o in outcomes] == [Outcome.REFRESHED, Outcome.FAILED, Outcome.REFRESHED]
+    assert outcomes[1].reason == "it could not be saved; see the logs"
+    assert Invoice.objects.filter(status=InvoiceStatus.PAID).count() == 2
