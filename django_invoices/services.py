@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, transaction
 from django.db.models import Case, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.urls import reverse
@@ -941,7 +942,16 @@ def refresh_invoices(
     try:
         futures: dict[Future[dict[str, Any]], int] = {}
         for index, invoice in enumerate(invoices):
-            client = get_client(invoice.account)
+            try:
+                client = get_client(invoice.account)
+            except ImproperlyConfigured:
+                reason = _("its merchant account %(account)s is not configured") % {
+                    "account": invoice.account
+                }
+                outcomes[index] = RefreshOutcome(
+                    invoice, Outcome.FAILED, invoice.status, invoice.status, reason=reason
+                )
+                continue
             futures[pool.submit(client.get_invoice, str(invoice.provider_id))] = index
         for future in as_completed(futures):
             index = futures[future]

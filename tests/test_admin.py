@@ -624,3 +624,64 @@ def test_changelists_run_the_same_number_of_queries_for_1_and_50_rows(admin_clie
     fifty = count_queries(admin_client, changelist)
 
     assert one == fifty
+
+
+# -- re-apply callbacks ----------------------------------------------------------------
+
+
+def _stored_event(order, state, verified=True):
+    invoice = Invoice.objects.filter(order=order).first() or make_invoice(order)
+    body = json.dumps(
+        {"event": "Invoice", "data": {"id": str(invoice.provider_id), "status": "PAID"}}
+    )
+    return CallbackEvent.objects.create(
+        body=body,
+        body_sha256="x",
+        verified=verified,
+        state=state,
+        event_name="Invoice",
+        object_id=str(invoice.provider_id),
+        provider_status="PAID",
+        dedupe_key=f"k-{state}-{verified}",
+    )
+
+
+def test_reapply_applies_pending_events_and_skips_the_rest(api, staff_client, settings):
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "CONFIRM_PAID_CALLBACKS": False}
+    order = make_order()
+    pending = _stored_event(order, CallbackEvent.State.PENDING)
+    forged = _stored_event(order, CallbackEvent.State.REJECTED, verified=False)
+    client = staff_client("refresh_invoice_remote", "view_callbackevent")
+    messages = run_action(client, CALLBACKS, "reapply_callbacks", [pending, forged])
+    pending.refresh_from_db()
+    forged.refresh_from_db()
+    assert pending.state == CallbackEvent.State.APPLIED
+    assert forged.state == CallbackEvent.State.REJECTED
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert texts(messages, "success") == ["Re-applied 1 callback events (Applied: 1)."]
+    assert texts(messages, "info") == [
+        "Skipped 1 event: only authentic pending or failed events are applied."
+    ]
+
+
+def test_reapply_while_the_provider_is_down_keeps_the_event_pending(api, staff_client):
+    api.get(DETAIL_URL, status=503, json={"errors": []})
+    event = _stored_event(make_order(), CallbackEvent.State.PENDING)
+    messages = run_action(
+        staff_client("refresh_invoice_remote", "view_callbackevent"),
+        CALLBACKS,
+        "reapply_callbacks",
+        [event],
+    )
+    event.refresh_from_db()
+    assert event.state == CallbackEvent.State.PENDING
+    assert texts(messages, "warning") == ["Re-applied 1 callback events (Pending: 1)."]
+
+
+def test_reapply_needs_the_refresh_permission(staff_client):
+    event = _stored_event(make_order(), CallbackEvent.State.PENDING)
+    client = staff_client("view_callbackevent")
+    assert "reapply_callbacks" not in client.get(CALLBACKS).content.decode()
+    assert refused(client, CALLBACKS, "reapply_callbacks", event)
+    event.refresh_from_db()
+    assert event.state == CallbackEvent.State.PENDING

@@ -134,3 +134,20 @@ def test_a_database_error_on_one_invoice_does_not_stop_the_rest(api, db, monkeyp
     assert [o.outcome for o in outcomes] == [Outcome.REFRESHED, Outcome.FAILED, Outcome.REFRESHED]
     assert outcomes[1].reason == "it could not be saved; see the logs"
     assert Invoice.objects.filter(status=InvoiceStatus.PAID).count() == 2
+
+
+def test_an_invoice_of_an_unconfigured_account_fails_alone(api, order):
+    from django_invoices import services
+    from django_invoices.models import Invoice
+
+    invoice = Invoice.objects.create(
+        provider_id="00000000-0000-0000-0000-0000000000aa",
+        order=order,
+        account="gone",
+        invoice_amount=order.amount,
+        invoice_asset="EUR",
+    )
+    [outcome] = services.refresh_invoices([invoice])
+    assert outcome.outcome == services.Outcome.FAILED
+    assert "gone" in outcome.reason
+    assert not api.calls

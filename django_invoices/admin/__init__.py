@@ -315,8 +315,10 @@ class DepositAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CallbackEvent)
-class CallbackEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdmin):
     """The callback log. Signature headers are hidden; keys are never stored here."""
+
+    actions = (actions.reapply_callbacks,)
 
     list_display = (
         "received_at",

@@ -22,7 +22,7 @@ from ..exceptions import (
     ProviderUnavailable,
     RateLimited,
 )
-from ..models import Invoice, Order
+from ..models import CallbackEvent, Invoice, Order
 from ..services import Outcome
 
 CREATE_PERMISSION = "create_invoice_remote"
@@ -209,3 +209,44 @@ def describe_error(exc: KunaPayError | None) -> str:
     if isinstance(exc, NotFound):
         return _("KUNA Pay does not know this invoice (%(detail)s).") % {"detail": detail}
     return _("KUNA Pay answered: %(detail)s.") % {"detail": detail}
+
+
+@admin.action(
+    description=gettext_lazy("Re-apply pending or failed callbacks"),
+    permissions=[REFRESH_PERMISSION],
+)
+def reapply_callbacks(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[CallbackEvent]
+) -> None:
+    retryable = queryset.filter(verified=True, state__in=services.RETRYABLE_EVENT_STATES)
+    skipped = queryset.count() - retryable.count()
+    results: dict[str, int] = defaultdict(int)
+    for event in retryable.order_by("received_at", "pk"):
+        results[services.process_callback_event(event).state] += 1
+    labels = dict(CallbackEvent.State.choices)
+    if results:
+        summary = ", ".join(
+            f"{labels.get(state, state)}: {count}" for state, count in sorted(results.items())
+        )
+        level = (
+            messages.WARNING
+            if set(results) & set(services.RETRYABLE_EVENT_STATES)
+            else (messages.SUCCESS)
+        )
+        modeladmin.message_user(
+            request,
+            _("Re-applied %(count)d callback events (%(summary)s).")
+            % {"count": sum(results.values()), "summary": summary},
+            level,
+        )
+    if skipped:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Skipped %(count)d event: only authentic pending or failed events are applied.",
+                "Skipped %(count)d events: only authentic pending or failed events are applied.",
+                skipped,
+            )
+            % {"count": skipped},
+            messages.INFO,
+        )
