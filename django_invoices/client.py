@@ -153,38 +153,14 @@ class KunaPayClient:
         return _as_list(self._request("GET", QUESTIONNAIRE_PATH))
 
     def create_invoice(
-        self,
-        *,
-        amount: Decimal | str,
-        asset: str,
-        external_order_id: str | None = None,
-        callback_url: str | None = None,
-        redirect_url: str | None = None,
-        redirect_button_title: str | None = None,
-        transactional_callbacks: bool | None = None,
-        questionnaire_fields: Iterable[str] = (),
-        product_description: str | None = None,
-        product_category: str | None = None,
+        self, *, amount: Decimal | str, asset: str, **options: Any
     ) -> dict[str, Any]:
-        """``POST /v1/invoice``. Never retried once it may have reached the provider."""
-        return _as_dict(
-            self._request(
-                "POST",
-                INVOICE_PATH,
-                body=self.invoice_body(
-                    amount=amount,
-                    asset=asset,
-                    external_order_id=external_order_id,
-                    callback_url=callback_url,
-                    redirect_url=redirect_url,
-                    redirect_button_title=redirect_button_title,
-                    transactional_callbacks=transactional_callbacks,
-                    questionnaire_fields=questionnaire_fields,
-                    product_description=product_description,
-                    product_category=product_category,
-                ),
-            )
-        )
+        """``POST /v1/invoice``. Never retried once it may have reached the provider.
+
+        ``options`` are the keyword arguments of ``invoice_body``.
+        """
+        body = self.invoice_body(amount=amount, asset=asset, **options)
+        return _as_dict(self._request("POST", INVOICE_PATH, body=body))
 
     @staticmethod
     def invoice_body(

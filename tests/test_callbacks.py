@@ -400,16 +400,16 @@ def test_an_unexpected_error_while_applying_is_not_a_500(client, invoice, monkey
 
 # -- the odd endings of a crypto payment -----------------------------------------------
 
+UNCONFIRMED = {
+    "API_URL": API,
+    "API_KEY": "k",
+    "PRIVATE_KEY": KEY,
+    "BASE_URL": "https://shop.example",
+    "CONFIRM_PAID_CALLBACKS": False,
+}
 
-@override_settings(
-    DJANGO_INVOICES={
-        "API_URL": API,
-        "API_KEY": "k",
-        "PRIVATE_KEY": KEY,
-        "BASE_URL": "https://shop.example",
-        "CONFIRM_PAID_CALLBACKS": False,
-    }
-)
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
 @pytest.mark.parametrize(
     ("steps", "invoice_status", "order_status", "signal"),
     [
@@ -432,15 +432,7 @@ def test_crypto_outcomes(deliver, invoice, sent, steps, invoice_status, order_st
         assert "order_paid" not in sent
 
 
-@override_settings(
-    DJANGO_INVOICES={
-        "API_URL": API,
-        "API_KEY": "k",
-        "PRIVATE_KEY": KEY,
-        "BASE_URL": "https://shop.example",
-        "CONFIRM_PAID_CALLBACKS": False,
-    }
-)
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
 def test_an_overpayment_is_paid_and_announced(deliver, invoice, sent):
     deliver(deposit_event("tx-1", amount="0.0008"))
     deliver(deposit_event("tx-2", amount="0.0004"))
