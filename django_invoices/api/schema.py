@@ -15,11 +15,19 @@ AVAILABLE = importlib.util.find_spec("drf_spectacular") is not None
 
 def extend_schema(**kwargs: Any) -> Callable[[Any], Any]:
     """drf-spectacular's ``extend_schema`` when installed, else a decorator that does nothing."""
-    if AVAILABLE:
-        from drf_spectacular.utils import extend_schema as real
+    if not AVAILABLE:
+        return lambda view: view
+    from drf_spectacular.openapi import AutoSchema
+    from drf_spectacular.utils import extend_schema as real
 
-        return real(**kwargs)
-    return lambda view: view
+    def decorate(method: Any) -> Any:
+        # Derive from drf-spectacular's AutoSchema even when the project's
+        # DEFAULT_SCHEMA_CLASS is DRF's own (the decorator would extend that one).
+        if not hasattr(method, "kwargs"):
+            method.kwargs = {"schema": AutoSchema}
+        return real(**kwargs)(method)
+
+    return decorate
 
 
 def view_schema() -> Any:
@@ -53,7 +61,6 @@ def schema_view() -> Callable[..., Any]:
             "TITLE": "django-invoices",
             "DESCRIPTION": "Pay for orders through KUNA Pay invoices.",
             "VERSION": __version__,
-            "SERVE_INCLUDE_SCHEMA": False,
             "PREPROCESSING_HOOKS": ["django_invoices.api.schema.only_these_endpoints"],
         }
     )

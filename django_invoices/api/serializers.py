@@ -34,13 +34,23 @@ class StrictSerializer(serializers.Serializer):
         return attrs
 
 
-class AmountField(serializers.Field):
-    """A ``Decimal`` written as a plain decimal string; numbers and exponents are refused."""
+class AmountField(serializers.DecimalField):
+    """A ``Decimal`` written as a plain decimal string; numbers and exponents are refused.
+
+    A ``DecimalField`` as wide as the models' amounts, so schema generators describe it
+    as a decimal string; parsing and output are stricter than DRF's own.
+    """
 
     default_error_messages = {
         "invalid": _('Enter the amount as a string of digits, e.g. "42.50".'),
         "positive": _("The amount must be greater than zero."),
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 36)
+        kwargs.setdefault("decimal_places", 18)
+        kwargs["coerce_to_string"] = True
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
         if not isinstance(data, str) or not _DECIMAL_TEXT.match(data):
@@ -53,8 +63,9 @@ class AmountField(serializers.Field):
             self.fail("positive")
         return value
 
-    def to_representation(self, value: Any) -> str | None:
-        return None if value is None else format_amount(value)
+    def to_representation(self, value: Any) -> str:
+        # Serializers never pass None here: a None attribute is written as null.
+        return format_amount(value)
 
 
 class AssetCodeField(serializers.CharField):
