@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "django_invoices.api.permissions.IsOrderOwnerOrStaff",
     ],
     # Authentication classes of the API views (dotted paths); None uses DRF's default.
-    "API_AUTHENTICATION_CLASSES": None,
+    "API_AUTH_CLASSES": None,
     # ScopedRateThrottle rates per scope; None for a scope switches its throttle off.
     "API_THROTTLE_RATES": {
         "django_invoices_public": "60/min",

@@ -359,3 +359,11 @@ def test_openapi_schema_lists_the_apps_endpoints(client, db):
         p["name"] for p in schema["paths"]["/invoices/api/invoices/status/"]["get"]["parameters"]
     }
     assert names == {"invoiceId", "orderId"}
+
+
+def test_authentication_classes_come_from_the_settings(client, catalogue, own_order):
+    classes = ["rest_framework.authentication.BasicAuthentication"]
+    with invoices_settings(API_AUTH_CLASSES=classes):
+        response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")

@@ -64,7 +64,7 @@ class InvoicesAPIView(APIView):
         schema = openapi.view_schema()
 
     def get_authenticators(self) -> list[Any]:
-        classes = _classes("API_AUTHENTICATION_CLASSES")
+        classes = _classes("API_AUTH_CLASSES")
         if classes is None:
             return super().get_authenticators()
         return [cls() for cls in classes]
