@@ -53,6 +53,32 @@ DEFAULTS: dict[str, Any] = {
     # answer within 2 seconds, and an event that cannot be confirmed in time stays
     # pending for ``invoices_process_callbacks``.
     "CALLBACK_API_TIMEOUT": 1.2,
+    # Return view (the customization.redirectUrl) and checkout helper
+    # Where returning customers go, per outcome ("paid", "pending", "failed"): a URL
+    # name, a path, an absolute URL on an allowed host, a callable or the dotted path of
+    # one (it receives the Order and returns a URL). A missing or None entry renders
+    # the built-in page, django_invoices/return.html.
+    "RETURN_URLS": {},
+    # Hosts besides the site's own that RETURN_URLS and error_url may point at.
+    "ALLOWED_REDIRECT_HOSTS": [],
+    # Seconds during which an unsettled invoice is not re-read from the API again, so
+    # reloading the return page (or polling the status API) cannot hammer KUNA Pay.
+    "REFRESH_MIN_INTERVAL": 10,
+    # Seconds after which the built-in page of a pending payment reloads itself.
+    "PENDING_PAGE_REFRESH": 10,
+    # REST API
+    # Who may create an invoice for an order: permission classes or their dotted paths.
+    "API_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "django_invoices.api.permissions.IsOrderOwnerOrStaff",
+    ],
+    # Authentication classes of the API views (dotted paths); None uses DRF's default.
+    "API_AUTH_CLASSES": None,
+    # ScopedRateThrottle rates per scope; None for a scope switches its throttle off.
+    "API_THROTTLE_RATES": {
+        "django_invoices_public": "60/min",
+        "django_invoices_create": "10/min",
+    },
 }
 
 # Options an account in ACCOUNTS may set; anything else comes from the top level.

@@ -1013,3 +1013,127 @@ def refresh_orders(
                 )
             )
     return outcomes
+
+
+# The customer's way back: lookups and throttled re-reads for the return view, the
+# checkout helper and the REST API. Everything a customer can set off by reloading a
+# page is limited here, per invoice.
+# ======================================================================================
+
+# What the customer is told about an invoice, and which of the shop's pages they get.
+OUTCOME_PAID = "paid"
+OUTCOME_PENDING = "pending"
+OUTCOME_FAILED = "failed"
+OUTCOMES = (OUTCOME_PAID, OUTCOME_PENDING, OUTCOME_FAILED)
+
+_ATTEMPT_KEY = "django_invoices:refresh-attempt:{pk}"
+
+
+def payment_outcome(invoice: Invoice) -> str:
+    """``"paid"``, ``"pending"`` or ``"failed"`` for the customer holding this invoice.
+
+    A paid order counts as paid whichever of its invoices the customer returns with.
+    Every final status other than paid (expired, deactivated, declined, partially paid,
+    out of limits) is a failure from the customer's point of view.
+    """
+    if invoice.status == InvoiceStatus.PAID or invoice.order.status == OrderStatus.PAID:
+        return OUTCOME_PAID
+    if invoice.is_open:
+        return OUTCOME_PENDING
+    return OUTCOME_FAILED
+
+
+def parse_invoice_id(value: Any) -> uuid.UUID | None:
+    """The UUID in ``value`` when it is written in the usual 8-4-4-4-12 form, else None."""
+    if not isinstance(value, str) or len(value) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed if str(parsed) == value.lower() else None
+
+
+def find_customer_invoice(invoice_id: Any, order_id: Any) -> Invoice | None:
+    """The invoice a customer names by ``invoiceId`` and ``orderId``, with its order.
+
+    Both must be given and belong together: an unknown invoice, a malformed id and an
+    ``orderId`` of another order all answer None, so a caller cannot tell them apart
+    and learns nothing about other orders.
+    """
+    pk = parse_invoice_id(invoice_id)
+    if pk is None or not isinstance(order_id, str) or not order_id or len(order_id) > 128:
+        return None
+    return (
+        Invoice.objects.select_related("order")
+        .filter(provider_id=pk, order__external_order_id=order_id)
+        .first()
+    )
+
+
+def get_order(external_order_id: str) -> Order | None:
+    """The order with this ``external_order_id`` (what KUNA Pay calls ``orderId``)."""
+    return Order.objects.filter(external_order_id=external_order_id).first()
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What ``refresh_if_stale`` did: the invoice as stored afterwards, whether the
+    provider was asked, and the provider's error if asking failed."""
+
+    invoice: Invoice
+    refreshed: bool
+    error: KunaPayError | None = None
+
+
+def refresh_if_stale(invoice: Invoice, *, min_interval: float | None = None) -> Refresh:
+    """Re-read an unsettled invoice from the provider unless that was done recently.
+
+    Nothing is asked when the invoice is settled (final status or paid order), when it
+    was synced less than ``min_interval`` seconds ago (default: the
+    ``REFRESH_MIN_INTERVAL`` setting), or when the last attempt, even a failed one, is
+    that recent. The invoice row stays locked while the provider answers; a concurrent
+    caller does not wait for it but gets the stored state (``SKIP LOCKED``), so a burst
+    of reloads makes one request. What the provider says is applied through
+    ``apply_invoice_data``, the same locked transition callbacks use. Provider errors
+    are logged and returned, never raised: the customer still gets a page.
+    """
+    interval = float(conf.get("REFRESH_MIN_INTERVAL") if min_interval is None else min_interval)
+    now = dj_timezone.now()
+    attempt_key = _ATTEMPT_KEY.format(pk=invoice.pk)
+    with transaction.atomic():
+        locked = (
+            Invoice.objects.select_for_update(skip_locked=True)
+            .select_related("order")
+            .filter(pk=invoice.pk)
+            .first()
+        )
+        if locked is None:
+            # Another request (a callback, a reload) holds it; show what is stored.
+            return Refresh(_reread(invoice), refreshed=False)
+        if payment_outcome(locked) != OUTCOME_PENDING or not _refresh_due(
+            locked, now, interval, attempt_key
+        ):
+            return Refresh(locked, refreshed=False)
+        if interval > 0:
+            cache.set(attempt_key, now.timestamp(), timeout=max(1, int(interval + 0.999)))
+        try:
+            data = get_client(locked.account).get_invoice(str(locked.provider_id))
+            locked = apply_invoice_data(locked, data)
+        except KunaPayError as exc:
+            logger.warning("Could not re-read invoice %s from KUNA Pay: %s", locked, exc)
+            return Refresh(_reread(locked), refreshed=False, error=exc)
+    return Refresh(locked, refreshed=True)
+
+
+def _refresh_due(invoice: Invoice, now: datetime, interval: float, attempt_key: str) -> bool:
+    if interval <= 0:
+        return True
+    if invoice.synced_at is not None and (now - invoice.synced_at).total_seconds() < interval:
+        return False
+    attempted = cache.get(attempt_key)
+    return not (isinstance(attempted, float) and now.timestamp() - attempted < interval)
+
+
+def _reread(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_related("order").get(pk=invoice.pk)

@@ -1,0 +1,169 @@
+"""Strict serializers of the REST API.
+
+Amounts travel as decimal strings (``"42.5"``), never as JSON numbers; names follow the
+provider's camelCase (``invoiceId``, ``orderId``) so a front end can pass on what the
+return URL carried. Request bodies with unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from .. import services
+from ..client import format_amount
+from ..models import Invoice
+
+_DECIMAL_TEXT = re.compile(r"^\d{1,18}(\.\d{1,18})?$")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know instead of silently dropping them."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        initial = self.initial_data if isinstance(self.initial_data, dict) else {}
+        unknown = sorted(set(initial) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [_("This field is not accepted.")] for name in unknown}
+            )
+        return attrs
+
+
+class AmountField(serializers.DecimalField):
+    """A ``Decimal`` written as a plain decimal string; numbers and exponents are refused.
+
+    A ``DecimalField`` as wide as the models' amounts, so schema generators describe it
+    as a decimal string; parsing and output are stricter than DRF's own.
+    """
+
+    default_error_messages = {
+        "invalid": _('Enter the amount as a string of digits, e.g. "42.50".'),
+        "positive": _("The amount must be greater than zero."),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 36)
+        kwargs.setdefault("decimal_places", 18)
+        kwargs["coerce_to_string"] = True
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if not isinstance(data, str) or not _DECIMAL_TEXT.match(data):
+            self.fail("invalid")
+        try:
+            value = Decimal(data)
+        except InvalidOperation:
+            self.fail("invalid")
+        if value <= 0:
+            self.fail("positive")
+        return value
+
+    def to_representation(self, value: Any) -> str:
+        # Serializers never pass None here: a None attribute is written as null.
+        return format_amount(value)
+
+
+class AssetCodeField(serializers.CharField):
+    """An asset code KUNA Pay offers for invoices (checked against the cached list)."""
+
+    default_error_messages = {"unknown": _("%(code)s is not an asset invoices can be made in.")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 16)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        code = super().to_internal_value(data)
+        known = {str(item.get("code")) for item in services.list_assets()}
+        if code not in known:
+            self.fail("unknown", code=code)
+        return code
+
+
+class InvoiceCreateSerializer(StrictSerializer):
+    """``POST api/invoices/``: which order to pay, and what the customer was shown.
+
+    ``amount`` and ``asset``, when given, must equal the order's: a front end showing a
+    stale price gets a 400 instead of an invoice for a different sum.
+    """
+
+    orderId = serializers.CharField(max_length=128)
+    amount = AmountField(required=False)
+    asset = AssetCodeField(required=False)
+    questionnaireFields = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=20
+    )
+
+    def validate_questionnaireFields(self, value: list[str]) -> list[str]:
+        known = {str(item.get("name")) for item in services.questionnaire_fields()}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise serializers.ValidationError(
+                _("Unknown questionnaire field(s): %(names)s.") % {"names": ", ".join(unknown)}
+            )
+        return list(dict.fromkeys(value))
+
+
+class InvoiceLookupSerializer(serializers.Serializer):
+    """The pair the return URL carries; both are needed to read an invoice."""
+
+    invoiceId = serializers.UUIDField(format="hex_verbose")
+    orderId = serializers.CharField(max_length=128)
+
+
+class InvoiceStatusSerializer(serializers.Serializer):
+    """What a customer may know about their own invoice, and nothing about others."""
+
+    invoiceId = serializers.UUIDField(source="provider_id", read_only=True)
+    orderId = serializers.CharField(source="order.external_order_id", read_only=True)
+    outcome = serializers.SerializerMethodField(
+        help_text='"paid", "pending" or "failed": what to tell the customer.'
+    )
+    status = serializers.CharField(read_only=True)
+    orderStatus = serializers.CharField(source="order.status", read_only=True)
+    amount = AmountField(source="invoice_amount", read_only=True)
+    asset = serializers.CharField(source="invoice_asset", read_only=True)
+    paymentAmount = AmountField(source="payment_amount", read_only=True, allow_null=True)
+    paymentAsset = serializers.CharField(source="payment_asset", read_only=True)
+    paidAmount = AmountField(source="paid_amount", read_only=True)
+    paymentUrl = serializers.SerializerMethodField(
+        help_text="The payment page while the invoice is open, else null."
+    )
+    expiresAt = serializers.DateTimeField(source="expires_at", read_only=True)
+    completedAt = serializers.DateTimeField(source="completed_at", read_only=True)
+
+    def get_outcome(self, invoice: Invoice) -> str:
+        return services.payment_outcome(invoice)
+
+    def get_paymentUrl(self, invoice: Invoice) -> str | None:
+        return (invoice.payment_url or None) if invoice.is_open else None
+
+
+class AssetSerializer(serializers.Serializer):
+    """One asset from ``GET /v1/invoice/assets``; keys the provider leaves out are left out."""
+
+    code = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True, required=False)
+    description = serializers.CharField(read_only=True, required=False)
+    type = serializers.CharField(read_only=True, required=False)
+    precision = serializers.IntegerField(read_only=True, required=False)
+    position = serializers.IntegerField(read_only=True, required=False)
+    icons = serializers.DictField(child=serializers.CharField(), read_only=True, required=False)
+
+
+class QuestionnaireFieldSerializer(serializers.Serializer):
+    """One buyer field from ``GET /v1/invoice/questionnaire``.
+
+    Its shape is not documented beyond ``name``; the provider's other keys are passed on
+    unchanged.
+    """
+
+    name = serializers.CharField(read_only=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {"name": str(instance.get("name")), **instance}

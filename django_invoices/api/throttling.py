@@ -1,0 +1,28 @@
+"""Rate limits of the REST API, per scope, from the ``API_THROTTLE_RATES`` setting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
+
+from .. import conf
+
+PUBLIC_SCOPE = "django_invoices_public"
+CREATE_SCOPE = "django_invoices_create"
+
+
+class InvoicesRateThrottle(ScopedRateThrottle):
+    """``ScopedRateThrottle`` whose rates are read on every request.
+
+    The rate of a scope comes from ``DJANGO_INVOICES["API_THROTTLE_RATES"]``, else from
+    DRF's ``DEFAULT_THROTTLE_RATES``; a scope found in neither (or set to None) is not
+    throttled. Reading at request time lets ``override_settings`` change it in tests.
+    """
+
+    def get_rate(self) -> str | None:
+        rates: dict[str, Any] = dict(api_settings.DEFAULT_THROTTLE_RATES or {})
+        rates.update(conf.get("API_THROTTLE_RATES") or {})
+        rate = rates.get(str(self.scope))
+        return None if rate is None else str(rate)

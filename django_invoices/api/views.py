@@ -1,0 +1,154 @@
+"""Endpoints of the REST API. They call ``services`` only, like every other view."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import conf, services
+from ..exceptions import InvoiceCreationError, KunaPayError, ProviderValidationError
+from . import schema as openapi
+from .serializers import (
+    AssetSerializer,
+    InvoiceCreateSerializer,
+    InvoiceLookupSerializer,
+    InvoiceStatusSerializer,
+    QuestionnaireFieldSerializer,
+)
+from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, InvoicesRateThrottle
+
+logger = logging.getLogger("django_invoices")
+
+
+class ProviderUnavailableError(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The payment provider cannot be reached right now. Please try again.")
+    default_code = "provider_unavailable"
+
+
+class ProviderRefusedError(APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = _("The payment provider refused to create an invoice for this order.")
+    default_code = "provider_refused"
+
+
+class OrderNotPayableError(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("This order cannot be paid (it may be paid already).")
+    default_code = "order_not_payable"
+
+
+def _classes(setting: str) -> list[Any] | None:
+    value = conf.get(setting)
+    if value is None:
+        return None
+    return [import_string(item) if isinstance(item, str) else item for item in value]
+
+
+class InvoicesAPIView(APIView):
+    """Base of the app's endpoints: its throttle, its authentication setting, its schema."""
+
+    throttle_classes = [InvoicesRateThrottle]
+    throttle_scope = PUBLIC_SCOPE
+    permission_classes = [AllowAny]
+    if openapi.AVAILABLE:
+        schema = openapi.view_schema()
+
+    def get_authenticators(self) -> list[Any]:
+        classes = _classes("API_AUTH_CLASSES")
+        if classes is None:
+            return super().get_authenticators()
+        return [cls() for cls in classes]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, KunaPayError):
+            logger.warning(
+                "KUNA Pay failed during %s %s: %s", self.request.method, self.request.path, exc
+            )
+            refused = isinstance(exc, ProviderValidationError)
+            exc = ProviderRefusedError() if refused else ProviderUnavailableError()
+        elif isinstance(exc, InvoiceCreationError):
+            exc = OrderNotPayableError(str(exc))
+        return super().handle_exception(exc)
+
+
+class AssetListView(InvoicesAPIView):
+    """The assets invoices can be made in (KUNA Pay's list, through the cache)."""
+
+    @openapi.extend_schema(responses=AssetSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        assets = sorted(services.list_assets(), key=lambda item: item.get("position") or 0)
+        return Response(AssetSerializer(assets, many=True).data)
+
+
+class QuestionnaireFieldListView(InvoicesAPIView):
+    """The buyer fields an invoice may ask for (KUNA Pay's list, through the cache)."""
+
+    @openapi.extend_schema(responses=QuestionnaireFieldSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        fields = [
+            item for item in services.questionnaire_fields() if isinstance(item.get("name"), str)
+        ]
+        return Response(QuestionnaireFieldSerializer(fields, many=True).data)
+
+
+class InvoiceCreateView(InvoicesAPIView):
+    """Create (or reuse) the invoice of an order and answer with its payment URL."""
+
+    throttle_scope = CREATE_SCOPE
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [cls() for cls in _classes("API_PERMISSION_CLASSES") or []]
+
+    @openapi.extend_schema(
+        request=InvoiceCreateSerializer, responses={201: InvoiceStatusSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        serializer = InvoiceCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order = services.get_order(data["orderId"])
+        if order is None:
+            raise NotFound(_("No such order."))
+        self.check_object_permissions(request, order)
+        mismatch = {}
+        if "amount" in data and data["amount"] != order.amount:
+            mismatch["amount"] = [_("This is not the amount of the order.")]
+        if "asset" in data and data["asset"] != order.asset:
+            mismatch["asset"] = [_("This is not the asset of the order.")]
+        if mismatch:
+            raise ValidationError(mismatch)
+        options = {}
+        if "questionnaireFields" in data:
+            options["questionnaire_fields"] = data["questionnaireFields"]
+        invoice = services.create_invoice(order, **options)
+        return Response(InvoiceStatusSerializer(invoice).data, status=status.HTTP_201_CREATED)
+
+
+class InvoiceStatusView(InvoicesAPIView):
+    """An invoice's status, for whoever holds its ``invoiceId`` and ``orderId``.
+
+    Like the return view, it re-reads an unsettled invoice from KUNA Pay at most once
+    per ``REFRESH_MIN_INTERVAL``; when KUNA Pay is down it answers with what is stored.
+    """
+
+    @openapi.extend_schema(parameters=[InvoiceLookupSerializer], responses=InvoiceStatusSerializer)
+    def get(self, request: Request) -> Response:
+        lookup = InvoiceLookupSerializer(data=request.query_params)
+        lookup.is_valid(raise_exception=True)
+        invoice = services.find_customer_invoice(
+            str(lookup.validated_data["invoiceId"]), lookup.validated_data["orderId"]
+        )
+        if invoice is None:
+            raise NotFound(_("No invoice with this invoiceId and orderId."))
+        invoice = services.refresh_if_stale(invoice).invoice
+        return Response(InvoiceStatusSerializer(invoice).data)

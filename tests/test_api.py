@@ -1,0 +1,369 @@
+"""The REST API: every endpoint's success, permission denial, validation and throttling."""
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from django_invoices import services
+from django_invoices.models import Invoice, Order
+
+from .conftest import API, INVOICE_ID, invoice_payload
+
+ASSETS = [
+    {"code": "USDT", "name": "Tether", "precision": 2, "position": 2, "type": "Crypto"},
+    {"code": "EUR", "name": "Euro", "precision": 2, "position": 1, "type": "Fiat", "x": 1},
+]
+QUESTIONNAIRE = [{"name": "email", "type": "string"}, {"name": "phone"}, {"label": "nameless"}]
+CREATED = {"data": {"id": INVOICE_ID, "paymentLink": "https://pay.example/i/1"}}
+BASE = {
+    "API_URL": API,
+    "API_KEY": "test-api-key",
+    "PRIVATE_KEY": "test-private-key",
+    "BASE_URL": "https://shop.example",
+    "RETRY_BACKOFF": 0,
+    "RETRIES": 0,
+}
+
+ASSETS_URL = reverse("django_invoices:api-assets")
+QUESTIONNAIRE_URL = reverse("django_invoices:api-questionnaire")
+CREATE_URL = reverse("django_invoices:api-invoice-create")
+STATUS_URL = reverse("django_invoices:api-invoice-status")
+
+
+def invoices_settings(**extra):
+    return override_settings(DJANGO_INVOICES={**BASE, **extra})
+
+
+@pytest.fixture
+def client():
+    return APIClient()
+
+
+@pytest.fixture
+def customer(db):
+    return get_user_model().objects.create_user("buyer", password="pw")
+
+
+@pytest.fixture
+def stranger(db):
+    return get_user_model().objects.create_user("stranger", password="pw")
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def own_order(order, customer):
+    order.user = customer
+    order.save()
+    return order
+
+
+@pytest.fixture
+def catalogue(api):
+    api.get(f"{API}/v1/invoice/assets", json={"data": ASSETS})
+    api.get(f"{API}/v1/invoice/questionnaire", json={"data": QUESTIONNAIRE})
+    return api
+
+
+@pytest.fixture
+def invoice(order):
+    return Invoice.objects.create(
+        provider_id=INVOICE_ID,
+        order=order,
+        invoice_amount=order.amount,
+        invoice_asset="EUR",
+        payment_url="https://pay.example/i/1",
+    )
+
+
+# -- assets and questionnaire ----------------------------------------------------------
+
+
+def test_assets_are_listed_from_the_cache(client, catalogue):
+    first = client.get(ASSETS_URL)
+    second = client.get(ASSETS_URL)
+    assert first.status_code == 200
+    assert [item["code"] for item in first.json()] == ["EUR", "USDT"]  # by position
+    assert "x" not in first.json()[0]  # only documented keys
+    assert second.json() == first.json()
+    assert len(catalogue.calls) == 1
+
+
+def test_questionnaire_fields_are_listed(client, catalogue):
+    response = client.get(QUESTIONNAIRE_URL)
+    assert response.status_code == 200
+    assert response.json() == [{"name": "email", "type": "string"}, {"name": "phone"}]
+
+
+def test_catalogues_answer_503_in_drf_shape_when_the_provider_is_down(client, api):
+    api.get(f"{API}/v1/invoice/assets", status=502, body="bad gateway")
+    with invoices_settings():
+        response = client.get(ASSETS_URL)
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The payment provider cannot be reached right now. Please try again."
+    }
+
+
+def test_catalogues_refuse_writes(client, catalogue):
+    assert client.post(ASSETS_URL, {}).status_code == 405
+
+
+@pytest.mark.parametrize("url", [ASSETS_URL, QUESTIONNAIRE_URL])
+def test_public_endpoints_are_throttled(client, catalogue, url):
+    rates = {"django_invoices_public": "2/min", "django_invoices_create": None}
+    with invoices_settings(API_THROTTLE_RATES=rates):
+        codes = [client.get(url).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+# -- creating an invoice ---------------------------------------------------------------
+
+
+def test_the_orders_owner_gets_the_payment_url(client, catalogue, customer, own_order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    response = client.post(
+        CREATE_URL,
+        {"orderId": "A-1", "amount": "42.50", "asset": "EUR", "questionnaireFields": ["email"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert data["paymentUrl"] == "https://pay.example/i/1"
+    assert data["invoiceId"] == INVOICE_ID
+    assert data["orderId"] == "A-1"
+    assert data["amount"] == "42.5"
+    assert data["outcome"] == "pending"
+    body = json.loads(catalogue.calls[-1].request.body)
+    assert body["questionnaire"] == {"schemaFields": [{"name": "email"}]}
+
+
+def test_a_second_request_reuses_the_open_invoice(client, catalogue, customer, own_order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    first = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    second = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert first.json()["invoiceId"] == second.json()["invoiceId"]
+    assert Invoice.objects.count() == 1
+
+
+def test_staff_may_pay_for_any_order(client, catalogue, staff, order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(staff)
+    assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 201
+
+
+def test_anonymous_users_are_refused(client, catalogue, own_order):
+    response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code in (401, 403)
+    assert "detail" in response.json()
+    assert Invoice.objects.count() == 0
+
+
+def test_nobody_pays_for_someone_elses_order(client, catalogue, stranger, own_order):
+    client.force_authenticate(stranger)
+    response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "You may only pay for your own orders."}
+    assert Invoice.objects.count() == 0
+
+
+def test_nobody_pays_for_an_order_linked_to_no_one(client, catalogue, stranger, order):
+    client.force_authenticate(stranger)
+    assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 403
+
+
+def test_permission_classes_come_from_the_settings(client, catalogue, order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    with invoices_settings(API_PERMISSION_CLASSES=["rest_framework.permissions.AllowAny"]):
+        response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code == 201
+
+
+def test_unknown_order_is_404(client, catalogue, staff):
+    client.force_authenticate(staff)
+    response = client.post(CREATE_URL, {"orderId": "nope"}, format="json")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "orderId"),
+        ({"orderId": "A-1", "amount": 42.5}, "amount"),  # a JSON number
+        ({"orderId": "A-1", "amount": "4.25e1"}, "amount"),
+        ({"orderId": "A-1", "amount": "-1"}, "amount"),
+        ({"orderId": "A-1", "amount": "0"}, "amount"),
+        ({"orderId": "A-1", "amount": "42.49"}, "amount"),  # not the order's amount
+        ({"orderId": "A-1", "asset": "DOGE"}, "asset"),  # not an invoice asset
+        ({"orderId": "A-1", "asset": "USDT"}, "asset"),  # known, but not the order's
+        ({"orderId": "A-1", "questionnaireFields": ["shoe size"]}, "questionnaireFields"),
+        ({"orderId": "A-1", "price": "1"}, "price"),  # unknown keys are refused
+        ({"orderId": "x" * 129}, "orderId"),
+    ],
+)
+def test_validation_errors_follow_drfs_shape(
+    client, catalogue, customer, own_order, payload, field
+):
+    client.force_authenticate(customer)
+    response = client.post(CREATE_URL, payload, format="json")
+    assert response.status_code == 400, response.json()
+    errors = response.json()
+    assert isinstance(errors[field], list)
+    assert Invoice.objects.count() == 0
+
+
+def test_a_paid_order_is_409(client, catalogue, customer, own_order):
+    own_order.status = "paid"
+    own_order.save()
+    client.force_authenticate(customer)
+    response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code == 409
+    assert "detail" in response.json()
+
+
+def test_provider_failures_are_503_or_502(client, catalogue, customer, own_order):
+    client.force_authenticate(customer)
+    catalogue.post(f"{API}/v1/invoice", status=400, json={"errors": [{"code": "BAD"}]})
+    with invoices_settings():
+        assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 502
+    catalogue.replace("POST", f"{API}/v1/invoice", status=500, body="oops")
+    with invoices_settings():
+        assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 503
+
+
+def test_creating_is_throttled(client, catalogue, customer, own_order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_create": "1/min"}):
+        first = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+        second = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert (first.status_code, second.status_code) == (201, 429)
+    assert "detail" in second.json()
+
+
+# -- reading an invoice's status -------------------------------------------------------
+
+
+def test_status_by_invoice_id_and_order_id(client, api, invoice):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAYMENT_AWAITING")})
+    response = client.get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"})
+    assert response.status_code == 200
+    data = response.json()
+    assert set(data) == {
+        "invoiceId",
+        "orderId",
+        "outcome",
+        "status",
+        "orderStatus",
+        "amount",
+        "asset",
+        "paymentAmount",
+        "paymentAsset",
+        "paidAmount",
+        "paymentUrl",
+        "expiresAt",
+        "completedAt",
+    }
+    assert data["status"] == "awaiting_payment"
+    assert data["outcome"] == "pending"
+    assert data["amount"] == "42.5"
+    assert data["paidAmount"] == "0"
+    client.get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"})
+    assert len(api.calls) == 1  # polling is throttled per invoice, like the return view
+
+
+def test_status_of_a_paid_invoice_hides_the_payment_url(client, invoice):
+    services.apply_status(invoice, "PAID")
+    data = client.get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"}).json()
+    assert data["outcome"] == "paid"
+    assert data["paymentUrl"] is None
+
+
+def test_status_with_the_provider_down_answers_what_is_stored(client, api, invoice):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", status=503, body="down")
+    with invoices_settings():
+        response = client.get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "created"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"invoiceId": "nope", "orderId": "A-1"}, "invoiceId"),
+        ({"orderId": "A-1"}, "invoiceId"),
+        ({"invoiceId": INVOICE_ID}, "orderId"),
+    ],
+)
+def test_status_validation(client, invoice, params, field):
+    response = client.get(STATUS_URL, params)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_status_reveals_nothing_about_other_orders(client, invoice):
+    Order.objects.create(external_order_id="B-2", amount=Decimal("1"), asset="EUR")
+    for params in (
+        {"invoiceId": INVOICE_ID, "orderId": "B-2"},
+        {"invoiceId": str(uuid.uuid4()), "orderId": "A-1"},
+    ):
+        response = client.get(STATUS_URL, params)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "No invoice with this invoiceId and orderId."}
+
+
+def test_status_is_throttled(client, invoice):
+    services.apply_status(invoice, "PAID")
+    params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}):
+        codes = [client.get(STATUS_URL, params).status_code for _ in range(2)]
+    assert codes == [200, 429]
+
+
+def test_throttling_can_be_switched_off(client, invoice):
+    services.apply_status(invoice, "PAID")
+    params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": None}):
+        codes = {client.get(STATUS_URL, params).status_code for _ in range(80)}
+    assert codes == {200}
+
+
+# -- OpenAPI ---------------------------------------------------------------------------
+
+
+def test_openapi_schema_lists_the_apps_endpoints(client, db):
+    pytest.importorskip("drf_spectacular")
+    response = client.get(reverse("django_invoices:api-schema"), {"format": "json"})
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert set(schema["paths"]) == {
+        "/invoices/api/assets/",
+        "/invoices/api/questionnaire/",
+        "/invoices/api/invoices/",
+        "/invoices/api/invoices/status/",
+    }
+    create = schema["paths"]["/invoices/api/invoices/"]["post"]
+    assert "201" in create["responses"]
+    names = {
+        p["name"] for p in schema["paths"]["/invoices/api/invoices/status/"]["get"]["parameters"]
+    }
+    assert names == {"invoiceId", "orderId"}
+
+
+def test_authentication_classes_come_from_the_settings(client, catalogue, own_order):
+    classes = ["rest_framework.authentication.BasicAuthentication"]
+    with invoices_settings(API_AUTH_CLASSES=classes):
+        response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")

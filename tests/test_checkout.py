@@ -1,0 +1,105 @@
+"""The checkout helper: one call that sends the customer to the payment page."""
+
+import logging
+
+import pytest
+from django.contrib.messages import get_messages
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.test import RequestFactory, override_settings
+
+from django_invoices.checkout import start_payment
+from django_invoices.models import Invoice
+
+from .conftest import API, INVOICE_ID
+
+CREATE_URL = f"{API}/v1/invoice"
+CREATED = {"data": {"id": INVOICE_ID, "paymentLink": "https://pay.example/i/1"}}
+SETTINGS = {
+    "API_URL": API,
+    "API_KEY": "test-api-key",
+    "PRIVATE_KEY": "test-private-key",
+    "BASE_URL": "https://shop.example",
+    "RETRY_BACKOFF": 0,
+    "RETRIES": 0,
+}
+
+
+@pytest.fixture
+def request_():
+    request = RequestFactory().post("/checkout/")
+    SessionMiddleware(lambda r: None).process_request(request)
+    MessageMiddleware(lambda r: None).process_request(request)
+    return request
+
+
+def test_redirects_to_the_payment_page(api, order, request_):
+    api.post(CREATE_URL, json=CREATED)
+    response = start_payment(request_, order)
+    assert response.status_code == 302
+    assert response["Location"] == "https://pay.example/i/1"
+    assert Invoice.objects.get().order == order
+
+
+def test_reuses_the_open_invoice(api, order, request_):
+    api.post(CREATE_URL, json=CREATED)
+    start_payment(request_, order)
+    response = start_payment(request_, order)
+    assert response["Location"] == "https://pay.example/i/1"
+    assert len(api.calls) == 1
+
+
+def test_options_reach_create_invoice(api, order, request_):
+    api.post(CREATE_URL, json=CREATED)
+    start_payment(request_, order, redirect_button_title="Back to Ana's shop")
+    assert b"Back to Ana's shop" in api.calls[0].request.body
+
+
+def test_provider_error_renders_a_friendly_page_and_logs(api, order, request_, caplog):
+    api.post(CREATE_URL, status=500, json={"errors": [{"code": "X", "message": "boom"}]})
+    caplog.set_level(logging.WARNING, logger="django_invoices")
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        response = start_payment(request_, order)
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert "We could not start your payment" in body
+    assert "A-1" in body
+    assert "boom" not in body  # the provider's words go to the log, not to the customer
+    assert any("Checkout of order A-1 failed" in r.getMessage() for r in caplog.records)
+
+
+def test_provider_refusal_is_no_500_either(api, order, request_):
+    api.post(CREATE_URL, status=400, json={"errors": [{"code": "BAD_REQUEST"}]})
+    response = start_payment(request_, order)
+    assert response.status_code == 503
+
+
+def test_with_error_url_the_message_goes_through_the_messages_framework(api, order, request_):
+    api.post(CREATE_URL, status=503, body="down")
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        response = start_payment(request_, order, error_url="/cart/")
+    assert response.status_code == 302
+    assert response["Location"] == "/cart/"
+    [message] = list(get_messages(request_))
+    assert "could not reach the payment provider" in str(message)
+
+
+def test_an_off_site_error_url_is_not_followed(api, order, request_):
+    api.post(CREATE_URL, status=503, body="down")
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        response = start_payment(request_, order, error_url="https://evil.example/")
+    assert response.status_code == 503
+
+
+def test_a_paid_order_gets_409(order, request_):
+    order.status = "paid"
+    order.save()
+    response = start_payment(request_, order)
+    assert response.status_code == 409
+    assert "paid already" in response.content.decode()
+
+
+def test_an_invoice_without_a_payment_page_is_reported(api, order, request_):
+    api.post(CREATE_URL, json={"data": {"id": INVOICE_ID}})
+    response = start_payment(request_, order)
+    assert response.status_code == 503

@@ -1,0 +1,313 @@
+"""The return view (customization.redirectUrl) and the services behind it."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from django_invoices import services, signals
+from django_invoices.models import Invoice
+from django_invoices.statuses import InvoiceStatus, OrderStatus
+
+from .conftest import API, INVOICE_ID, invoice_payload
+
+DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
+RETURN = reverse("django_invoices:return")
+TEST_SETTINGS = {
+    "API_URL": API,
+    "API_KEY": "test-api-key",
+    "PRIVATE_KEY": "test-private-key",
+    "BASE_URL": "https://shop.example",
+    "RETRY_BACKOFF": 0,
+    "RETRIES": 0,
+}
+
+
+def invoices_settings(**extra):
+    return override_settings(DJANGO_INVOICES={**TEST_SETTINGS, **extra})
+
+
+@pytest.fixture
+def invoice(order):
+    return Invoice.objects.create(
+        provider_id=INVOICE_ID,
+        order=order,
+        invoice_amount=order.amount,
+        invoice_asset="EUR",
+        payment_url="https://pay.example/i/1",
+    )
+
+
+def back(client, invoice_id=INVOICE_ID, order_id="A-1"):
+    params = {}
+    if invoice_id is not None:
+        params["invoiceId"] = invoice_id
+    if order_id is not None:
+        params["orderId"] = order_id
+    return client.get(RETURN, params)
+
+
+@pytest.fixture
+def order_paid_sent(db):
+    sent = []
+
+    def receiver(sender, order, invoice, **kwargs):
+        sent.append(order.pk)
+
+    signals.order_paid.connect(receiver, weak=False)
+    yield sent
+    signals.order_paid.disconnect(receiver)
+
+
+def thanks_url(order):
+    """A RETURN_URLS callable, referred to by dotted path in the tests."""
+    return f"/thanks/{order.external_order_id}/"
+
+
+# -- outcomes --------------------------------------------------------------------------
+
+
+def test_paid_page_shows_order_reference_and_amount_without_asking_the_api(api, client, invoice):
+    services.apply_status(invoice, "PAID")
+    response = back(client)
+    assert response.status_code == 200
+    assert response.templates[0].name == "django_invoices/return.html"
+    body = response.content.decode()
+    assert "A-1" in body
+    assert "42.50 EUR" in body
+    assert 'http-equiv="refresh"' not in body
+    assert len(api.calls) == 0  # settled: nothing to re-read
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_pending_reads_the_api_once_then_not_within_the_interval(api, client, invoice):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
+    with invoices_settings(REFRESH_MIN_INTERVAL=30, PENDING_PAGE_REFRESH=7):
+        first = back(client)
+        second = back(client)
+        third = back(client)
+    assert len(api.calls) == 1
+    for response in (first, second, third):
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert '<meta http-equiv="refresh" content="7">' in body
+        assert "Waiting for your payment" in body
+        assert "https://pay.example/i/1" in body  # back to the payment page
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.AWAITING_PAYMENT
+
+
+def test_pending_is_read_again_once_the_interval_has_passed(api, client, invoice):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
+    with invoices_settings(REFRESH_MIN_INTERVAL=30):
+        back(client)
+        Invoice.objects.filter(pk=invoice.pk).update(
+            synced_at=timezone.now() - timedelta(seconds=31)
+        )
+        services.cache.clear()
+        back(client)
+    assert len(api.calls) == 2
+
+
+def test_a_re_read_that_finds_the_invoice_paid_shows_paid_and_pays_the_order_once(
+    api, client, invoice, order_paid_sent, django_capture_on_commit_callbacks
+):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAID")})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = back(client)
+        back(client)
+    assert response.status_code == 200
+    assert "Thank you, your payment was received" in response.content.decode()
+    assert order_paid_sent == [invoice.order_id]
+    invoice.order.refresh_from_db()
+    assert invoice.order.status == OrderStatus.PAID
+
+
+@pytest.mark.parametrize(
+    ("provider_status", "text"),
+    [
+        ("TIMEOUT", "The invoice expired"),
+        ("DECLINED", "The payment did not go through"),
+        ("PARTIALLY_PAID", "We received less than the amount due"),
+    ],
+)
+def test_failed_outcomes(api, client, invoice, provider_status, text):
+    api.get(DETAIL_URL, json={"data": invoice_payload(provider_status)})
+    response = back(client)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Your payment was not completed" in body
+    assert text in body
+    assert 'http-equiv="refresh"' not in body
+
+
+def test_provider_down_during_the_re_read_still_answers_with_the_stored_status(
+    api, client, invoice
+):
+    api.get(DETAIL_URL, status=503, json={"errors": [{"code": "DOWN", "message": "down"}]})
+    with invoices_settings(REFRESH_MIN_INTERVAL=30):
+        response = back(client)
+        again = back(client)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "could not check the latest status" in body
+    assert 'http-equiv="refresh"' in body
+    assert again.status_code == 200
+    assert len(api.calls) == 1  # a failed attempt counts against the interval too
+    invoice.refresh_from_db()
+    assert invoice.synced_at is None
+
+
+def test_provider_timeout_during_the_re_read_is_no_500(api, client, invoice):
+    import requests
+
+    api.get(DETAIL_URL, body=requests.ReadTimeout("slow"))
+    with invoices_settings():
+        response = back(client)
+    assert response.status_code == 200
+
+
+# -- what the query string may not do --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("invoice_id", "order_id"),
+    [
+        (str(uuid.uuid4()), "A-1"),  # unknown invoice
+        (INVOICE_ID, "B-2"),  # orderId of another (or no) order
+        ("not-a-uuid", "A-1"),  # malformed
+        (INVOICE_ID.replace("-", ""), "A-1"),  # not the usual form
+        ("{" + INVOICE_ID + "}", "A-1"),
+        (INVOICE_ID + "' OR 1=1", "A-1"),
+        (None, "A-1"),  # missing parameters
+        (INVOICE_ID, None),
+        (None, None),
+        ("", ""),
+    ],
+)
+def test_unknown_mismatched_malformed_or_missing_answer_a_friendly_404(
+    api, client, invoice, invoice_id, order_id
+):
+    response = back(client, invoice_id, order_id)
+    assert response.status_code == 404
+    assert "We could not find this payment" in response.content.decode()
+    assert response.templates[0].name == "django_invoices/not_found.html"
+    assert len(api.calls) == 0
+
+
+def test_mismatched_order_id_of_an_existing_order_is_404(client, invoice):
+    from django_invoices.models import Order
+
+    Order.objects.create(external_order_id="B-2", amount="1", asset="EUR")
+    assert back(client, INVOICE_ID, "B-2").status_code == 404
+
+
+def test_only_get(client, invoice):
+    assert client.post(f"{RETURN}?invoiceId={INVOICE_ID}&orderId=A-1").status_code == 405
+
+
+# -- forwarding to the shop's pages ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/thanks/", "/thanks/"),
+        ("admin:index", "/admin/"),
+        ("tests.test_return.thanks_url", "/thanks/A-1/"),
+        (thanks_url, "/thanks/A-1/"),
+        ("https://testserver/thanks/", "https://testserver/thanks/"),
+    ],
+)
+def test_forwards_to_the_shops_page_for_the_outcome(client, invoice, target, expected):
+    services.apply_status(invoice, "PAID")
+    with invoices_settings(RETURN_URLS={"paid": target}):
+        response = back(client)
+    assert response.status_code == 302
+    assert response["Location"] == expected
+
+
+def test_each_outcome_has_its_own_page(api, client, invoice):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
+    urls = {"paid": "/paid/", "pending": "/pending/", "failed": "/failed/"}
+    with invoices_settings(RETURN_URLS=urls):
+        assert back(client)["Location"] == "/pending/"
+        services.apply_status(invoice, "TIMEOUT")
+        assert back(client)["Location"] == "/failed/"
+        services.apply_status(invoice, "PAID")
+        assert back(client)["Location"] == "/paid/"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/phish",
+        "//evil.example/phish",
+        "http://evil.example",
+        "javascript:alert(1)",
+        "https:///evil.example",
+        "/\\evil.example",
+        lambda order: "https://evil.example/" + order.external_order_id,
+    ],
+)
+def test_never_redirects_off_site(client, invoice, target, caplog):
+    services.apply_status(invoice, "PAID")
+    with invoices_settings(RETURN_URLS={"paid": target}):
+        response = back(client)
+    assert response.status_code == 200  # the built-in page instead
+    assert "A-1" in response.content.decode()
+
+
+def test_allowed_hosts_may_be_extended(client, invoice):
+    services.apply_status(invoice, "PAID")
+    with invoices_settings(
+        RETURN_URLS={"paid": "http://www.shop.example/thanks/"},
+        ALLOWED_REDIRECT_HOSTS=["www.shop.example"],
+    ):
+        response = back(client)
+    assert response.status_code == 302
+    assert response["Location"] == "http://www.shop.example/thanks/"
+
+
+def test_an_unresolvable_setting_falls_back_to_the_built_in_page(client, invoice):
+    services.apply_status(invoice, "PAID")
+    with invoices_settings(RETURN_URLS={"paid": "shop:no-such-page"}):
+        assert back(client).status_code == 200
+    with invoices_settings(RETURN_URLS={"paid": "tests.nowhere.thanks"}):
+        assert back(client).status_code == 200
+
+
+# -- services --------------------------------------------------------------------------
+
+
+def test_refresh_if_stale_leaves_settled_and_recent_invoices_alone(api, invoice):
+    api.get(DETAIL_URL, json={"data": invoice_payload("CONFIRMATION_AWAITING")})
+    with invoices_settings(REFRESH_MIN_INTERVAL=60):
+        first = services.refresh_if_stale(invoice)
+        second = services.refresh_if_stale(invoice)
+        forced = services.refresh_if_stale(invoice, min_interval=0)
+    assert (first.refreshed, second.refreshed, forced.refreshed) == (True, False, True)
+    assert second.invoice.status == InvoiceStatus.CONFIRMING
+    services.apply_status(invoice, "PAID")
+    assert services.refresh_if_stale(invoice, min_interval=0).refreshed is False
+    assert len(api.calls) == 2
+
+
+def test_payment_outcome_follows_a_paid_order(invoice):
+    assert services.payment_outcome(invoice) == services.OUTCOME_PENDING
+    services.apply_status(invoice, "TIMEOUT")
+    invoice.refresh_from_db()
+    assert services.payment_outcome(invoice) == services.OUTCOME_FAILED
+    services.apply_status(invoice, "PAID")
+    invoice.refresh_from_db()
+    assert services.payment_outcome(invoice) == services.OUTCOME_PAID
+
+
+def test_find_customer_invoice(invoice):
+    assert services.find_customer_invoice(INVOICE_ID, "A-1") == invoice
+    assert services.find_customer_invoice(INVOICE_ID.upper(), "A-1") == invoice
+    assert services.find_customer_invoice(INVOICE_ID, "A-1" * 100) is None
+    assert services.find_customer_invoice(["x"], "A-1") is None
