@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -1091,48 +1092,32 @@ def refresh_if_stale(invoice: Invoice, *, min_interval: float | None = None) -> 
 
     Nothing is asked when the invoice is settled (final status or paid order), when it
     was synced less than ``min_interval`` seconds ago (default: the
-    ``REFRESH_MIN_INTERVAL`` setting), or when the last attempt, even a failed one, is
-    that recent. The invoice row stays locked while the provider answers; a concurrent
-    caller does not wait for it but gets the stored state (``SKIP LOCKED``), so a burst
-    of reloads makes one request. What the provider says is applied through
-    ``apply_invoice_data``, the same locked transition callbacks use. Provider errors
-    are logged and returned, never raised: the customer still gets a page.
+    ``REFRESH_MIN_INTERVAL`` setting), or when another attempt, even a failed one, is
+    that recent: ``cache.add`` lets one of many simultaneous reloads ask. No row is
+    locked while the provider answers (a callback for the same invoice must not wait
+    behind a customer's page); the answer is applied through ``apply_invoice_data``, the
+    same locked transition callbacks use. The read has the short timeout of
+    ``get_client(fast=True)``, since a customer is waiting. Provider errors are logged
+    and returned, never raised: the customer still gets a page.
     """
     interval = float(conf.get("REFRESH_MIN_INTERVAL") if min_interval is None else min_interval)
     now = dj_timezone.now()
-    attempt_key = _ATTEMPT_KEY.format(pk=invoice.pk)
-    with transaction.atomic():
-        locked = (
-            Invoice.objects.select_for_update(skip_locked=True)
-            .select_related("order")
-            .filter(pk=invoice.pk)
-            .first()
-        )
-        if locked is None:
-            # Another request (a callback, a reload) holds it; show what is stored.
-            return Refresh(_reread(invoice), refreshed=False)
-        if payment_outcome(locked) != OUTCOME_PENDING or not _refresh_due(
-            locked, now, interval, attempt_key
-        ):
-            return Refresh(locked, refreshed=False)
-        if interval > 0:
-            cache.set(attempt_key, now.timestamp(), timeout=max(1, int(interval + 0.999)))
-        try:
-            data = get_client(locked.account).get_invoice(str(locked.provider_id))
-            locked = apply_invoice_data(locked, data)
-        except KunaPayError as exc:
-            logger.warning("Could not re-read invoice %s from KUNA Pay: %s", locked, exc)
-            return Refresh(_reread(locked), refreshed=False, error=exc)
-    return Refresh(locked, refreshed=True)
-
-
-def _refresh_due(invoice: Invoice, now: datetime, interval: float, attempt_key: str) -> bool:
-    if interval <= 0:
-        return True
-    if invoice.synced_at is not None and (now - invoice.synced_at).total_seconds() < interval:
-        return False
-    attempted = cache.get(attempt_key)
-    return not (isinstance(attempted, float) and now.timestamp() - attempted < interval)
+    invoice = _reread(invoice)  # decide on the stored state, not on a caller's old copy
+    if payment_outcome(invoice) != OUTCOME_PENDING:
+        return Refresh(invoice, refreshed=False)
+    if interval > 0:
+        synced = invoice.synced_at
+        if synced is not None and (now - synced).total_seconds() < interval:
+            return Refresh(invoice, refreshed=False)
+        attempt_key = _ATTEMPT_KEY.format(pk=invoice.pk)
+        if not cache.add(attempt_key, now.timestamp(), timeout=max(1, math.ceil(interval))):
+            return Refresh(invoice, refreshed=False)
+    try:
+        data = get_client(invoice.account, fast=True).get_invoice(str(invoice.provider_id))
+        return Refresh(apply_invoice_data(invoice, data), refreshed=True)
+    except KunaPayError as exc:
+        logger.warning("Could not re-read invoice %s from KUNA Pay: %s", invoice, exc)
+        return Refresh(_reread(invoice), refreshed=False, error=exc)
 
 
 def _reread(invoice: Invoice) -> Invoice:
