@@ -1,12 +1,10 @@
 from uuid import uuid4
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
-from django_invoices import services
-from django_invoices.exceptions import InvoicesError
+from django_invoices.checkout import start_payment
 from django_invoices.models import Order
 
 from .forms import CheckoutForm
@@ -31,10 +29,5 @@ def checkout(request: HttpRequest, product_id: int) -> HttpResponse:
             email=purchase.email,
             shop_object=purchase,
         )
-        try:
-            invoice = services.create_invoice(order)
-        except InvoicesError:
-            messages.error(request, "The payment service is not available; please try again.")
-            return redirect("shop:checkout", product_id=product.pk)
-        return redirect(invoice.payment_url)
+        return start_payment(request, order, error_url="shop:home")
     return render(request, "shop/checkout.html", {"product": product, "form": form})
