@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy django_invoices
-	$(MANAGE) makemigrations --check --dry-run django_invoices
+	$(MANAGE) makemigrations --check --dry-run django_invoices invoices_sandbox
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy django_invoices
 
 migrations-check: $(STAMP)
-	$(MANAGE) makemigrations --check --dry-run django_invoices
+	$(MANAGE) makemigrations --check --dry-run django_invoices invoices_sandbox
 
 ## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
 demo: $(STAMP)

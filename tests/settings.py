@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "rest_framework",
     "django_invoices",
+    "django_invoices.sandbox",
 ]
 
 MIDDLEWARE = [

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_invoices",
+    "django_invoices.sandbox",
     "shop",
 ]
 
