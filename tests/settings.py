@@ -30,6 +30,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"  # the live_server fixture serves static files
 
 TEMPLATES = [
     {

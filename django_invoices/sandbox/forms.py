@@ -22,7 +22,7 @@ FIELD_LABELS = {
 class PaymentForm(forms.Form):
     """What the buyer enters: the questionnaire, the currency, an amount for odd payments."""
 
-    payment_asset = forms.ChoiceField(label=_("Pay with"))
+    payment_asset = forms.ChoiceField(label=_("Pay with"), required=False)
     amount = forms.DecimalField(
         label=_("Amount for a part payment or an overpayment"),
         required=False,
