@@ -35,10 +35,11 @@ migrations-check: $(STAMP)
 ## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
 demo: $(STAMP)
 	$(MANAGE) migrate --noinput
+	$(MANAGE) migrate --noinput --database sandbox
 	$(MANAGE) runserver 127.0.0.1:8000
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3
+	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3

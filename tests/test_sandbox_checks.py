@@ -46,3 +46,19 @@ def test_credentials_default_to_every_account_and_can_be_set(settings):
     (own,) = credentials()
     assert (own.api_key, own.private_key) == ("own", "own-p")
     assert "own-p" not in repr(own)
+
+
+def test_the_router_keeps_sandbox_tables_in_their_own_database(settings):
+    from django_invoices.models import Order
+    from django_invoices.sandbox.models import SandboxInvoice
+    from django_invoices.sandbox.routers import SandboxRouter
+
+    router = SandboxRouter()
+    assert router.db_for_write(SandboxInvoice) == "default"
+    settings.DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
+    assert router.db_for_read(SandboxInvoice) == "sandbox"
+    assert router.db_for_write(Order) is None
+    assert router.allow_migrate("sandbox", "invoices_sandbox") is True
+    assert router.allow_migrate("default", "invoices_sandbox") is False
+    assert router.allow_migrate("sandbox", "django_invoices") is False
+    assert router.allow_migrate("default", "django_invoices") is None

@@ -38,6 +38,8 @@ FAILURE_MODES = {
 }
 
 DEFAULTS: dict[str, Any] = {
+    # Database alias of the sandbox's tables (with routers.SandboxRouter installed).
+    "DATABASE": "default",
     # Credentials the sandbox accepts. Empty: those of every DJANGO_INVOICES account.
     "API_KEY": "",
     "PUBLIC_KEY": "",
@@ -131,3 +133,7 @@ def api_timeout_delay() -> float:
     if delay is None:
         return float(app_conf.get("READ_TIMEOUT")) + 1.0
     return float(delay)
+
+
+def database() -> str:
+    return str(get("DATABASE") or "default")

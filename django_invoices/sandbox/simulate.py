@@ -62,7 +62,7 @@ def act(
         raise ActionRefused(_("Unknown action %(action)r.") % {"action": action})
     pk = invoice.pk if isinstance(invoice, SandboxInvoice) else invoice
     value = _parse_amount(amount)
-    with transaction.atomic():
+    with transaction.atomic(using=conf.database()):
         locked = SandboxInvoice.objects.select_for_update().get(pk=pk)
         if not locked.is_open:
             raise ActionRefused(
