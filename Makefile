@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy django_invoices
-	$(MANAGE) makemigrations --check --dry-run django_invoices shop
+	$(MANAGE) makemigrations --check --dry-run django_invoices invoices_sandbox shop
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -30,15 +30,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy django_invoices
 
 migrations-check: $(STAMP)
-	$(MANAGE) makemigrations --check --dry-run django_invoices shop
+	$(MANAGE) makemigrations --check --dry-run django_invoices invoices_sandbox shop
 
 ## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
 demo: $(STAMP)
 	$(MANAGE) migrate --noinput
+	$(MANAGE) migrate --noinput --database sandbox
 	$(MANAGE) runserver 127.0.0.1:8000
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3
+	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3

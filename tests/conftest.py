@@ -6,6 +6,8 @@ from django.core.cache import cache
 
 from django_invoices.models import Order
 
+pytest_plugins = ["pytester"]
+
 API = "https://api.kunapay.test"
 INVOICE_ID = "506c695a-4187-4463-ac41-07dc0782cb0e"
 

@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "rest_framework",
     "django_invoices",
+    "django_invoices.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -29,6 +30,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"  # the live_server fixture serves static files
 
 TEMPLATES = [
     {

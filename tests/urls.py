@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("invoices/", include("django_invoices.urls")),
+    path("sandbox/", include("django_invoices.sandbox.urls")),
 ]

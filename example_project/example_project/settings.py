@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_invoices",
+    "django_invoices.sandbox",
     "shop",
 ]
 
@@ -62,8 +63,13 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
-    )
+    ),
+    # The embedded sandbox plays the provider, with a database of its own (see README,
+    # "The sandbox"): the shop's open transaction never blocks the provider's writes.
+    "sandbox": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "sandbox.sqlite3"},
 }
+DATABASE_ROUTERS = ["django_invoices.sandbox.routers.SandboxRouter"]
+DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
 
 USE_I18N = True
 USE_TZ = True

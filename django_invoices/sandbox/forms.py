@@ -1,0 +1,75 @@
+"""Forms of the sandbox's payment page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import conf, wire
+from .models import SandboxInvoice
+
+FIELD_LABELS = {
+    "email": _("Email"),
+    "firstName": _("First name"),
+    "lastName": _("Last name"),
+    "phone": _("Phone"),
+    "country": _("Country"),
+}
+
+
+class PaymentForm(forms.Form):
+    """What the buyer enters: the questionnaire, the currency, an amount for odd payments."""
+
+    payment_asset = forms.ChoiceField(label=_("Pay with"), required=False)
+    amount = forms.DecimalField(
+        label=_("Amount for a part payment or an overpayment"),
+        required=False,
+        min_value=0,
+        max_digits=36,
+        decimal_places=18,
+        help_text=_("Leave empty for half (part payment) or one and a half (overpayment)."),
+    )
+
+    def __init__(self, *args: Any, invoice: SandboxInvoice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invoice = invoice
+        field = self.fields["payment_asset"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(code, code) for code in wire.PAYMENT_ASSETS]
+        field.initial = invoice.payment_asset or (
+            invoice.asset if invoice.asset in wire.PAYMENT_ASSETS else wire.PAYMENT_ASSETS[0]
+        )
+        if invoice.payment_asset:
+            field.disabled = True
+        answers = invoice.answers or {}
+        for name in invoice.questionnaire or []:
+            label = FIELD_LABELS.get(name, name)
+            question: forms.Field
+            if name == "email":
+                question = forms.EmailField(label=label)
+            else:
+                question = forms.CharField(label=label, max_length=255)
+            question.initial = answers.get(name)
+            self.fields[f"q_{name}"] = question
+
+    def answers(self) -> dict[str, str]:
+        return {
+            name: str(self.cleaned_data.get(f"q_{name}") or "")
+            for name in self.invoice.questionnaire or []
+        }
+
+    def questionnaire_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith("q_")]
+
+
+class FailureForm(forms.Form):
+    """The failure modes this invoice plays (on top of those in the settings)."""
+
+    failures = forms.MultipleChoiceField(
+        label=_("Failure modes for this invoice"),
+        choices=list(conf.FAILURE_MODES.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )

@@ -1,0 +1,167 @@
+"""The pytest plugin, used exactly as a shop uses it: fixtures come from the entry point."""
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from django_invoices import services
+from django_invoices.exceptions import KunaPayError
+from django_invoices.models import CallbackEvent
+from django_invoices.signals import order_paid
+from django_invoices.signing import compact_json
+from django_invoices.testing import deliver_callback, invoice_event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_plugin_is_registered_by_its_entry_point(request):
+    assert request.config.pluginmanager.has_plugin("django_invoices")
+
+
+def test_customer_pays_and_the_order_is_paid(kunapay, order):
+    invoice = services.create_invoice(order)
+    assert invoice.payment_url == f"https://api.kunapay.test/pay/{invoice.provider_id}/"
+    remote = kunapay.get(invoice)
+    assert (remote.amount, remote.asset, remote.external_order_id) == (
+        Decimal("42.50"),
+        "EUR",
+        "A-1",
+    )
+    assert remote.callback_url == "https://shop.example/invoices/callback/default/"
+
+    kunapay.pay(invoice, email="buyer@example.com")
+
+    # No refresh needed: the signed callbacks reached the callback view and settled it.
+    order.refresh_from_db()
+    assert order.status == "paid"
+    deliveries = kunapay.deliveries(invoice)
+    assert [d.event for d in deliveries].count("Invoice") == 3
+    for sent in deliveries:
+        assert sent.url == "https://shop.example/invoices/callback/default/"
+        assert sent.response_status == 200
+    assert CallbackEvent.objects.filter(state="applied").count() == len(deliveries)
+    invoice.refresh_from_db()
+    assert invoice.deposits.get().processed_amount == Decimal("46.75")
+
+
+def test_customer_pays_and_the_order_ships(kunapay, order):
+    """What a shop's own test looks like: an ``order_paid`` receiver ships the order."""
+    shipped = []
+
+    def ship(sender, order, invoice, **kwargs):
+        shipped.append(order.external_order_id)
+
+    order_paid.connect(ship, weak=False)
+    try:
+        kunapay.pay(services.create_invoice(order))
+    finally:
+        order_paid.disconnect(ship)
+    assert shipped == ["A-1"]
+
+
+def test_forged_and_replayed_callbacks_change_nothing(kunapay, order):
+    kunapay.fail("callback_bad_signature")
+    invoice = services.create_invoice(order)
+    kunapay.pay(invoice)
+    order.refresh_from_db()
+    assert order.status == "awaiting_payment"
+    assert {d.response_status for d in kunapay.deliveries(invoice)} == {401}
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [("expire", "expired"), ("pay_part", "partially_paid"), ("decline", "failed")],
+)
+def test_other_outcomes(kunapay, order, action, status):
+    invoice = services.create_invoice(order)
+    getattr(kunapay, action)(invoice)
+    services.refresh_invoice(invoice)
+    order.refresh_from_db()
+    assert order.status == status
+
+
+def test_created_invoices_can_be_read_back(kunapay, order):
+    invoice = services.create_invoice(order)
+    assert kunapay.invoices == [kunapay.get(invoice)]
+    assert kunapay.data(invoice)["status"] == "CREATED"
+    assert kunapay.callbacks(invoice) == []
+
+
+def test_a_provider_outage(kunapay, order):
+    with kunapay.failing("api_error"), pytest.raises(KunaPayError):
+        services.create_invoice(order)
+    assert kunapay.invoices == []
+    assert services.create_invoice(order).provider_id
+
+
+def test_held_callbacks(kunapay, order):
+    kunapay.fail("callback_late")
+    invoice = services.create_invoice(order)
+    kunapay.expire(invoice)
+    assert {d.state for d in kunapay.deliveries()} == {"held"}
+    assert kunapay.deliver_late() == 1
+    assert kunapay.deliveries()[0].attempts >= 1
+
+
+# -- deliver_callback ------------------------------------------------------------------
+
+
+def test_deliver_callback_posts_a_correctly_signed_body(client, db):
+    payload = invoice_event({"id": "506c695a-4187-4463-ac41-07dc0782cb0e", "status": "PAID"})
+    response = deliver_callback(client, payload)
+    assert response.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert event.account == "default"
+    assert event.body == compact_json(payload)
+    assert (event.verified, event.signature_variant) == (True, "raw")
+    assert event.state == "ignored"  # a valid callback about an invoice we do not have
+
+
+def test_deliver_callback_for_another_account_key_or_signature(client, settings, db):
+    settings.DJANGO_INVOICES = {
+        **settings.DJANGO_INVOICES,
+        "ACCOUNTS": {"eu": {"API_KEY": "eu-key", "PRIVATE_KEY": "eu-private"}},
+    }
+    response = deliver_callback(client, {"event": "Invoice", "data": {}}, account="eu")
+    assert response.status_code == 200
+    assert CallbackEvent.objects.get(account="eu").verified
+
+    raw = '{"event": "Invoice", "data": {"note": "ж"}}'
+    response = deliver_callback(client, raw, private_key="other")
+    assert response.status_code == 401
+    event = CallbackEvent.objects.latest("pk")
+    assert event.body == raw
+    assert event.verified is False
+
+    response = deliver_callback(client, {"event": "Invoice"}, signature="0" * 96)
+    assert response.status_code == 401
+    assert response.json()["error"] == "bad_signature"
+
+
+def test_a_shop_test_suite_using_only_the_entry_point(pytester, monkeypatch):
+    """A project with no conftest of ours: the fixture comes from the installed plugin."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # its own SQLite, not our database
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    pytester.makepyfile(
+        test_shop="""
+        from decimal import Decimal
+
+        from django_invoices import services
+        from django_invoices.models import Order
+
+
+        def test_customer_pays(kunapay):
+            order = Order.objects.create(
+                external_order_id="S-1", amount=Decimal("5"), asset="USDT"
+            )
+            invoice = services.create_invoice(order)
+            kunapay.pay(invoice)
+            services.refresh_invoice(invoice)
+            order.refresh_from_db()
+            assert order.status == "paid"
+        """
+    )
+    result = pytester.runpytest_subprocess("--ds=tests.settings", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

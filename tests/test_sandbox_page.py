@@ -1,0 +1,400 @@
+"""The hosted payment page: statuses, deposits, signed callbacks, the way back, bad days."""
+
+import json
+from decimal import Decimal
+
+import pytest
+import responses
+
+from django_invoices.client import KunaPayClient
+from django_invoices.sandbox import delivery, simulate
+from django_invoices.sandbox.models import CallbackDelivery, SandboxInvoice
+from django_invoices.signing import verify_callback
+
+API = "https://api.kunapay.test"
+HOOK = "https://hooks.example/kunapay"
+KEY = "test-private-key"
+
+
+@pytest.fixture
+def hook(kunapay):
+    """The shop's callback URL, answering 200 and remembering what it got."""
+    kunapay.mock.post(HOOK, status=200)
+    return kunapay
+
+
+def received(kunapay):
+    """Callbacks that reached HOOK, parsed, after checking each signature."""
+    bodies = []
+    for call in kunapay.mock.calls:
+        if call.request.url == HOOK:
+            body = call.request.body
+            assert verify_callback(KEY, body, call.request.headers["kun-signature"]) == "raw"
+            bodies.append(json.loads(body))
+    return bodies
+
+
+def summary(events):
+    return [(e["event"], e["data"]["status"]) for e in events]
+
+
+def make_invoice(**overrides):
+    options = {
+        "amount": "42.50",
+        "asset": "USDT",
+        "external_order_id": "A-1",
+        "callback_url": HOOK,
+        "redirect_url": "https://shop.example/invoices/return/?lang=uk",
+        "redirect_button_title": "Back to the tea shop",
+        "transactional_callbacks": True,
+        "questionnaire_fields": ["email"],
+    }
+    options.update(overrides)
+    created = KunaPayClient(API, api_key="test-api-key").create_invoice(**options)
+    return SandboxInvoice.objects.get(pk=created["id"])
+
+
+def page(invoice):
+    return f"/sandbox/pay/{invoice.pk}/"
+
+
+def act(client, invoice, action, **data):
+    return client.post(page(invoice), {"action": action, "q_email": "b@example.com", **data})
+
+
+def test_the_page_shows_amount_questionnaire_and_choices(hook, client):
+    invoice = make_invoice(product_description="Green tea")
+    response = client.get(page(invoice))
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "42.5 USDT" in text
+    assert "Green tea" in text
+    assert 'name="q_email"' in text
+    for action in ("pay", "pay_part", "overpay", "expire", "decline"):
+        assert f'value="{action}"' in text
+    assert 'name="viewport"' in text
+    assert "data-return" not in text  # no way back before the buyer acted
+
+
+def test_unknown_invoice_page_is_404(client, db):
+    assert client.get("/sandbox/pay/506c695a-4187-4463-ac41-07dc0782cb0e/").status_code == 404
+
+
+def test_pay_in_full(hook, client):
+    invoice = make_invoice()
+    response = act(client, invoice, "pay")
+    assert response.status_code == 303
+    invoice.refresh_from_db()
+    assert invoice.status == "PAID"
+    assert invoice.answers == {"email": "b@example.com"}
+    assert invoice.completed_at is not None
+    (tx,) = invoice.transactions.all()
+    assert (tx.status, tx.amount, tx.asset) == ("Processed", Decimal("42.5"), "USDT")
+    events = received(hook)
+    assert summary(events) == [
+        ("Invoice", "PAYMENT_AWAITING"),
+        ("Invoice", "CONFIRMATION_AWAITING"),
+        ("InvoiceDeposit", "Processed"),
+        ("Invoice", "PAID"),
+    ]
+    deposit = events[2]["data"]
+    assert deposit["type"] == "InvoiceDeposit"
+    assert deposit["invoiceId"] == str(invoice.pk)
+    assert deposit["externalOrderId"] == "A-1"
+    assert (deposit["amount"], deposit["fee"], deposit["processedAmount"]) == ("42.5", "0", "42.5")
+    assert deposit["txId"].startswith("0x")
+    for key in ("paymentCode", "asset", "address", "createdAt", "updatedAt"):
+        assert deposit[key]
+    paid = events[3]["data"]
+    assert paid["id"] == str(invoice.pk)
+    assert paid["transactions"][0]["status"] == "Processed"
+    assert paid["completedAt"].endswith("Z")
+    assert all(d.state == "delivered" and d.attempts == 1 for d in hook.deliveries())
+    # The way back, with invoiceId and orderId added and the shop's own parameter kept.
+    text = client.get(page(invoice)).content.decode()
+    assert "Back to the tea shop" in text
+    assert (
+        f"https://shop.example/invoices/return/?lang=uk&amp;invoiceId={invoice.pk}&amp;orderId=A-1"
+        in text
+    )
+
+
+def test_the_questionnaire_is_required_for_a_payment(hook, client):
+    invoice = make_invoice()
+    response = client.post(page(invoice), {"action": "pay", "q_email": "not an email"})
+    assert response.status_code == 400
+    invoice.refresh_from_db()
+    assert invoice.status == "CREATED"
+    assert received(hook) == []
+
+
+def test_a_fiat_invoice_is_paid_in_crypto(hook, client):
+    invoice = make_invoice(asset="EUR", questionnaire_fields=[])
+    client.post(page(invoice), {"action": "pay", "payment_asset": "USDT"})
+    invoice.refresh_from_db()
+    assert (invoice.payment_asset, invoice.payment_amount) == ("USDT", Decimal("46.75"))
+    assert invoice.transactions.get().amount == Decimal("46.75")
+    detail = hook.data(invoice)
+    assert (detail["invoiceAmount"], detail["invoiceAssetCode"]) == ("42.5", "EUR")
+    assert (detail["paymentAmount"], detail["paymentAssetCode"]) == ("46.75", "USDT")
+
+
+def test_pay_part(hook, client):
+    invoice = make_invoice()
+    act(client, invoice, "pay_part")
+    invoice.refresh_from_db()
+    assert invoice.status == "PARTIALLY_PAID"
+    assert invoice.transactions.get().amount == Decimal("21.25")
+    assert summary(received(hook))[-1] == ("Invoice", "PARTIALLY_PAID")
+
+
+def test_pay_part_with_a_chosen_amount_and_a_wrong_one(hook, client):
+    invoice = make_invoice()
+    response = act(client, invoice, "pay_part", amount="50")
+    assert response.status_code == 400
+    assert "less than 42.5" in response.content.decode()
+    invoice.refresh_from_db()
+    assert invoice.status == "CREATED" and not invoice.transactions.exists()
+    act(client, invoice, "pay_part", amount="10.000001")
+    assert invoice.transactions.get().amount == Decimal("10.000001")
+
+
+def test_overpay(hook, client):
+    invoice = make_invoice()
+    act(client, invoice, "overpay")
+    invoice.refresh_from_db()
+    assert invoice.status == "PAID"
+    assert invoice.transactions.get().amount == Decimal("63.75")
+
+
+def test_let_it_expire(hook, client):
+    invoice = make_invoice()
+    client.post(page(invoice), {"action": "expire"})  # no questionnaire needed
+    invoice.refresh_from_db()
+    assert invoice.status == "TIMEOUT"
+    assert not invoice.transactions.exists()
+    assert summary(received(hook)) == [("Invoice", "TIMEOUT")]
+    assert "invoiceId=" in client.get(page(invoice)).content.decode()
+
+
+def test_decline(hook, client):
+    invoice = make_invoice()
+    act(client, invoice, "decline")
+    invoice.refresh_from_db()
+    assert invoice.status == "DECLINED"
+    tx = invoice.transactions.get()
+    assert (tx.status, tx.processed_amount) == ("Canceled", Decimal(0))
+    assert summary(received(hook))[-2:] == [("InvoiceDeposit", "Canceled"), ("Invoice", "DECLINED")]
+
+
+def test_without_transactional_callbacks_only_statuses_are_sent(hook, client):
+    invoice = make_invoice(transactional_callbacks=False)
+    act(client, invoice, "pay")
+    assert {e["event"] for e in received(hook)} == {"Invoice"}
+
+
+def test_a_settled_invoice_takes_no_more_actions(hook, client):
+    invoice = make_invoice()
+    act(client, invoice, "pay")
+    response = act(client, invoice, "decline")
+    assert response.status_code == 400
+    invoice.refresh_from_db()
+    assert invoice.status == "PAID"
+
+
+def test_the_way_back_without_order_id_and_with_stale_parameters(hook, client):
+    invoice = make_invoice(
+        external_order_id=None, redirect_url="https://shop.example/back?invoiceId=old&x=1#top"
+    )
+    client.post(page(invoice), {"action": "expire"})
+    text = client.get(page(invoice)).content.decode()
+    assert f'href="https://shop.example/back?x=1&amp;invoiceId={invoice.pk}#top"' in text
+    assert "orderId" not in text
+
+
+def test_no_redirect_url_no_button(hook, client):
+    invoice = make_invoice(redirect_url=None)
+    client.post(page(invoice), {"action": "expire"})
+    assert "data-return" not in client.get(page(invoice)).content.decode()
+
+
+def test_unknown_action_is_400(hook, client):
+    invoice = make_invoice()
+    assert client.post(page(invoice), {"action": "steal"}).status_code == 400
+
+
+# -- delivery --------------------------------------------------------------------------
+
+
+def test_a_non_200_answer_is_retried(kunapay, client):
+    kunapay.mock.post(HOOK, status=500)
+    kunapay.mock.post(HOOK, status=202)
+    kunapay.mock.post(HOOK, status=200)
+    invoice = make_invoice(transactional_callbacks=False)
+    client.post(page(invoice), {"action": "expire"})
+    (sent,) = kunapay.deliveries(invoice)
+    assert (sent.state, sent.attempts, sent.response_status) == ("delivered", 3, 200)
+
+
+def test_delivery_gives_up_after_the_configured_attempts(kunapay, client, settings):
+    kunapay.mock.post(HOOK, status=503, body="down")
+    invoice = make_invoice()
+    response = client.post(page(invoice), {"action": "expire"})
+    assert response.status_code == 303
+    (failed,) = kunapay.deliveries(invoice)
+    assert (failed.state, failed.attempts, failed.response_status) == ("failed", 3, 503)
+    assert failed.error == "down"
+    assert "failed" in client.get(page(invoice)).content.decode().lower()
+
+
+def test_an_unreachable_shop_is_recorded_not_raised(kunapay, client):
+    invoice = make_invoice(callback_url="https://nowhere.example/cb")
+    client.post(page(invoice), {"action": "expire"})
+    (failed,) = kunapay.deliveries(invoice)
+    assert failed.state == "failed"
+    assert "ConnectionError" in failed.error
+
+
+def test_delivery_waits_between_attempts(kunapay, monkeypatch, settings):
+    waits = []
+    monkeypatch.setattr(delivery, "sleep", waits.append)
+    kunapay.mock.post(HOOK, status=500)
+    invoice = make_invoice(transactional_callbacks=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(kunapay._sandbox_settings, "CALLBACK_BACKOFF", 0.25)
+        patch.setitem(kunapay._sandbox_settings, "CALLBACK_ATTEMPTS", 4)
+        kunapay.fail()  # re-applies the settings
+        simulate.act(invoice, "expire")
+    assert waits == [0.25, 0.5, 1.0]
+
+
+# -- failure modes ---------------------------------------------------------------------
+
+
+def test_callback_twice(hook, client):
+    hook.fail("callback_twice")
+    invoice = make_invoice()
+    act(client, invoice, "pay")
+    assert len(received(hook)) == 8
+    assert summary(received(hook))[-2:] == [("Invoice", "PAID"), ("Invoice", "PAID")]
+
+
+def test_callback_out_of_order(hook, client):
+    hook.fail("callback_out_of_order")
+    invoice = make_invoice()
+    act(client, invoice, "pay")
+    assert summary(received(hook)) == [
+        ("Invoice", "CONFIRMATION_AWAITING"),
+        ("InvoiceDeposit", "Processed"),
+        ("Invoice", "PAID"),
+        ("Invoice", "PAYMENT_AWAITING"),
+    ]
+
+
+def test_callback_with_a_bad_signature(hook, client):
+    hook.fail("callback_bad_signature")
+    invoice = make_invoice()
+    act(client, invoice, "pay")
+    calls = [c for c in hook.mock.calls if c.request.url == HOOK]
+    assert len(calls) == 4
+    for call in calls:
+        signature = call.request.headers["kun-signature"]
+        assert verify_callback(KEY, call.request.body, signature) is None
+
+
+def test_late_callbacks_are_held_and_sent_on_demand(hook, client):
+    hook.fail("callback_late")
+    invoice = make_invoice()
+    act(client, invoice, "pay")
+    invoice.refresh_from_db()
+    assert invoice.status == "PAID"
+    assert received(hook) == []
+    assert {d.state for d in hook.deliveries()} == {"held"}
+    text = client.get(page(invoice)).content.decode()
+    assert "data-return" in text  # the buyer can go back before the shop heard anything
+    assert 'value="deliver_late"' in text
+    assert client.post(page(invoice), {"action": "deliver_late"}).status_code == 303
+    assert summary(received(hook))[-1] == ("Invoice", "PAID")
+    assert {d.state for d in hook.deliveries()} == {"delivered"}
+
+
+def test_late_callbacks_wait_until_due(hook, client):
+    hook.fail("callback_late")
+    invoice = make_invoice(transactional_callbacks=False)
+    client.post(page(invoice), {"action": "expire"})
+    assert delivery.deliver_due() == 0  # LATE_CALLBACK_DELAY is 10 s by default
+    CallbackDelivery.objects.update(due_at="2000-01-01T00:00:00Z")
+    assert delivery.deliver_due() == 1
+    assert summary(received(hook)) == [("Invoice", "TIMEOUT")]
+
+
+def test_paid_after_expiry(hook, client):
+    hook.fail("paid_after_expiry")
+    invoice = make_invoice()
+    client.post(page(invoice), {"action": "expire"})
+    invoice.refresh_from_db()
+    assert invoice.status == "PAID"
+    assert summary(received(hook)) == [
+        ("Invoice", "TIMEOUT"),
+        ("InvoiceDeposit", "Processed"),
+        ("Invoice", "PAID"),
+    ]
+
+
+def test_failure_modes_per_invoice_from_the_page(hook, client):
+    invoice = make_invoice()
+    other = make_invoice(external_order_id="A-2")
+    response = client.post(
+        page(invoice), {"action": "failures", "failures": ["callback_twice", "api_error"]}
+    )
+    assert response.status_code == 303
+    invoice.refresh_from_db()
+    assert invoice.failures == ["callback_twice", "api_error"]
+    assert "checked" in client.get(page(invoice)).content.decode()
+    client.post(page(other), {"action": "expire"})
+    assert len(received(hook)) == 1  # the other invoice is not affected
+    client.post(page(invoice), {"action": "expire"})
+    assert len(received(hook)) == 3
+    bad = client.post(page(invoice), {"action": "failures", "failures": ["nonsense"]})
+    assert bad.status_code == 400
+
+
+@pytest.fixture
+def twice_everywhere(settings):
+    settings.DJANGO_INVOICES_SANDBOX = {"FAILURES": ["callback_twice"]}
+
+
+def test_failure_modes_globally_by_setting(twice_everywhere, hook, client):
+    invoice = make_invoice(transactional_callbacks=False)
+    text = client.get(page(invoice)).content.decode()
+    assert "Every callback is sent twice" in text
+    client.post(page(invoice), {"action": "expire"})
+    assert len(received(hook)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_late_callbacks_go_out_from_a_background_thread(settings):
+    settings.DJANGO_INVOICES_SANDBOX = {
+        "FAILURES": ["callback_late"],
+        "LATE_CALLBACK_DELAY": 0.05,
+        "CALLBACK_BACKOFF": 0,
+    }
+    invoice = SandboxInvoice.objects.create(
+        merchant=_merchant(),
+        amount=Decimal("1"),
+        asset="USDT",
+        callback_url=HOOK,
+        expire_at="2100-01-01T00:00:00Z",
+    )
+    with responses.RequestsMock() as mock:
+        mock.post(HOOK, status=200)
+        simulate.act(invoice, "expire")
+        delivery.wait_for_late_callbacks()
+        assert len(mock.calls) == 1
+    assert CallbackDelivery.objects.get().state == "delivered"
+
+
+def _merchant():
+    from django_invoices.sandbox import conf
+
+    return conf.credentials()[0].merchant
