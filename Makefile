@@ -36,6 +36,7 @@ migrations-check: $(STAMP)
 demo: $(STAMP)
 	$(MANAGE) migrate --noinput
 	$(MANAGE) migrate --noinput --database sandbox
+	$(MANAGE) demo_setup
 	$(MANAGE) runserver 127.0.0.1:8000
 
 bench: $(STAMP)

@@ -17,6 +17,7 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 SHOP_BASE_URL = os.environ.get("SHOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = [SHOP_BASE_URL]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -66,7 +67,10 @@ DATABASES = {
     ),
     # The embedded sandbox plays the provider, with a database of its own (see README,
     # "The sandbox"): the shop's open transaction never blocks the provider's writes.
-    "sandbox": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "sandbox.sqlite3"},
+    "sandbox": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SANDBOX_DATABASE_PATH", str(BASE_DIR / "sandbox.sqlite3")),
+    },
 }
 DATABASE_ROUTERS = ["django_invoices.sandbox.routers.SandboxRouter"]
 DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}

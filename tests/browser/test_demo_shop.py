@@ -1,0 +1,193 @@
+"""The example shop in a real headless Chromium: buy, pay in the sandbox, come back.
+
+The shop runs as ``make demo`` runs it (its own settings, SQLite, the embedded sandbox),
+in a subprocess on a free port, with throw-away databases. Chromium is Debian's
+(``/usr/bin/chromium``, or ``CHROMIUM_PATH``), driven by Playwright's Python package;
+no browser is downloaded. Without Chromium the tests skip, unless ``REQUIRE_BROWSER=1``
+(set by ``.ci/run``) makes that a failure. Screenshots of every step are written to
+``screenshots/<test name>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "example_project"
+SHOTS = ROOT / "screenshots"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _chromium() -> str | None:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+    return path if path and os.access(path, os.X_OK) else None
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Shop(str):
+    """The shop's base URL, knowing where its database is."""
+
+    database: Path
+
+    def shipped(self) -> list[int]:
+        """The ``shipped`` flag of every purchase, read straight from the shop's database."""
+        with sqlite3.connect(self.database) as db:
+            return [row[0] for row in db.execute("SELECT shipped FROM shop_purchase ORDER BY id")]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The example shop served on 127.0.0.1:<free port>."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = tmp_path_factory.mktemp("shop")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "SHOP_BASE_URL": base,
+        "DATABASE_URL": f"sqlite:///{data / 'shop.sqlite3'}",
+        "SANDBOX_DATABASE_PATH": str(data / "sandbox.sqlite3"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("KUNAPAY_API_URL", "KUNAPAY_API_KEY", "KUNAPAY_PUBLIC_KEY", "KUNAPAY_PRIVATE_KEY"):
+        env.pop(name, None)
+
+    def manage(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=EXAMPLE, env=env, check=True, timeout=120
+        )
+
+    manage("migrate", "--noinput")
+    manage("migrate", "--noinput", "--database", "sandbox")
+    manage("demo_setup")
+    log = open(data / "server.log", "w")  # noqa: SIM115  (closed below)
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=EXAMPLE,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((data / "server.log").read_text()) from None
+                time.sleep(0.2)
+        served = Shop(base)
+        served.database = data / "shop.sqlite3"
+        yield served
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    executable = _chromium()
+    if executable is None:
+        _missing("Chromium not found (apt-get install chromium, or set CHROMIUM_PATH)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 420, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    folder = SHOTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    steps = []
+
+    def shot(name: str) -> None:
+        steps.append(name)
+        page.screenshot(path=str(folder / f"{len(steps):02d}-{name}.png"), full_page=True)
+
+    page.shot = shot
+    yield page
+    context.close()
+
+
+def buy_first_product(page, shop: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(shop + "/")
+    page.shot("shop")
+    page.click("text=Buy >> nth=0")
+    page.fill("input[name=email]", "buyer@example.com")
+    page.shot("checkout")
+    page.click("#pay")
+    page.wait_for_url("**/sandbox/pay/**")
+    page.shot("sandbox-payment-page")
+
+
+def test_buy_pay_and_come_back_to_a_paid_order(page, shop):  # type: ignore[no-untyped-def]
+    buy_first_product(page, shop)
+    page.click("button[name=action][value=pay]")
+    page.wait_for_selector("[data-return]")
+    assert page.inner_text("[data-status]") == "PAID"
+    page.shot("sandbox-paid")
+    page.click("[data-return]")
+    page.wait_for_url("**/invoices/return/**")
+    page.shot("shop-return-paid")
+    assert "Thank you, your payment was received" in page.inner_text("h1")
+    assert "24.90 EUR" in page.content()
+    # The signed callbacks reached the shop: its order_paid receiver shipped the purchase.
+    assert shop.shipped()[-1] == 1
+
+
+def test_let_it_expire_and_come_back(page, shop):  # type: ignore[no-untyped-def]
+    buy_first_product(page, shop)
+    page.click("button[name=action][value=expire]")
+    page.wait_for_selector("[data-return]")
+    assert page.inner_text("[data-status]") == "TIMEOUT"
+    page.shot("sandbox-expired")
+    page.click("[data-return]")
+    page.wait_for_url("**/invoices/return/**")
+    page.shot("shop-return-expired")
+    assert "Your payment was not completed" in page.inner_text("h1")
+    assert shop.shipped()[-1] == 0
