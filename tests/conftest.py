@@ -4,7 +4,7 @@ import pytest
 import responses
 from django.core.cache import cache
 
-from django_invoices.models import Order
+from django_invoices.models import Invoice, Order
 
 pytest_plugins = ["pytester"]
 
@@ -30,6 +30,18 @@ def api():
 def order(db):
     return Order.objects.create(
         external_order_id="A-1", amount=Decimal("42.50"), asset="EUR", email="buyer@example.com"
+    )
+
+
+@pytest.fixture
+def invoice(order):
+    """The order's invoice, just created at the provider."""
+    return Invoice.objects.create(
+        provider_id=INVOICE_ID,
+        order=order,
+        invoice_amount=order.amount,
+        invoice_asset="EUR",
+        payment_url="https://pay.example/i/1",
     )
 
 

@@ -74,17 +74,6 @@ def catalogue(api):
     return api
 
 
-@pytest.fixture
-def invoice(order):
-    return Invoice.objects.create(
-        provider_id=INVOICE_ID,
-        order=order,
-        invoice_amount=order.amount,
-        invoice_asset="EUR",
-        payment_url="https://pay.example/i/1",
-    )
-
-
 # -- assets and questionnaire ----------------------------------------------------------
 
 

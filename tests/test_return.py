@@ -30,17 +30,6 @@ def invoices_settings(**extra):
     return override_settings(DJANGO_INVOICES={**TEST_SETTINGS, **extra})
 
 
-@pytest.fixture
-def invoice(order):
-    return Invoice.objects.create(
-        provider_id=INVOICE_ID,
-        order=order,
-        invoice_amount=order.amount,
-        invoice_asset="EUR",
-        payment_url="https://pay.example/i/1",
-    )
-
-
 def back(client, invoice_id=INVOICE_ID, order_id="A-1"):
     params = {}
     if invoice_id is not None:
