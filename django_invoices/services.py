@@ -1090,6 +1090,8 @@ class Refresh:
 def refresh_if_stale(invoice: Invoice, *, min_interval: float | None = None) -> Refresh:
     """Re-read an unsettled invoice from the provider unless that was done recently.
 
+    ``invoice`` should be freshly loaded (with its order): the decision is made on it.
+
     Nothing is asked when the invoice is settled (final status or paid order), when it
     was synced less than ``min_interval`` seconds ago (default: the
     ``REFRESH_MIN_INTERVAL`` setting), or when another attempt, even a failed one, is
@@ -1102,7 +1104,6 @@ def refresh_if_stale(invoice: Invoice, *, min_interval: float | None = None) -> 
     """
     interval = float(conf.get("REFRESH_MIN_INTERVAL") if min_interval is None else min_interval)
     now = dj_timezone.now()
-    invoice = _reread(invoice)  # decide on the stored state, not on a caller's old copy
     if payment_outcome(invoice) != OUTCOME_PENDING:
         return Refresh(invoice, refreshed=False)
     if interval > 0:

@@ -276,12 +276,12 @@ def test_refresh_if_stale_leaves_settled_and_recent_invoices_alone(api, invoice)
     api.get(DETAIL_URL, json={"data": invoice_payload("CONFIRMATION_AWAITING")})
     with invoices_settings(REFRESH_MIN_INTERVAL=60):
         first = services.refresh_if_stale(invoice)
-        second = services.refresh_if_stale(invoice)
-        forced = services.refresh_if_stale(invoice, min_interval=0)
+        second = services.refresh_if_stale(first.invoice)
+        forced = services.refresh_if_stale(second.invoice, min_interval=0)
     assert (first.refreshed, second.refreshed, forced.refreshed) == (True, False, True)
     assert second.invoice.status == InvoiceStatus.CONFIRMING
-    services.apply_status(invoice, "PAID")
-    assert services.refresh_if_stale(invoice, min_interval=0).refreshed is False
+    paid = services.apply_status(invoice, "PAID").invoice
+    assert services.refresh_if_stale(paid, min_interval=0).refreshed is False
     assert len(api.calls) == 2
 
 
