@@ -51,6 +51,9 @@ logger = logging.getLogger("django_invoices")
 # Deposit statuses whose credited amount counts towards what an invoice received.
 CREDITED_DEPOSIT_STATUSES = ("Processed", "PartiallyProcessed")
 
+# Connect timeout of the "fast" client (reads while a callback or a customer waits).
+FAST_CONNECT_TIMEOUT = 0.5
+
 _clients: dict[conf.Account, KunaPayClient] = {}
 _clients_lock = threading.Lock()
 
@@ -64,7 +67,11 @@ def get_client(account: str = conf.DEFAULT_ACCOUNT, *, fast: bool = False) -> Ku
     settings = conf.get_account(account)
     if fast:
         settings = replace(
-            settings, read_timeout=float(conf.get("CALLBACK_API_TIMEOUT")), retries=0
+            settings,
+            # Connecting and reading together stay well inside the provider's 2 seconds.
+            connect_timeout=min(settings.connect_timeout, FAST_CONNECT_TIMEOUT),
+            read_timeout=float(conf.get("CALLBACK_API_TIMEOUT")),
+            retries=0,
         )
     with _clients_lock:
         client = _clients.get(settings)

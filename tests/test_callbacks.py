@@ -160,7 +160,7 @@ def test_confirmation_can_be_switched_off(deliver, api, invoice, settings):
 
 def test_the_confirming_read_uses_a_short_timeout_and_no_retries(invoice):
     client = services.get_client(invoice.account, fast=True)
-    assert client.timeout[1] == 1.2
+    assert client.timeout == (0.5, 1.2)
     assert client.retries == 0
     assert services.get_client(invoice.account) is not client
 
