@@ -685,3 +685,12 @@ def test_reapply_needs_the_refresh_permission(staff_client):
     assert refused(client, CALLBACKS, "reapply_callbacks", event)
     event.refresh_from_db()
     assert event.state == CallbackEvent.State.PENDING
+
+
+def test_a_forged_deeply_nested_body_still_shows(admin_client):
+    body = "[" * 50_000 + "]" * 50_000
+    event = CallbackEvent.objects.create(body=body, body_sha256="x", state="rejected")
+    url = reverse("admin:django_invoices_callbackevent_change", args=[event.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert "[[[[" in response.content.decode()

@@ -80,7 +80,7 @@ def pretty_body(body: str) -> SafeString:
     """A callback body: indented if it is JSON, as received otherwise."""
     try:
         return pretty_json(json.loads(body))
-    except ValueError:
+    except (ValueError, RecursionError):  # a forged body may be anything, e.g. nested deep
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', body)
 
 
