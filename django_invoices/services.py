@@ -599,19 +599,28 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
     try:
         if parsed.kind == "unknown":
             return _finish(event, CallbackEvent.State.IGNORED, f"event {parsed.event!r} not used")
-        invoice = _invoice_of(parsed)
-        if invoice is None:
-            return _finish(event, CallbackEvent.State.IGNORED, "unknown invoice; nothing changed")
         confirmed = None
         if (
             parsed.kind == "invoice"
             and normalize(parsed.status) == InvoiceStatus.PAID
-            and invoice.status != InvoiceStatus.PAID  # already settled: nothing to confirm
             and conf.get("CONFIRM_PAID_CALLBACKS")
         ):
-            confirmed = get_client(invoice.account, fast=True).get_invoice(str(invoice.provider_id))
+            # Read without a lock first: no row stays locked while the provider answers.
+            invoice = _invoice_of(parsed)
+            if invoice is None:
+                return _ignore_unknown_invoice(event)
+            if invoice.status != InvoiceStatus.PAID:  # already settled: nothing to confirm
+                confirmed = get_client(invoice.account, fast=True).get_invoice(
+                    str(invoice.provider_id)
+                )
+            with transaction.atomic():
+                return _apply_callback(event, parsed, lock_invoice(invoice), confirmed)
+        # Nothing to ask the provider: one query finds and locks the invoice.
         with transaction.atomic():
-            return _apply_callback(event, parsed, lock_invoice(invoice), confirmed)
+            locked = _invoice_of(parsed, lock=True)
+            if locked is not None:
+                return _apply_callback(event, parsed, locked, None)
+        return _ignore_unknown_invoice(event)
     except InvalidResponse as exc:
         return _finish(event, CallbackEvent.State.FAILED, f"cannot apply: {exc}")
     except (KunaPayError, DatabaseError) as exc:
@@ -622,16 +631,25 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
 RETRYABLE_EVENT_STATES = (CallbackEvent.State.PENDING, CallbackEvent.State.FAILED)
 
 
-def _invoice_of(parsed: callbacks.ParsedCallback) -> Invoice | None:
+def _ignore_unknown_invoice(event: CallbackEvent) -> CallbackEvent:
+    return _finish(event, CallbackEvent.State.IGNORED, "unknown invoice; nothing changed")
+
+
+def _invoice_of(parsed: callbacks.ParsedCallback, *, lock: bool = False) -> Invoice | None:
+    """The invoice a callback is about; with ``lock``, locked with its order as
+    ``lock_invoice`` does (inside a transaction)."""
+    invoices = Invoice.objects.all()
+    if lock:
+        invoices = invoices.select_for_update().select_related("order")
     invoice_id = parsed.invoice_id
     if invoice_id:
         try:
-            return Invoice.objects.filter(provider_id=uuid.UUID(invoice_id)).first()
+            return invoices.filter(provider_id=uuid.UUID(invoice_id)).first()
         except ValueError:
             return None
     if parsed.external_order_id:
         return (
-            Invoice.objects.filter(order__external_order_id=parsed.external_order_id)
+            invoices.filter(order__external_order_id=parsed.external_order_id)
             .order_by("-created_at", "-pk")
             .first()
         )
