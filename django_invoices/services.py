@@ -190,7 +190,10 @@ def create_invoice(
     if error is not None:
         raise error
     assert invoice is not None
-    order.refresh_from_db(fields=["status", "updated_at", "needs_reconciliation"])
+    # The locked copy holds what is now committed (it was read under the lock and every
+    # write went through it): bring the caller's order up to date without a query.
+    for name in ("status", "updated_at", "needs_reconciliation"):
+        setattr(order, name, getattr(locked, name))
     return invoice
 
 
@@ -273,7 +276,8 @@ def _record_created(
         order.needs_reconciliation = False
         order.save(update_fields=["needs_reconciliation", "updated_at"])
     _set_order_status(order, ORDER_STATUS_FOR[InvoiceStatus.CREATED])
-    if data.get("status"):
+    # Saved as "CREATED" above; only another status needs the transition and a save.
+    if data.get("status") and str(data["status"]) != invoice.provider_status:
         _transition(invoice, str(data["status"]))
         invoice.save()
     return invoice
