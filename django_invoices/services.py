@@ -307,10 +307,16 @@ def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
 def _apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
     """Deposits first (so totals are known), then the status; saves the invoice."""
     transactions = data.get("transactions")
-    if isinstance(transactions, list):
-        for item in transactions:
-            if isinstance(item, dict):
-                record_deposit(invoice, item, recount=False)
+    deposits = (
+        [item for item in transactions if isinstance(item, dict)]
+        if isinstance(transactions, list)
+        else []
+    )
+    for item in deposits:
+        record_deposit(invoice, item, recount=False)
+    if deposits:
+        # paid_amount only changes with a deposit written (always under this lock), so
+        # an answer without any (most re-reads of a pending invoice) needs no new sum.
         _recount(invoice)
     result = _transition(invoice, str(data.get("status") or ""), payload=data)
     invoice.synced_at = dj_timezone.now()
