@@ -654,8 +654,8 @@ def _invoice_of(parsed: callbacks.ParsedCallback, *, lock: bool = False) -> Invo
     invoice_id = parsed.invoice_id
     if invoice_id:
         try:
-            return invoices.filter(provider_id=uuid.UUID(invoice_id)).first()
-        except ValueError:
+            return invoices.get(provider_id=uuid.UUID(invoice_id))
+        except (ValueError, Invoice.DoesNotExist):
             return None
     if parsed.external_order_id:
         return (
@@ -1100,11 +1100,13 @@ def find_customer_invoice(invoice_id: Any, order_id: Any) -> Invoice | None:
     pk = parse_invoice_id(invoice_id)
     if pk is None or not isinstance(order_id, str) or not order_id or len(order_id) > 128:
         return None
-    return (
-        Invoice.objects.select_related("order")
-        .filter(provider_id=pk, order__external_order_id=order_id)
-        .first()
-    )
+    # get() rather than first(): a unique key needs no ORDER BY (the model's ordering).
+    try:
+        return Invoice.objects.select_related("order").get(
+            provider_id=pk, order__external_order_id=order_id
+        )
+    except Invoice.DoesNotExist:
+        return None
 
 
 def get_order(external_order_id: str) -> Order | None:
