@@ -1,8 +1,9 @@
 """Queries per request on the hot paths, written down so a regression shows up here.
 
 Counted inside the test's transaction: an ``atomic`` block shows as a SAVEPOINT and
-its RELEASE (outside tests it is BEGIN/COMMIT, which Django does not log on
-PostgreSQL). ``make bench`` prints the same figures with throughput.
+its RELEASE (outside tests, as in ``make bench``, the pair is BEGIN and COMMIT). The
+figures are the same on SQLite and PostgreSQL; ``make bench`` prints them with
+throughput.
 """
 
 from datetime import timedelta
