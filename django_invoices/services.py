@@ -190,7 +190,10 @@ def create_invoice(
     if error is not None:
         raise error
     assert invoice is not None
-    order.refresh_from_db(fields=["status", "updated_at", "needs_reconciliation"])
+    # The locked copy holds what is now committed (it was read under the lock and every
+    # write went through it): bring the caller's order up to date without a query.
+    for name in ("status", "updated_at", "needs_reconciliation"):
+        setattr(order, name, getattr(locked, name))
     return invoice
 
 
@@ -273,7 +276,8 @@ def _record_created(
         order.needs_reconciliation = False
         order.save(update_fields=["needs_reconciliation", "updated_at"])
     _set_order_status(order, ORDER_STATUS_FOR[InvoiceStatus.CREATED])
-    if data.get("status"):
+    # Saved as "CREATED" above; only another status needs the transition and a save.
+    if data.get("status") and str(data["status"]) != invoice.provider_status:
         _transition(invoice, str(data["status"]))
         invoice.save()
     return invoice
@@ -303,10 +307,16 @@ def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
 def _apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
     """Deposits first (so totals are known), then the status; saves the invoice."""
     transactions = data.get("transactions")
-    if isinstance(transactions, list):
-        for item in transactions:
-            if isinstance(item, dict):
-                record_deposit(invoice, item, recount=False)
+    deposits = (
+        [item for item in transactions if isinstance(item, dict)]
+        if isinstance(transactions, list)
+        else []
+    )
+    for item in deposits:
+        record_deposit(invoice, item, recount=False)
+    if deposits:
+        # paid_amount only changes with a deposit written (always under this lock), so
+        # an answer without any (most re-reads of a pending invoice) needs no new sum.
         _recount(invoice)
     result = _transition(invoice, str(data.get("status") or ""), payload=data)
     invoice.synced_at = dj_timezone.now()
@@ -599,19 +609,28 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
     try:
         if parsed.kind == "unknown":
             return _finish(event, CallbackEvent.State.IGNORED, f"event {parsed.event!r} not used")
-        invoice = _invoice_of(parsed)
-        if invoice is None:
-            return _finish(event, CallbackEvent.State.IGNORED, "unknown invoice; nothing changed")
         confirmed = None
         if (
             parsed.kind == "invoice"
             and normalize(parsed.status) == InvoiceStatus.PAID
-            and invoice.status != InvoiceStatus.PAID  # already settled: nothing to confirm
             and conf.get("CONFIRM_PAID_CALLBACKS")
         ):
-            confirmed = get_client(invoice.account, fast=True).get_invoice(str(invoice.provider_id))
+            # Read without a lock first: no row stays locked while the provider answers.
+            invoice = _invoice_of(parsed)
+            if invoice is None:
+                return _ignore_unknown_invoice(event)
+            if invoice.status != InvoiceStatus.PAID:  # already settled: nothing to confirm
+                confirmed = get_client(invoice.account, fast=True).get_invoice(
+                    str(invoice.provider_id)
+                )
+            with transaction.atomic():
+                return _apply_callback(event, parsed, lock_invoice(invoice), confirmed)
+        # Nothing to ask the provider: one query finds and locks the invoice.
         with transaction.atomic():
-            return _apply_callback(event, parsed, lock_invoice(invoice), confirmed)
+            locked = _invoice_of(parsed, lock=True)
+            if locked is not None:
+                return _apply_callback(event, parsed, locked, None)
+        return _ignore_unknown_invoice(event)
     except InvalidResponse as exc:
         return _finish(event, CallbackEvent.State.FAILED, f"cannot apply: {exc}")
     except (KunaPayError, DatabaseError) as exc:
@@ -622,16 +641,25 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
 RETRYABLE_EVENT_STATES = (CallbackEvent.State.PENDING, CallbackEvent.State.FAILED)
 
 
-def _invoice_of(parsed: callbacks.ParsedCallback) -> Invoice | None:
+def _ignore_unknown_invoice(event: CallbackEvent) -> CallbackEvent:
+    return _finish(event, CallbackEvent.State.IGNORED, "unknown invoice; nothing changed")
+
+
+def _invoice_of(parsed: callbacks.ParsedCallback, *, lock: bool = False) -> Invoice | None:
+    """The invoice a callback is about; with ``lock``, locked with its order as
+    ``lock_invoice`` does (inside a transaction)."""
+    invoices = Invoice.objects.all()
+    if lock:
+        invoices = invoices.select_for_update().select_related("order")
     invoice_id = parsed.invoice_id
     if invoice_id:
         try:
-            return Invoice.objects.filter(provider_id=uuid.UUID(invoice_id)).first()
-        except ValueError:
+            return invoices.get(provider_id=uuid.UUID(invoice_id))
+        except (ValueError, Invoice.DoesNotExist):
             return None
     if parsed.external_order_id:
         return (
-            Invoice.objects.filter(order__external_order_id=parsed.external_order_id)
+            invoices.filter(order__external_order_id=parsed.external_order_id)
             .order_by("-created_at", "-pk")
             .first()
         )
@@ -1072,11 +1100,13 @@ def find_customer_invoice(invoice_id: Any, order_id: Any) -> Invoice | None:
     pk = parse_invoice_id(invoice_id)
     if pk is None or not isinstance(order_id, str) or not order_id or len(order_id) > 128:
         return None
-    return (
-        Invoice.objects.select_related("order")
-        .filter(provider_id=pk, order__external_order_id=order_id)
-        .first()
-    )
+    # get() rather than first(): a unique key needs no ORDER BY (the model's ordering).
+    try:
+        return Invoice.objects.select_related("order").get(
+            provider_id=pk, order__external_order_id=order_id
+        )
+    except Invoice.DoesNotExist:
+        return None
 
 
 def get_order(external_order_id: str) -> Order | None:

@@ -447,10 +447,11 @@ def test_an_overpayment_is_paid_and_announced(deliver, invoice, sent):
 def test_applying_one_callback_takes_a_fixed_number_of_queries(
     client, invoice, django_assert_num_queries
 ):
-    # INSERT event; SELECT invoice; SELECT ... FOR UPDATE invoice and order; SELECT
-    # already-applied twins; UPDATE invoice; UPDATE event. The SAVEPOINT pair stands
-    # for the transaction (BEGIN/COMMIT are not counted outside tests).
-    with django_assert_num_queries(8):
+    # INSERT event; SELECT ... FOR UPDATE invoice and order (found and locked in one
+    # query: no provider call to wait for); SELECT already-applied twins; UPDATE invoice;
+    # UPDATE event. The SAVEPOINT pair stands for the transaction (BEGIN and COMMIT
+    # outside tests).
+    with django_assert_num_queries(7):
         response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.json()["state"] == "applied"
 

@@ -1,0 +1,131 @@
+"""Queries per request on the hot paths, written down so a regression shows up here.
+
+Counted inside the test's transaction: an ``atomic`` block shows as a SAVEPOINT and
+its RELEASE (outside tests, as in ``make bench``, the pair is BEGIN and COMMIT). The
+figures are the same on SQLite and PostgreSQL; ``make bench`` prints them with
+throughput.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from django_invoices import services
+from django_invoices.models import CallbackEvent
+from django_invoices.statuses import InvoiceStatus, OrderStatus
+
+from .conftest import API, INVOICE_ID, invoice_payload
+from .test_callbacks import deposit_event, invoice_event, post
+
+RETURN = reverse("django_invoices:return")
+STATUS = reverse("django_invoices:api-invoice-status")
+ASKED = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+
+
+@pytest.fixture
+def paid(invoice):
+    invoice.status = InvoiceStatus.PAID
+    invoice.save()
+    invoice.order.status = OrderStatus.PAID
+    invoice.order.save()
+    return invoice
+
+
+@pytest.fixture
+def pending_synced(invoice):
+    """Awaiting payment, read from the provider a moment ago: no re-read is due."""
+    invoice.status = InvoiceStatus.AWAITING_PAYMENT
+    invoice.synced_at = timezone.now() - timedelta(seconds=1)
+    invoice.save()
+    return invoice
+
+
+# -- the customer's return and the status API --------------------------------------------
+
+
+@pytest.mark.parametrize("url", [RETURN, STATUS], ids=["return view", "status API"])
+def test_a_paid_invoice_takes_one_query(client, api, paid, url, django_assert_num_queries):
+    # SELECT invoice JOIN order (by provider id and external order id). Nothing else:
+    # the provider is not asked, the page needs nothing more.
+    with django_assert_num_queries(1):
+        response = client.get(url, ASKED)
+    assert response.status_code == 200
+    assert len(api.calls) == 0
+
+
+@pytest.mark.parametrize("url", [RETURN, STATUS], ids=["return view", "status API"])
+def test_a_recently_synced_pending_invoice_takes_one_query(
+    client, api, pending_synced, url, django_assert_num_queries
+):
+    # SELECT invoice JOIN order. Within REFRESH_MIN_INTERVAL the stored status is shown.
+    with django_assert_num_queries(1):
+        response = client.get(url, ASKED)
+    assert response.status_code == 200
+    assert len(api.calls) == 0
+
+
+@pytest.mark.parametrize("url", [RETURN, STATUS], ids=["return view", "status API"])
+def test_a_re_read_without_news_takes_five_queries(
+    client, api, invoice, url, django_assert_num_queries
+):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("CREATED")})
+    # SELECT invoice JOIN order; then under the lock: SAVEPOINT, SELECT ... FOR UPDATE
+    # invoice and order, UPDATE invoice (synced_at), RELEASE. No sum of deposits: the
+    # answer carried none.
+    with django_assert_num_queries(5):
+        response = client.get(url, ASKED)
+    assert response.status_code == 200
+    assert len(api.calls) == 1
+
+
+# -- callbacks -----------------------------------------------------------------------------
+
+
+def test_a_deposit_callback_takes_ten_queries(client, api, invoice, django_assert_num_queries):
+    # INSERT event; SAVEPOINT; SELECT ... FOR UPDATE invoice and order; SELECT
+    # already-applied twins; SELECT deposit by its id; INSERT deposit; SELECT SUM of
+    # credited deposits; UPDATE invoice (paid_amount); UPDATE event; RELEASE.
+    with django_assert_num_queries(10):
+        response = post(client, deposit_event("tx-1"))
+    assert response.json()["state"] == CallbackEvent.State.APPLIED
+    assert len(api.calls) == 0
+
+
+def test_a_duplicate_callback_takes_six_queries(client, api, invoice, django_assert_num_queries):
+    assert post(client, invoice_event("PAYMENT_AWAITING")).json()["state"] == "applied"
+    # INSERT event; SAVEPOINT; SELECT ... FOR UPDATE invoice and order; SELECT
+    # already-applied twins (finds the first one); UPDATE event; RELEASE.
+    with django_assert_num_queries(6):
+        response = post(client, invoice_event("PAYMENT_AWAITING"))
+    assert response.json()["state"] == CallbackEvent.State.DUPLICATE
+
+
+# -- checkout ------------------------------------------------------------------------------
+
+
+def test_create_invoice_for_an_order_with_an_open_invoice_takes_four_queries(
+    api, invoice, django_assert_num_queries
+):
+    order = invoice.order
+    # SAVEPOINT; SELECT order FOR UPDATE; SELECT its open invoice; RELEASE. No HTTP.
+    with django_assert_num_queries(4):
+        found = services.create_invoice(order)
+    assert found == invoice
+    with django_assert_num_queries(0):  # the locked order comes with it
+        assert found.order.pk == order.pk
+    assert len(api.calls) == 0
+
+
+def test_create_invoice_for_a_new_order_takes_six_queries(api, order, django_assert_num_queries):
+    api.post(f"{API}/v1/invoice", json={"data": invoice_payload("CREATED")})
+    # SAVEPOINT; SELECT order FOR UPDATE; SELECT its open invoice (none); INSERT
+    # invoice; UPDATE order (awaiting payment); RELEASE. The provider's "CREATED" needs
+    # no second save, and the caller's order is updated from the locked copy.
+    with django_assert_num_queries(6):
+        invoice = services.create_invoice(order)
+    assert invoice.status == InvoiceStatus.CREATED
+    assert order.status == OrderStatus.AWAITING_PAYMENT
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_PAYMENT
