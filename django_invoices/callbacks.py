@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import safejson
+
 SIGNATURE_HEADER = "kun-signature"
 
 EVENT_INVOICE = "Invoice"
@@ -79,9 +81,11 @@ def parse(body: bytes) -> ParsedCallback:
     if contains_nul(body):
         raise MalformedCallback("body contains NUL characters")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = safejson.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedCallback("body is not valid JSON") from exc
+    except ValueError as exc:  # valid JSON, but nested too deeply or not storable
+        raise MalformedCallback(f"body is not usable JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise MalformedCallback("body is not a JSON object")
     data = payload.get("data")

@@ -7,6 +7,7 @@ about Django models. Credentials and transport options come in through the const
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -16,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from . import __version__
+from . import __version__, safejson
 from .callbacks import contains_nul
 from .conf import AUTH_SIGNED, Account
 from .exceptions import (
@@ -53,18 +54,32 @@ def format_amount(amount: Decimal | str | int) -> str:
     return text or "0"
 
 
+# What an amount may look like on the wire: ASCII digits, a point, an exponent. Python's
+# Decimal would also take "1_000", " 1 ", "NaN" or digits of other scripts.
+_AMOUNT_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,6})?", re.ASCII)
+
+
 def parse_amount(value: Any) -> Decimal | None:
-    """A provider amount (string) as Decimal; None when absent. Floats are refused."""
+    """A provider amount (a decimal string, or a JSON number) as a finite Decimal.
+
+    None when absent; ``InvalidResponse`` for anything else, e.g. booleans, lists,
+    ``"NaN"``, ``"1e999999999"``. Floats are taken by their shortest repr, never by
+    their binary value.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, float):
         value = repr(value)  # never build a Decimal from a binary float
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _AMOUNT_TEXT.fullmatch(value):
+        raise InvalidResponse(f"not a decimal amount: {str(value)[:60]!r}")
     try:
-        result = Decimal(str(value))
-    except ArithmeticError as exc:
-        raise InvalidResponse(f"not a decimal amount: {value!r}") from exc
-    if not result.is_finite():
-        raise InvalidResponse(f"not a finite amount: {value!r}")
+        result = Decimal(value)
+    except ArithmeticError as exc:  # pragma: no cover - the pattern rules it out
+        raise InvalidResponse(f"not a decimal amount: {value[:60]!r}") from exc
+    if not result.is_finite():  # pragma: no cover - the pattern rules it out
+        raise InvalidResponse(f"not a finite amount: {value[:60]!r}")
     return result
 
 
@@ -312,8 +327,8 @@ class KunaPayClient:
         status = response.status_code
         text = response.text[:2000]
         try:
-            payload = response.json()
-        except ValueError:
+            payload = safejson.loads(response.content)
+        except ValueError:  # not JSON, not UTF-8, nested too deeply, lone surrogates
             payload = None
         if 200 <= status < 300:
             if (

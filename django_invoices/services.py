@@ -19,7 +19,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, DataError, models, transaction
 from django.db.models import Case, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.urls import reverse
 from django.utils import timezone as dj_timezone
@@ -249,6 +249,7 @@ def _record_created(
     order: Order, data: dict[str, Any], account: str, sent: _InvoiceOptions
 ) -> Invoice:
     provider_id = _parse_uuid(data.get("id"))
+    status = _code(Invoice, "provider_status", data.get("status"), "status")
     customization = {
         key: value
         for key, value in (
@@ -277,8 +278,8 @@ def _record_created(
         order.save(update_fields=["needs_reconciliation", "updated_at"])
     _set_order_status(order, ORDER_STATUS_FOR[InvoiceStatus.CREATED])
     # Saved as "CREATED" above; only another status needs the transition and a save.
-    if data.get("status") and str(data["status"]) != invoice.provider_status:
-        _transition(invoice, str(data["status"]))
+    if status and status != invoice.provider_status:
+        _transition(invoice, status)
         invoice.save()
     return invoice
 
@@ -294,18 +295,23 @@ def refresh_invoice(invoice: Invoice) -> Invoice:
 
 def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
     """Apply an invoice object from the provider (detail, list item or callback)."""
-    if str(data.get("id")) != str(invoice.provider_id):
-        raise InvalidResponse(
-            f"KUNA Pay answered with invoice {data.get('id')!r} for {invoice.provider_id}"
-        )
+    _check_same_invoice(invoice, data)
     with transaction.atomic():
         locked = lock_invoice(invoice)
         _apply_data_locked(locked, data)
     return locked
 
 
+def _check_same_invoice(invoice: Invoice, data: dict[str, Any]) -> None:
+    if str(data.get("id")) != str(invoice.provider_id):
+        raise InvalidResponse(
+            f"KUNA Pay answered with invoice {str(data.get('id'))[:60]!r} for {invoice.provider_id}"
+        )
+
+
 def _apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
     """Deposits first (so totals are known), then the status; saves the invoice."""
+    status = _code(Invoice, "provider_status", data.get("status"), "status")
     transactions = data.get("transactions")
     deposits = (
         [item for item in transactions if isinstance(item, dict)]
@@ -318,7 +324,7 @@ def _apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
         # paid_amount only changes with a deposit written (always under this lock), so
         # an answer without any (most re-reads of a pending invoice) needs no new sum.
         _recount(invoice)
-    result = _transition(invoice, str(data.get("status") or ""), payload=data)
+    result = _transition(invoice, status, payload=data)
     invoice.synced_at = dj_timezone.now()
     invoice.save()
     return result
@@ -475,19 +481,19 @@ def record_deposit(
     invoice: Invoice, data: dict[str, Any], *, recount: bool = True
 ) -> tuple[Deposit, bool]:
     """Create or update the deposit ``data`` describes; the invoice must be locked."""
-    provider_id = str(data.get("id") or "").strip()
+    provider_id = _code(Deposit, "provider_id", data.get("id"), "deposit id").strip()
     if not provider_id:
         raise InvalidResponse("a deposit without an id")
     fields = {
         "invoice": invoice,
-        "status": str(data.get("status") or ""),
-        "asset": str(data.get("asset") or ""),
-        "payment_code": str(data.get("paymentCode") or ""),
-        "amount": parse_amount(data.get("amount")),
-        "fee": parse_amount(data.get("fee")),
-        "processed_amount": parse_amount(data.get("processedAmount")),
-        "address": str(data.get("address") or ""),
-        "tx_id": str(data.get("txId") or ""),
+        "status": _code(Deposit, "status", data.get("status"), "deposit status"),
+        "asset": _code(Deposit, "asset", data.get("asset"), "deposit asset"),
+        "payment_code": _code(Deposit, "payment_code", data.get("paymentCode"), "paymentCode"),
+        "amount": _amount(data.get("amount")),
+        "fee": _amount(data.get("fee")),
+        "processed_amount": _amount(data.get("processedAmount")),
+        "address": _code(Deposit, "address", data.get("address"), "deposit address"),
+        "tx_id": _code(Deposit, "tx_id", data.get("txId"), "txId"),
         "provider_created_at": _parse_datetime(data.get("createdAt")),
         "raw_payload": data,
     }
@@ -623,6 +629,7 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
                 confirmed = get_client(invoice.account, fast=True).get_invoice(
                     str(invoice.provider_id)
                 )
+                _check_same_invoice(invoice, confirmed)
             with transaction.atomic():
                 return _apply_callback(event, parsed, lock_invoice(invoice), confirmed)
         # Nothing to ask the provider: one query finds and locks the invoice.
@@ -633,6 +640,10 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
         return _ignore_unknown_invoice(event)
     except InvalidResponse as exc:
         return _finish(event, CallbackEvent.State.FAILED, f"cannot apply: {exc}")
+    except DataError as exc:
+        # The data does not fit the database, and would not on the next attempt either.
+        logger.exception("Callback event %s cannot be stored", event.pk)
+        return _finish(event, CallbackEvent.State.FAILED, f"cannot store: {exc}")
     except (KunaPayError, DatabaseError) as exc:
         logger.warning("Callback event %s stays pending: %s", event.pk, exc)
         return _finish(event, CallbackEvent.State.PENDING, f"will retry: {exc}")
@@ -693,7 +704,9 @@ def _apply_callback(
         if confirmed is not None:
             result = _apply_data_locked(invoice, confirmed)
         else:
-            result = _transition(invoice, parsed.status, payload=parsed.data or None)
+            # The whole status as sent; ``parsed.status`` is cut to fit the event's log.
+            status = _code(Invoice, "provider_status", parsed.data.get("status"), "status")
+            result = _transition(invoice, status, payload=parsed.data or None)
             invoice.save()
         outcome = (
             f"{result.old_status} -> {result.new_status}"
@@ -722,9 +735,27 @@ def process_pending_callbacks(*, limit: int = 500, include_failed: bool = False)
         .order_by("received_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+    return process_callback_events(
+        CallbackEvent.objects.filter(pk__in=ids).order_by("received_at", "pk")
+    )
+
+
+def process_callback_events(events: Iterable[CallbackEvent]) -> dict[str, int]:
+    """``process_callback_event`` for each event in turn; returns counts per state.
+
+    An event that breaks in a way nobody foresaw is logged and keeps its state: it must
+    not stop the events after it (taken oldest first, it would be first in line on every
+    run of the command).
+    """
     counts: dict[str, int] = {}
-    for event in CallbackEvent.objects.filter(pk__in=ids).order_by("received_at", "pk"):
-        state = process_callback_event(event).state
+    for event in events:
+        try:
+            state = process_callback_event(event).state
+        except Exception:
+            logger.exception(
+                "Applying callback event %s failed; it stays %s", event.pk, event.state
+            )
+            state = CallbackEvent.objects.values_list("state", flat=True).get(pk=event.pk)
         counts[state] = counts.get(state, 0) + 1
     return counts
 
@@ -740,32 +771,43 @@ def _ip_or_none(value: str | None) -> str | None:
 
 
 def _mirror(invoice: Invoice, data: dict[str, Any]) -> None:
-    """Copy the provider's invoice fields onto ours (unknown fields stay in raw_payload)."""
+    """Copy the provider's invoice fields onto ours (unknown fields stay in raw_payload).
+
+    Everything is checked before anything is assigned: a field that cannot be stored
+    raises ``InvalidResponse`` and leaves the invoice as it was.
+    """
+    values: dict[str, Any] = {}
     if data.get("invoiceAmount") not in (None, ""):
-        invoice.invoice_amount = parse_amount(data["invoiceAmount"]) or invoice.invoice_amount
-    if data.get("invoiceAssetCode"):
-        invoice.invoice_asset = str(data["invoiceAssetCode"])
+        values["invoice_amount"] = _amount(data["invoiceAmount"]) or invoice.invoice_amount
     if "paymentAmount" in data:
-        invoice.payment_amount = parse_amount(data["paymentAmount"])
-    if data.get("paymentAssetCode"):
-        invoice.payment_asset = str(data["paymentAssetCode"])
-    if data.get("addressId"):
-        invoice.address = str(data["addressId"])
-    invoice.payment_url = _payment_link(data, invoice) or invoice.payment_url
+        values["payment_amount"] = _amount(data["paymentAmount"])
+    for field, key in (
+        ("invoice_asset", "invoiceAssetCode"),
+        ("payment_asset", "paymentAssetCode"),
+        ("address", "addressId"),
+    ):
+        if data.get(key):
+            values[field] = _code(Invoice, field, data[key], key)
     for field, key in (
         ("expires_at", "expireAt"),
         ("completed_at", "completedAt"),
         ("provider_created_at", "createdAt"),
     ):
         if key in data:
-            setattr(invoice, field, _parse_datetime(data[key]))
+            values[field] = _timestamp(data[key], getattr(invoice, field))
+    values["payment_url"] = _payment_link(data, invoice) or invoice.payment_url
+    for field, value in values.items():
+        setattr(invoice, field, value)
     invoice.raw_payload = data
 
 
 def _payment_link(data: dict[str, Any], invoice: Invoice) -> str:
     link = data.get("paymentLink")
     if isinstance(link, str) and link.startswith(("https://", "http://")):
-        return link
+        if len(link) <= _max_length(Invoice, "payment_url"):
+            return link
+        # Cut short it would lead nowhere; the page we know (or the template) stays.
+        logger.warning("Ignored a KUNA Pay payment link of %d characters", len(link))
     template = str(conf.get("PAYMENT_URL_TEMPLATE") or "")
     if template and not invoice.payment_url:
         return template.replace("{id}", str(invoice.provider_id))
@@ -780,18 +822,81 @@ def _parse_uuid(value: Any) -> uuid.UUID:
 
 
 def _parse_datetime(value: Any) -> datetime | None:
+    """An aware UTC datetime from the provider's ISO 8601 text; None when unusable."""
     if not value or not isinstance(value, str):
         return None
     try:
         parsed = parse_datetime(value)
     except ValueError:
         parsed = None
-    if parsed is None:
-        logger.warning("Ignored a malformed KUNA Pay timestamp %r", value)
+    if parsed is not None:
+        if dj_timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        try:
+            # In UTC, as databases store it: 0001-01-01T00:00+05:00 is before year 1.
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:
+            pass
+    logger.warning("Ignored a malformed KUNA Pay timestamp %r", value[:100])
+    return None
+
+
+def _timestamp(value: Any, current: datetime | None) -> datetime | None:
+    """A timestamp field's new value: null clears it, garbage keeps what we had."""
+    if value is None or value == "":
         return None
-    if dj_timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
+    parsed = _parse_datetime(value)
+    return current if parsed is None else parsed
+
+
+def _max_length(model: type[models.Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None
+    return field.max_length
+
+
+def _code(model: type[models.Model], field: str, value: Any, name: str) -> str:
+    """A provider string (status, asset, id, address) for a ``CharField``, whole or not at all.
+
+    Cut short, a code or an address would name something else, so one that is not text
+    or does not fit is an ``InvalidResponse``. None is the empty string.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidResponse(f"KUNA Pay sent {name} as {type(value).__name__}, not text")
+    if len(value) > _max_length(model, field):
+        raise InvalidResponse(
+            f"KUNA Pay sent a {name} of {len(value)} characters "
+            f"(at most {_max_length(model, field)} are stored)"
+        )
+    return value
+
+
+def _amount(value: Any) -> Decimal | None:
+    """A provider amount the models store exactly; ``InvalidResponse`` otherwise.
+
+    Refused: anything ``parse_amount`` refuses, negative amounts, and amounts wider than
+    ``models.amount_field`` (36 digits, 18 after the point): too large to store, or with
+    digits that would be rounded away.
+    """
+    field = Invoice._meta.get_field("invoice_amount")
+    assert isinstance(field, models.DecimalField)
+    amount = parse_amount(value)
+    if amount is None:
+        return None
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)  # parse_amount returns finite amounts only
+    if not any(digits):
+        return Decimal(0)  # also 0E+999999, which no database would take as it is
+    if amount < 0:
+        raise InvalidResponse(f"KUNA Pay sent a negative amount {value!r}")
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    places = -(exponent + trailing_zeros)
+    whole_digits = amount.adjusted() + 1
+    if whole_digits > field.max_digits - field.decimal_places or places > field.decimal_places:
+        raise InvalidResponse(f"KUNA Pay sent an amount that cannot be stored: {str(value)[:60]}")
+    return amount
 
 
 # ======================================================================================
@@ -1098,7 +1203,13 @@ def find_customer_invoice(invoice_id: Any, order_id: Any) -> Invoice | None:
     and learns nothing about other orders.
     """
     pk = parse_invoice_id(invoice_id)
-    if pk is None or not isinstance(order_id, str) or not order_id or len(order_id) > 128:
+    if (
+        pk is None
+        or not isinstance(order_id, str)
+        or not order_id
+        or len(order_id) > _max_length(Order, "external_order_id")
+        or "\x00" in order_id  # PostgreSQL refuses the query itself
+    ):
         return None
     # get() rather than first(): a unique key needs no ORDER BY (the model's ordering).
     try:

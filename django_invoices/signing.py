@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 
+from . import safejson
+
 # What is signed in place of a body for requests that have none (GET). The SDK and
 # Kuna's v4 docs both sign the literal "{}"; if the live API disagrees, change it here.
 EMPTY_BODY = "{}"
@@ -55,8 +57,8 @@ def verify_callback(private_key: str, body: bytes, signature: str | None) -> str
     if _equal(sign_callback(private_key, body), signature):
         return VARIANT_RAW
     try:
-        reserialized = compact_json(json.loads(body)).encode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+        reserialized = compact_json(safejson.loads(body)).encode("utf-8")
+    except (ValueError, RecursionError):  # not usable JSON: only the raw bytes could match
         return None
     if reserialized != body and _equal(sign_callback(private_key, reserialized), signature):
         return VARIANT_RESERIALIZED

@@ -220,9 +220,7 @@ def reapply_callbacks(
 ) -> None:
     retryable = queryset.filter(verified=True, state__in=services.RETRYABLE_EVENT_STATES)
     skipped = queryset.count() - retryable.count()
-    results: dict[str, int] = defaultdict(int)
-    for event in retryable.order_by("received_at", "pk"):
-        results[services.process_callback_event(event).state] += 1
+    results = services.process_callback_events(retryable.order_by("received_at", "pk"))
     labels = dict(CallbackEvent.State.choices)
     if results:
         summary = ", ".join(

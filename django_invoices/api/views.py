@@ -9,6 +9,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from .. import conf, services
 from ..exceptions import InvoiceCreationError, KunaPayError, ProviderValidationError
 from . import schema as openapi
+from .parsers import DepthSafeJSONParser
 from .serializers import (
     AssetSerializer,
     InvoiceCreateSerializer,
@@ -62,6 +64,14 @@ class InvoicesAPIView(APIView):
     permission_classes = [AllowAny]
     if openapi.AVAILABLE:
         schema = openapi.view_schema()
+
+    def get_parsers(self) -> list[Any]:
+        # The host's parsers, with DRF's JSON parser swapped for one that survives
+        # hostile nesting.
+        return [
+            DepthSafeJSONParser() if type(parser) is JSONParser else parser
+            for parser in super().get_parsers()
+        ]
 
     def get_authenticators(self) -> list[Any]:
         classes = _classes("API_AUTH_CLASSES")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -27,6 +28,8 @@ class PaymentForm(forms.Form):
         label=_("Amount for a part payment or an overpayment"),
         required=False,
         min_value=0,
+        # Payment-asset amounts: an invoice's limit in its most valuable asset, in USDT.
+        max_value=Decimal(10) ** 17,
         max_digits=36,
         decimal_places=18,
         help_text=_("Leave empty for half (part payment) or one and a half (overpayment)."),
