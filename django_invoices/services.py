@@ -179,6 +179,12 @@ def create_invoice(
                     product_description=product_description or locked.description or None,
                     **asdict(sent),
                 )
+            except InvalidResponse as exc:
+                # A 2xx answer we cannot read: the invoice most likely exists.
+                exc.ambiguous = True
+                data = _reconcile_after(client, locked, exc)
+                if data is None:
+                    error = exc
             except KunaPayError as exc:
                 if not exc.ambiguous:
                     raise
@@ -186,7 +192,14 @@ def create_invoice(
                 if data is None:
                     error = exc
         if data is not None:
-            invoice = _record_created(locked, data, account, sent)
+            try:
+                # Validates everything before its first write, so no savepoint is needed.
+                invoice = _record_created(locked, data, account, sent)
+            except InvalidResponse as exc:
+                # The provider made something we cannot record; never create blindly again.
+                exc.ambiguous = True
+                _owe_reconciliation(locked)
+                error = exc
     if error is not None:
         raise error
     assert invoice is not None
@@ -221,11 +234,15 @@ def _reconcile_after(
     except KunaPayError:
         data = None
     if data is None:
-        # Committed with the order (the caller does not roll back): the next attempt
-        # looks up before it creates.
-        order.needs_reconciliation = True
-        order.save(update_fields=["needs_reconciliation", "updated_at"])
+        _owe_reconciliation(order)
     return data
+
+
+def _owe_reconciliation(order: Order) -> None:
+    # Committed with the order (the caller does not roll back): the next attempt looks
+    # the invoice up by externalOrderId before it creates one.
+    order.needs_reconciliation = True
+    order.save(update_fields=["needs_reconciliation", "updated_at"])
 
 
 def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] | None:
@@ -248,6 +265,8 @@ def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] 
 def _record_created(
     order: Order, data: dict[str, Any], account: str, sent: _InvoiceOptions
 ) -> Invoice:
+    # Everything from the provider is checked before the first write (create_invoice
+    # relies on it to record a debt of reconciliation when this raises).
     provider_id = _parse_uuid(data.get("id"))
     status = _code(Invoice, "provider_status", data.get("status"), "status")
     customization = {

@@ -8,6 +8,7 @@ from responses import matchers
 
 from django_invoices import services, signals
 from django_invoices.exceptions import (
+    InvalidResponse,
     InvoiceCreationError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -194,9 +195,26 @@ def test_an_expired_invoice_makes_room_for_a_new_one(api, order, received):
 
 def test_a_provider_answer_without_a_uuid_is_refused(api, order):
     api.post(CREATE_URL, json={"data": {"id": "not-a-uuid"}})
-    with pytest.raises(Exception, match="invoice id"):
+    with pytest.raises(InvalidResponse, match="invoice id") as info:
         services.create_invoice(order)
+    assert info.value.ambiguous
     assert not Invoice.objects.exists()
+    order.refresh_from_db()
+    assert order.needs_reconciliation is True
+
+
+@pytest.mark.parametrize("answer", [{"body": "<html>ok</html>"}, {"json": {"data": [1]}}])
+def test_an_unreadable_create_answer_is_looked_up_never_created_twice(api, order, answer):
+    api.post(CREATE_URL, status=200, **answer)
+    api.get(CREATE_URL, status=503, json={"errors": []})
+    with pytest.raises(InvalidResponse):
+        services.create_invoice(order)
+    order.refresh_from_db()
+    assert order.needs_reconciliation is True
+    api.replace("GET", CREATE_URL, json={"data": [invoice_payload("CREATED")]})
+    invoice = services.create_invoice(order)
+    assert str(invoice.provider_id) == INVOICE_ID
+    assert [call.request.method for call in api.calls].count("POST") == 1
 
 
 def make_invoice(order, status=InvoiceStatus.CREATED):
