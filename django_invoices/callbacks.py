@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,16 @@ class ParsedCallback:
     @property
     def dedupe_key(self) -> str:
         """The same news twice has the same key, whatever the bytes or the delivery."""
-        material = "\x1f".join((self.event, self.object_id, self.status))
+        material = "\x1f".join((self.event, _canonical_id(self.object_id), self.status))
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _canonical_id(value: str) -> str:
+    """A UUID in one spelling (case, braces, ``urn:uuid:``); other ids as they are."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value
 
 
 def contains_nul(raw: bytes | str) -> bool:

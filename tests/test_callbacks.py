@@ -468,3 +468,12 @@ def test_nul_characters_are_refused_not_a_500(client, invoice, raw):
     response = post(client, raw=raw)
     assert response.status_code == 400
     assert CallbackEvent.objects.get().state == State.REJECTED
+
+
+def test_the_same_news_in_another_uuid_spelling_is_a_duplicate(deliver, invoice):
+    assert deliver(invoice_event("PAYMENT_AWAITING")).json()["state"] == "applied"
+    shouted = {
+        "event": "Invoice",
+        "data": {"id": "{" + INVOICE_ID.upper() + "}", "status": "PAYMENT_AWAITING"},
+    }
+    assert deliver(shouted).json()["state"] == "duplicate"
