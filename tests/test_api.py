@@ -162,14 +162,14 @@ def test_anonymous_users_are_refused(client, catalogue, own_order):
 def test_nobody_pays_for_someone_elses_order(client, catalogue, stranger, own_order):
     client.force_authenticate(stranger)
     response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
-    assert response.status_code == 403
-    assert response.json() == {"detail": "You may only pay for your own orders."}
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such order."}
     assert Invoice.objects.count() == 0
 
 
 def test_nobody_pays_for_an_order_linked_to_no_one(client, catalogue, stranger, order):
     client.force_authenticate(stranger)
-    assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 403
+    assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 404
 
 
 def test_permission_classes_come_from_the_settings(client, catalogue, order):

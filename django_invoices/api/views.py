@@ -8,7 +8,7 @@ from typing import Any
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -129,7 +129,11 @@ class InvoiceCreateView(InvoicesAPIView):
         order = services.get_order(data["orderId"])
         if order is None:
             raise NotFound(_("No such order."))
-        self.check_object_permissions(request, order)
+        try:
+            self.check_object_permissions(request, order)
+        except PermissionDenied:
+            # Someone else's order answers like an unknown one: ids are not confirmed.
+            raise NotFound(_("No such order.")) from None
         mismatch = {}
         if "amount" in data and data["amount"] != order.amount:
             mismatch["amount"] = [_("This is not the amount of the order.")]
