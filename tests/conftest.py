@@ -4,6 +4,7 @@ import pytest
 import responses
 from django.core.cache import cache
 
+from django_invoices import signals
 from django_invoices.models import Invoice, Order
 
 pytest_plugins = ["pytester"]
@@ -17,6 +18,30 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def listen(db):
+    """``listen(*signal_names, kwargs=False)``: a list that fills with the names (or
+    ``(name, kwargs)`` pairs) of those ``django_invoices.signals`` as they are sent."""
+    hooks = []
+
+    def start(*names, kwargs=False):
+        seen = []
+        for name in names:
+
+            def receiver(sender, _name=name, **sent):
+                sent.pop("signal", None)
+                seen.append((_name, sent) if kwargs else _name)
+
+            signal = getattr(signals, name)
+            signal.connect(receiver, weak=False)
+            hooks.append((signal, receiver))
+        return seen
+
+    yield start
+    for signal, receiver in hooks:
+        signal.disconnect(receiver)
 
 
 @pytest.fixture

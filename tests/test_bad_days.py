@@ -5,27 +5,15 @@ Each test is what a shop rehearsing a bad day would write with the ``kunapay`` f
 
 import pytest
 
-from django_invoices import services, signals
+from django_invoices import services
 from django_invoices.exceptions import KunaPayError, ProviderTimeout
 from django_invoices.models import CallbackEvent, Invoice
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
 
 @pytest.fixture
-def sent(db):
-    names = []
-    hooks = []
-    for name in ("order_paid", "invoice_paid_late", "invoice_overpaid", "invoice_partially_paid"):
-        signal = getattr(signals, name)
-
-        def receiver(sender, _name=name, **kwargs):
-            names.append(_name)
-
-        signal.connect(receiver, weak=False)
-        hooks.append((signal, receiver))
-    yield names
-    for signal, receiver in hooks:
-        signal.disconnect(receiver)
+def sent(listen):
+    return listen("order_paid", "invoice_paid_late", "invoice_overpaid", "invoice_partially_paid")
 
 
 def states():

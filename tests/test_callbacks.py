@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test import override_settings
 
-from django_invoices import services, signals
+from django_invoices import services
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
 from django_invoices.signing import sign_callback
 from django_invoices.statuses import InvoiceStatus, OrderStatus
@@ -33,11 +33,9 @@ def invoice(order):
 
 
 @pytest.fixture
-def sent(db):
+def sent(listen):
     """Names of the signals sent, in order."""
-    seen = []
-    connected = []
-    for name in (
+    return listen(
         "invoice_status_changed",
         "invoice_paid",
         "order_paid",
@@ -46,17 +44,7 @@ def sent(db):
         "invoice_overpaid",
         "invoice_paid_late",
         "invoice_declined",
-    ):
-        signal = getattr(signals, name)
-
-        def receiver(sender, _name=name, **kwargs):
-            seen.append(_name)
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-    yield seen
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
+    )
 
 
 def invoice_event(status, **data):

@@ -25,28 +25,16 @@ CREATED = {"data": {"id": INVOICE_ID, "paymentLink": "https://pay.example/i/1"}}
 
 
 @pytest.fixture
-def received(db):
+def received(listen):
     """Every signal the app sends, as (signal name, kwargs)."""
-    seen = []
-    names = {
-        "invoice_status_changed": signals.invoice_status_changed,
-        "invoice_paid": signals.invoice_paid,
-        "order_paid": signals.order_paid,
-        "order_status_changed": signals.order_status_changed,
-        "deposit_received": signals.deposit_received,
-    }
-    receivers = {}
-    for name, signal in names.items():
-
-        def receiver(sender, _name=name, **kwargs):
-            kwargs.pop("signal", None)
-            seen.append((_name, kwargs))
-
-        receivers[name] = receiver
-        signal.connect(receiver, weak=False)
-    yield seen
-    for name, signal in names.items():
-        signal.disconnect(receivers[name])
+    return listen(
+        "invoice_status_changed",
+        "invoice_paid",
+        "order_paid",
+        "order_status_changed",
+        "deposit_received",
+        kwargs=True,
+    )
 
 
 def names(received):
