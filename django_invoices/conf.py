@@ -98,12 +98,15 @@ ACCOUNT_KEYS = (
 SECRET_KEYS = ("API_KEY", "PUBLIC_KEY", "PRIVATE_KEY")
 
 
+def read(setting: str, defaults: dict[str, Any], name: str) -> Any:
+    """Key ``name`` of the Django setting ``setting`` (a dict), else its default."""
+    configured = getattr(django_settings, setting, None) or {}
+    return configured[name] if name in configured else defaults[name]
+
+
 def get(name: str) -> Any:
-    """Return one setting, falling back to its default."""
-    configured = getattr(django_settings, "DJANGO_INVOICES", None) or {}
-    if name in configured:
-        return configured[name]
-    return DEFAULTS[name]
+    """Return one setting of ``DJANGO_INVOICES``, falling back to its default."""
+    return read("DJANGO_INVOICES", DEFAULTS, name)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -64,10 +63,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def get(name: str) -> Any:
-    configured = getattr(django_settings, "DJANGO_INVOICES_SANDBOX", None) or {}
-    if name in configured:
-        return configured[name]
-    return DEFAULTS[name]
+    return app_conf.read("DJANGO_INVOICES_SANDBOX", DEFAULTS, name)
 
 
 @dataclass(frozen=True)
