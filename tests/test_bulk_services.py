@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_invoices import services
 from django_invoices.client import KunaPayClient
 from django_invoices.models import Invoice, Order
-from django_invoices.services import Outcome
+from django_invoices.services import Outcome, bulk
 from django_invoices.statuses import InvoiceStatus
 
 from .conftest import API, invoice_payload
@@ -82,8 +82,8 @@ def test_create_invoices_reports_an_invoice_made_meanwhile_as_skipped(db, monkey
     )
     made_meanwhile.refresh_from_db()
     # The bulk look-up runs first and finds nothing open; then another process wins.
-    monkeypatch.setattr(services, "OPEN_STATUSES", frozenset())
-    monkeypatch.setattr(services, "create_invoice", lambda order, account: made_meanwhile)
+    monkeypatch.setattr(bulk, "OPEN_STATUSES", frozenset())
+    monkeypatch.setattr(bulk, "create_invoice", lambda order, account: made_meanwhile)
 
     [outcome] = services.create_invoices([order])
 
@@ -127,7 +127,7 @@ def test_a_database_error_on_one_invoice_does_not_stop_the_rest(api, db, monkeyp
             raise OperationalError("lock timeout")
         return apply(invoice, data)
 
-    monkeypatch.setattr(services, "apply_invoice_data", flaky)
+    monkeypatch.setattr(bulk, "apply_invoice_data", flaky)
 
     outcomes = services.refresh_invoices(invoices)
 

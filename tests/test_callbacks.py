@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from django_invoices import services
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
+from django_invoices.services import callback_events
 from django_invoices.signing import sign_callback
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
@@ -367,7 +368,7 @@ def test_under_atomic_requests_the_event_survives_a_database_error(client, api, 
     def broken(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(services, "_transition", broken)
+    monkeypatch.setattr(callback_events, "transition", broken)
     response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.status_code == 200
     event = CallbackEvent.objects.get()
@@ -380,7 +381,7 @@ def test_an_unexpected_error_while_applying_is_not_a_500(client, invoice, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(services, "_transition", broken)
+    monkeypatch.setattr(callback_events, "transition", broken)
     response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.status_code == 200
     assert CallbackEvent.objects.get().state == State.PENDING

@@ -1,9 +1,11 @@
-"""The README is the manual: it must render and name every setting and check."""
+"""The README is the manual: it must render and name every setting and check; the
+pages under docs/ must render too."""
 
 import re
 from pathlib import Path
 
 import docutils.core
+import pytest
 
 from django_invoices import checks, conf
 
@@ -14,6 +16,15 @@ README = (ROOT / "README.rst").read_text(encoding="utf-8")
 def test_readme_renders_without_warnings():
     docutils.core.publish_string(
         README,
+        writer="null",
+        settings_overrides={"report_level": 2, "halt_level": 2},
+    )
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("*.rst")), ids=str)
+def test_each_page_under_docs_renders_without_warnings(page):
+    docutils.core.publish_string(
+        (ROOT / "docs" / page).read_text(encoding="utf-8"),
         writer="null",
         settings_overrides={"report_level": 2, "halt_level": 2},
     )

@@ -16,6 +16,7 @@ from django_invoices import services
 from django_invoices.client import KunaPayClient, parse_amount
 from django_invoices.exceptions import InvalidResponse
 from django_invoices.models import CallbackEvent, Deposit, Invoice
+from django_invoices.services import callback_events
 from django_invoices.statuses import InvoiceStatus
 
 from .conftest import API, INVOICE_ID, invoice_payload
@@ -303,7 +304,7 @@ def test_data_the_database_refuses_fails_the_event_instead_of_retrying_forever(
     def refuse(*args, **kwargs):
         raise DataError("value too long for type character varying(64)")
 
-    monkeypatch.setattr(services, "record_deposit", refuse)
+    monkeypatch.setattr(callback_events, "record_deposit", refuse)
     post(client, deposit_event("tx-1"))
     event = only_event()
     assert event.state == State.FAILED
@@ -315,14 +316,14 @@ def test_one_event_that_breaks_does_not_stop_the_command(client, invoice, monkey
     post(client, deposit_event("tx-broken"))
     post(client, deposit_event("tx-fine"))
     monkeypatch.undo()
-    original = services._apply_callback
+    original = callback_events._apply_callback
 
     def breaks_on_the_first(event, parsed, invoice, confirmed):
         if parsed.object_id == "tx-broken":
             raise TypeError("something nobody foresaw")
         return original(event, parsed, invoice, confirmed)
 
-    monkeypatch.setattr(services, "_apply_callback", breaks_on_the_first)
+    monkeypatch.setattr(callback_events, "_apply_callback", breaks_on_the_first)
     call_command("invoices_process_callbacks")
     states = dict(CallbackEvent.objects.values_list("object_id", "state"))
     assert states == {"tx-broken": State.PENDING, "tx-fine": State.APPLIED}

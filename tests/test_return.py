@@ -4,6 +4,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -96,7 +97,7 @@ def test_pending_is_read_again_once_the_interval_has_passed(api, client, invoice
         Invoice.objects.filter(pk=invoice.pk).update(
             synced_at=timezone.now() - timedelta(seconds=31)
         )
-        services.cache.clear()
+        cache.clear()
         back(client)
     assert len(api.calls) == 2
 

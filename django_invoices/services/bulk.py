@@ -1,0 +1,286 @@
+"""Bulk operations for the admin back office.
+
+Each function reports one outcome per object instead of raising, so a caller acting on
+many orders or invoices can tell staff exactly what happened to each of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+from django.db.models import Case, OuterRef, QuerySet, Subquery, Value, When
+from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext as _
+
+from .. import conf
+from ..exceptions import (
+    InvoiceCreationError,
+    KunaPayError,
+    ProviderUnavailable,
+)
+from ..models import Invoice, Order
+from ..statuses import (
+    OPEN_STATUSES,
+    OrderStatus,
+)
+from .invoices import create_invoice
+from .provider import get_client
+from .transitions import apply_invoice_data
+
+logger = logging.getLogger("django_invoices")
+
+
+#: Requests to KUNA Pay in flight at once when many invoices are refreshed together
+#: (stays below requests' default pool of ten connections per host).
+REFRESH_WORKERS = 8
+
+
+class Outcome:
+    """What a bulk operation did with one object."""
+
+    CREATED = "created"
+    REFRESHED = "refreshed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """The result of a bulk operation for one order.
+
+    ``reason`` says in words why an order was skipped (or, for a failure, why it was not
+    even attempted); ``error`` is the provider's error for a failure.
+    """
+
+    order: Order
+    outcome: str
+    invoice: Invoice | None = None
+    reason: str = ""
+    error: KunaPayError | None = None
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """The result of refreshing one invoice; ``invoice`` is the updated row on success."""
+
+    invoice: Invoice
+    outcome: str
+    old_status: str = ""
+    new_status: str = ""
+    error: KunaPayError | None = None
+    reason: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome == Outcome.REFRESHED and self.old_status != self.new_status
+
+
+def _current_first() -> list[Any]:
+    """The order's open invoice first, then the newest one."""
+    return [
+        Case(When(status__in=sorted(OPEN_STATUSES), then=Value(0)), default=Value(1)),
+        "-created_at",
+        "-pk",
+    ]
+
+
+def with_current_invoice(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """Annotate each order with its current invoice, in the same single query.
+
+    The current invoice is the open one if there is one, else the newest. Adds
+    ``current_invoice_pk``, ``current_invoice_provider_id`` and
+    ``current_invoice_status`` (``None`` for an order without invoices).
+    """
+    return orders.annotate(
+        current_invoice_pk=_current_invoice("pk"),
+        current_invoice_provider_id=_current_invoice("provider_id"),
+        current_invoice_status=_current_invoice("status"),
+    )
+
+
+def _current_invoice(field: str) -> Subquery:
+    current = Invoice.objects.filter(order=OuterRef("pk")).order_by(*_current_first())
+    return Subquery(current.values(field)[:1])
+
+
+def current_invoices(orders: Iterable[Order]) -> dict[int, Invoice]:
+    """The current invoice (see ``with_current_invoice``) of each order, by order pk."""
+    pks = [order.pk for order in orders]
+    invoice_pks = [
+        pk
+        for pk in Order.objects.filter(pk__in=pks)
+        .annotate(current_pk=_current_invoice("pk"))
+        .values_list("current_pk", flat=True)
+        if pk is not None
+    ]
+    return {
+        invoice.order_id: invoice
+        for invoice in Invoice.objects.filter(pk__in=invoice_pks).select_related("order")
+    }
+
+
+def create_invoices(
+    orders: Iterable[Order], *, account: str = conf.DEFAULT_ACCOUNT
+) -> list[OrderOutcome]:
+    """Create an invoice at KUNA Pay for each order that needs one.
+
+    Paid orders and orders that already have an open invoice are skipped. Every other
+    order goes through ``create_invoice`` (which locks the order, so running this twice,
+    even at the same time, never makes a second open invoice). A provider error fails
+    that order only; once KUNA Pay turns out to be unavailable, the remaining orders are
+    not attempted (each would wait out the same timeouts) and fail with that error.
+    """
+    orders = list(orders)
+    open_invoices = {
+        invoice.order_id: invoice
+        for invoice in Invoice.objects.filter(order__in=orders, status__in=OPEN_STATUSES)
+    }
+    outcomes: list[OrderOutcome] = []
+    outage: KunaPayError | None = None
+    for order in orders:
+        existing = open_invoices.get(order.pk)
+        if order.status == OrderStatus.PAID:
+            outcomes.append(
+                OrderOutcome(order, Outcome.SKIPPED, reason=_("the order is already paid"))
+            )
+        elif existing is not None:
+            outcomes.append(_already_open(order, existing))
+        elif outage is not None:
+            outcomes.append(
+                OrderOutcome(
+                    order,
+                    Outcome.FAILED,
+                    reason=_("not attempted after KUNA Pay became unavailable"),
+                    error=outage,
+                )
+            )
+        else:
+            outcome = _create_one(order, account)
+            if isinstance(outcome.error, ProviderUnavailable):
+                outage = outcome.error
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _already_open(order: Order, invoice: Invoice) -> OrderOutcome:
+    return OrderOutcome(
+        order,
+        Outcome.SKIPPED,
+        invoice=invoice,
+        reason=_("it already has the open invoice %(invoice)s") % {"invoice": invoice},
+    )
+
+
+def _create_one(order: Order, account: str) -> OrderOutcome:
+    started = dj_timezone.now()
+    try:
+        invoice = create_invoice(order, account=account)
+    except InvoiceCreationError as exc:
+        return OrderOutcome(order, Outcome.SKIPPED, reason=str(exc))
+    except KunaPayError as exc:
+        logger.warning("Creating an invoice for order %s failed: %s", order, exc)
+        return OrderOutcome(order, Outcome.FAILED, error=exc)
+    if invoice.created_at < started:
+        # Someone else created it between our look and the order's lock.
+        return _already_open(order, invoice)
+    return OrderOutcome(order, Outcome.CREATED, invoice=invoice)
+
+
+def refresh_invoices(
+    invoices: Iterable[Invoice], *, max_workers: int = REFRESH_WORKERS
+) -> list[RefreshOutcome]:
+    """Refresh many invoices from KUNA Pay at once; one outcome per invoice, in order.
+
+    The reads go out concurrently from a pool of at most ``max_workers`` threads. Each
+    answer is applied in the calling thread as soon as it arrives, in its own
+    transaction and under the invoice's row lock (``apply_invoice_data``), so the pool
+    never touches the database and one failure does not stop the rest.
+    """
+    invoices = list(invoices)
+    if not invoices:
+        return []
+    outcomes: dict[int, RefreshOutcome] = {}
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(max_workers, len(invoices))),
+        thread_name_prefix="django-invoices-refresh",
+    )
+    try:
+        futures: dict[Future[dict[str, Any]], int] = {}
+        for index, invoice in enumerate(invoices):
+            try:
+                client = get_client(invoice.account)
+            except ImproperlyConfigured:
+                reason = _("its merchant account %(account)s is not configured") % {
+                    "account": invoice.account
+                }
+                outcomes[index] = RefreshOutcome(
+                    invoice, Outcome.FAILED, invoice.status, invoice.status, reason=reason
+                )
+                continue
+            futures[pool.submit(client.get_invoice, str(invoice.provider_id))] = index
+        for future in as_completed(futures):
+            index = futures[future]
+            outcomes[index] = _apply_refresh(invoices[index], future)
+    finally:
+        # Only reached early on an unexpected error: do not send what is still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [outcomes[index] for index in range(len(invoices))]
+
+
+def _apply_refresh(invoice: Invoice, future: Future[dict[str, Any]]) -> RefreshOutcome:
+    old = invoice.status
+    try:
+        updated = apply_invoice_data(invoice, future.result())
+    except KunaPayError as exc:
+        logger.warning("Refreshing invoice %s failed: %s", invoice, exc)
+        return RefreshOutcome(invoice, Outcome.FAILED, old, old, error=exc)
+    except DatabaseError:
+        # Rolled back with this invoice's own transaction (a lock timeout, a deadlock);
+        # the others go on.
+        logger.exception("Saving the refreshed invoice %s failed", invoice)
+        return RefreshOutcome(
+            invoice, Outcome.FAILED, old, old, reason=_("it could not be saved; see the logs")
+        )
+    return RefreshOutcome(updated, Outcome.REFRESHED, old, updated.status)
+
+
+def refresh_orders(
+    orders: Iterable[Order], *, max_workers: int = REFRESH_WORKERS
+) -> list[OrderOutcome]:
+    """Refresh the current invoice of each order (see ``refresh_invoices``).
+
+    Orders without an invoice are skipped.
+    """
+    orders = list(orders)
+    current = current_invoices(orders)
+    refreshed = {
+        outcome.invoice.order_id: outcome
+        for outcome in refresh_invoices(
+            [current[order.pk] for order in orders if order.pk in current],
+            max_workers=max_workers,
+        )
+    }
+    outcomes: list[OrderOutcome] = []
+    for order in orders:
+        result = refreshed.get(order.pk)
+        if result is None:
+            outcomes.append(
+                OrderOutcome(order, Outcome.SKIPPED, reason=_("the order has no invoice yet"))
+            )
+        else:
+            outcomes.append(
+                OrderOutcome(
+                    order,
+                    result.outcome,
+                    invoice=result.invoice,
+                    reason=result.reason,
+                    error=result.error,
+                )
+            )
+    return outcomes

@@ -1,0 +1,217 @@
+"""Creating an invoice at KUNA Pay for an order, and reading it back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from .. import conf
+from ..client import KunaPayClient
+from ..exceptions import (
+    InvalidResponse,
+    InvoiceCreationError,
+    KunaPayError,
+)
+from ..models import Invoice, Order
+from ..statuses import (
+    OPEN_STATUSES,
+    ORDER_STATUS_FOR,
+    InvoiceStatus,
+    OrderStatus,
+)
+from .fields import mirror_invoice, parse_provider_uuid, provider_text
+from .provider import callback_url, get_client, redirect_url
+from .transitions import apply_invoice_data, set_order_status, transition
+
+logger = logging.getLogger("django_invoices")
+
+
+def create_invoice(
+    order: Order,
+    *,
+    account: str = conf.DEFAULT_ACCOUNT,
+    redirect_button_title: str | None = None,
+    transactional_callbacks: bool | None = None,
+    questionnaire_fields: Iterable[str] | None = None,
+    product_description: str | None = None,
+) -> Invoice:
+    """Return the order's open invoice, creating one at the provider if there is none.
+
+    The order row stays locked while the provider is asked, so concurrent calls for one
+    order wait for each other and find the invoice the first one made. A create request
+    that may have reached the provider without an answer is never repeated blindly: the
+    invoice is first looked up by ``externalOrderId``.
+    """
+    client = get_client(account)
+    sent = _InvoiceOptions(
+        callback_url=callback_url(account),
+        redirect_url=redirect_url(),
+        redirect_button_title=str(conf.get("REDIRECT_BUTTON_TITLE") or "")
+        if redirect_button_title is None
+        else redirect_button_title,
+        transactional_callbacks=bool(
+            conf.get("TRANSACTIONAL_CALLBACKS")
+            if transactional_callbacks is None
+            else transactional_callbacks
+        ),
+        questionnaire_fields=list(
+            conf.get("QUESTIONNAIRE_FIELDS")
+            if questionnaire_fields is None
+            else questionnaire_fields
+        ),
+    )
+    error: KunaPayError | None = None
+    invoice: Invoice | None = None
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        existing = locked.invoices.filter(status__in=OPEN_STATUSES).first()
+        if existing is not None:
+            return existing
+        if locked.status == OrderStatus.PAID:
+            raise InvoiceCreationError(_("Order %(order)s is already paid.") % {"order": locked})
+        data = _find_remote_invoice(client, locked) if locked.needs_reconciliation else None
+        if data is None:
+            try:
+                data = client.create_invoice(
+                    amount=locked.amount,
+                    asset=locked.asset,
+                    external_order_id=locked.external_order_id,
+                    product_description=product_description or locked.description or None,
+                    **asdict(sent),
+                )
+            except InvalidResponse as exc:
+                # A 2xx answer we cannot read: the invoice most likely exists.
+                exc.ambiguous = True
+                data = _reconcile_after(client, locked, exc)
+                if data is None:
+                    error = exc
+            except KunaPayError as exc:
+                if not exc.ambiguous:
+                    raise
+                data = _reconcile_after(client, locked, exc)
+                if data is None:
+                    error = exc
+        if data is not None:
+            try:
+                # Validates everything before its first write, so no savepoint is needed.
+                invoice = _record_created(locked, data, account, sent)
+            except InvalidResponse as exc:
+                # The provider made something we cannot record; never create blindly again.
+                exc.ambiguous = True
+                _owe_reconciliation(locked)
+                error = exc
+    if error is not None:
+        raise error
+    assert invoice is not None
+    # The locked copy holds what is now committed (it was read under the lock and every
+    # write went through it): bring the caller's order up to date without a query.
+    for name in ("status", "updated_at", "needs_reconciliation"):
+        setattr(order, name, getattr(locked, name))
+    return invoice
+
+
+@dataclass(frozen=True)
+class _InvoiceOptions:
+    """What ``create_invoice`` asks the provider for besides amount and asset."""
+
+    callback_url: str
+    redirect_url: str
+    redirect_button_title: str
+    transactional_callbacks: bool
+    questionnaire_fields: list[str]
+
+
+def _reconcile_after(
+    client: KunaPayClient, order: Order, exc: KunaPayError
+) -> dict[str, Any] | None:
+    logger.warning(
+        "Creating an invoice for order %s may have reached KUNA Pay (%s); looking it up",
+        order.external_order_id,
+        exc,
+    )
+    try:
+        data = _find_remote_invoice(client, order)
+    except KunaPayError:
+        data = None
+    if data is None:
+        _owe_reconciliation(order)
+    return data
+
+
+def _owe_reconciliation(order: Order) -> None:
+    # Committed with the order (the caller does not roll back): the next attempt looks
+    # the invoice up by externalOrderId before it creates one.
+    order.needs_reconciliation = True
+    order.save(update_fields=["needs_reconciliation", "updated_at"])
+
+
+def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] | None:
+    """The provider's newest invoice for this order that we have not recorded yet."""
+    known = {str(pk) for pk in order.invoices.values_list("provider_id", flat=True)}
+    candidates = [
+        item
+        for item in client.list_invoices(external_order_id=order.external_order_id)
+        if str(item.get("externalOrderId")) == order.external_order_id
+        and str(item.get("id")) not in known
+    ]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda item: str(item.get("createdAt") or ""), reverse=True)
+    found = candidates[0]
+    logger.info("Adopted KUNA Pay invoice %s for order %s", found.get("id"), order)
+    return found
+
+
+def _record_created(
+    order: Order, data: dict[str, Any], account: str, sent: _InvoiceOptions
+) -> Invoice:
+    # Everything from the provider is checked before the first write (create_invoice
+    # relies on it to record a debt of reconciliation when this raises).
+    provider_id = parse_provider_uuid(data.get("id"))
+    status = provider_text(Invoice, "provider_status", data.get("status"), "status")
+    customization = {
+        key: value
+        for key, value in (
+            ("redirectUrl", sent.redirect_url),
+            ("redirectButtonTitle", sent.redirect_button_title),
+        )
+        if value
+    }
+    invoice = Invoice(
+        provider_id=provider_id,
+        order=order,
+        account=account,
+        provider_status="CREATED",
+        status=InvoiceStatus.CREATED,
+        invoice_amount=order.amount,
+        invoice_asset=order.asset,
+        callback_url=sent.callback_url,
+        transactional_callbacks=sent.transactional_callbacks,
+        customization=customization,
+        questionnaire=[{"name": name} for name in sent.questionnaire_fields],
+    )
+    mirror_invoice(invoice, data)
+    invoice.save()
+    if order.needs_reconciliation:
+        order.needs_reconciliation = False
+        order.save(update_fields=["needs_reconciliation", "updated_at"])
+    set_order_status(order, ORDER_STATUS_FOR[InvoiceStatus.CREATED])
+    # Saved as "CREATED" above; only another status needs the transition and a save.
+    if status and status != invoice.provider_status:
+        transition(invoice, status)
+        invoice.save()
+    return invoice
+
+
+# -- reading back ----------------------------------------------------------------------
+
+
+def refresh_invoice(invoice: Invoice) -> Invoice:
+    """Read the invoice from the provider and apply what it says."""
+    data = get_client(invoice.account).get_invoice(str(invoice.provider_id))
+    return apply_invoice_data(invoice, data)

@@ -1,0 +1,84 @@
+"""The merchant accounts' clients, the URLs sent to KUNA Pay, and its cached catalogues."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any
+
+from django.core.cache import cache
+from django.urls import reverse
+
+from .. import conf
+from ..client import KunaPayClient
+
+# Connect timeout of the "fast" client (reads while a callback or a customer waits).
+FAST_CONNECT_TIMEOUT = 0.5
+
+_clients: dict[conf.Account, KunaPayClient] = {}
+_clients_lock = threading.Lock()
+
+
+def get_client(account: str = conf.DEFAULT_ACCOUNT, *, fast: bool = False) -> KunaPayClient:
+    """The client of one merchant account; one per configuration, so sessions are reused.
+
+    ``fast`` gives a client for reads inside a callback request, which must answer
+    within the provider's 2 seconds: a short read timeout and no retries.
+    """
+    settings = conf.get_account(account)
+    if fast:
+        settings = replace(
+            settings,
+            # Connecting and reading together stay well inside the provider's 2 seconds.
+            connect_timeout=min(settings.connect_timeout, FAST_CONNECT_TIMEOUT),
+            read_timeout=float(conf.get("CALLBACK_API_TIMEOUT")),
+            retries=0,
+        )
+    with _clients_lock:
+        client = _clients.get(settings)
+        if client is None:
+            client = _clients[settings] = KunaPayClient.from_account(settings)
+        return client
+
+
+# -- URLs sent to the provider ---------------------------------------------------------
+
+
+def absolute_url(path: str) -> str:
+    return str(conf.get("BASE_URL")).rstrip("/") + path
+
+
+def callback_url(account: str = conf.DEFAULT_ACCOUNT) -> str:
+    return absolute_url(reverse("django_invoices:callback", kwargs={"account": account}))
+
+
+def redirect_url() -> str:
+    return absolute_url(reverse("django_invoices:return"))
+
+
+# -- provider catalogues ---------------------------------------------------------------
+
+
+def _cached(kind: str, account: str, fetch: Any, refresh: bool) -> list[dict[str, Any]]:
+    key = f"django_invoices:{kind}:{account}"
+    if not refresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    data = fetch()
+    cache.set(key, data, conf.get("CACHE_TIMEOUT"))
+    return data
+
+
+def list_assets(
+    account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False
+) -> list[dict[str, Any]]:
+    """The assets invoices may be created in, through Django's cache."""
+    return _cached("assets", account, get_client(account).list_assets, refresh)
+
+
+def questionnaire_fields(
+    account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False
+) -> list[dict[str, Any]]:
+    """The buyer fields an invoice may ask for, through Django's cache."""
+    return _cached("questionnaire", account, get_client(account).questionnaire_fields, refresh)

@@ -1,0 +1,269 @@
+"""Applying what KUNA Pay reports to an invoice and its order, under their row locks.
+
+Every path that changes an invoice (callbacks, re-reads, the admin) ends here, so each
+status is applied once and each signal is sent once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone as dj_timezone
+
+from .. import signals
+from ..exceptions import (
+    InvalidResponse,
+)
+from ..models import Deposit, Invoice, Order
+from ..statuses import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    ORDER_STATUS_FOR,
+    InvoiceStatus,
+    OrderStatus,
+    may_move,
+    normalize,
+)
+from .fields import mirror_invoice, parse_provider_datetime, provider_amount, provider_text
+
+logger = logging.getLogger("django_invoices")
+
+# Deposit statuses whose credited amount counts towards what an invoice received.
+CREDITED_DEPOSIT_STATUSES = ("Processed", "PartiallyProcessed")
+
+
+def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
+    """Apply an invoice object from the provider (detail, list item or callback)."""
+    check_same_invoice(invoice, data)
+    with transaction.atomic():
+        locked = lock_invoice(invoice)
+        apply_data_locked(locked, data)
+    return locked
+
+
+def check_same_invoice(invoice: Invoice, data: dict[str, Any]) -> None:
+    if str(data.get("id")) != str(invoice.provider_id):
+        raise InvalidResponse(
+            f"KUNA Pay answered with invoice {str(data.get('id'))[:60]!r} for {invoice.provider_id}"
+        )
+
+
+def apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
+    """Deposits first (so totals are known), then the status; saves the invoice."""
+    status = provider_text(Invoice, "provider_status", data.get("status"), "status")
+    transactions = data.get("transactions")
+    deposits = (
+        [item for item in transactions if isinstance(item, dict)]
+        if isinstance(transactions, list)
+        else []
+    )
+    for item in deposits:
+        record_deposit(invoice, item, recount=False)
+    if deposits:
+        # paid_amount only changes with a deposit written (always under this lock), so
+        # an answer without any (most re-reads of a pending invoice) needs no new sum.
+        recount_paid(invoice)
+    result = transition(invoice, status, payload=data)
+    invoice.synced_at = dj_timezone.now()
+    invoice.save()
+    return result
+
+
+def lock_invoice(invoice: Invoice) -> Invoice:
+    """The invoice and its order, locked until the surrounding transaction ends."""
+    return Invoice.objects.select_for_update().select_related("order").get(pk=invoice.pk)
+
+
+# -- the transition --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    invoice: Invoice
+    old_status: str
+    new_status: str
+    changed: bool
+
+
+def apply_status(
+    invoice: Invoice, provider_status: str, *, payload: dict[str, Any] | None = None
+) -> Transition:
+    """Apply a provider status to an invoice and its order, under their row locks."""
+    with transaction.atomic():
+        locked = lock_invoice(invoice)
+        result = transition(locked, provider_status, payload=payload)
+        locked.save()
+    return result
+
+
+def transition(
+    invoice: Invoice, provider_status: str, *, payload: dict[str, Any] | None = None
+) -> Transition:
+    """Move a locked invoice (and its order) to a provider status; the caller saves it.
+
+    Refused moves (see ``statuses.may_move``) change nothing and send nothing: a late or
+    replayed report is a normal, quiet outcome.
+    """
+    old = invoice.status
+    new = normalize(provider_status)
+    if new != old and not may_move(old, new):
+        logger.info(
+            "Invoice %s stays %s; ignored provider status %r", invoice, old, provider_status
+        )
+        return Transition(invoice, old, old, changed=False)
+    if payload is not None:
+        mirror_invoice(invoice, payload)
+    invoice.provider_status = provider_status
+    if new == old:
+        return Transition(invoice, old, old, changed=False)
+    invoice.status = new
+    transaction.on_commit(
+        lambda: _send(
+            signals.invoice_status_changed,
+            Invoice,
+            invoice=invoice,
+            old_status=old,
+            new_status=new,
+        )
+    )
+    _announce_outcome(invoice, old, new)
+    _follow_invoice(invoice, new)
+    return Transition(invoice, old, new, changed=True)
+
+
+def _announce_outcome(invoice: Invoice, old: str, new: InvoiceStatus) -> None:
+    """The signals for how a payment ended; none of the odd endings passes as plain paid."""
+    if new == InvoiceStatus.PAID:
+        transaction.on_commit(lambda: _send(signals.invoice_paid, Invoice, invoice=invoice))
+        if old == InvoiceStatus.EXPIRED:
+            logger.warning("Invoice %s was paid after it expired", invoice)
+            transaction.on_commit(
+                lambda: _send(signals.invoice_paid_late, Invoice, invoice=invoice)
+            )
+        check_overpaid(invoice)
+    elif new == InvoiceStatus.PARTIALLY_PAID:
+        transaction.on_commit(
+            lambda: _send(signals.invoice_partially_paid, Invoice, invoice=invoice)
+        )
+    elif new in (InvoiceStatus.DECLINED, InvoiceStatus.LIMITS_OUT_OF_RANGE):
+        transaction.on_commit(lambda: _send(signals.invoice_declined, Invoice, invoice=invoice))
+
+
+def check_overpaid(invoice: Invoice) -> None:
+    """Signal a paid invoice whose deposits exceed what the buyer was asked to pay."""
+    if invoice.status != InvoiceStatus.PAID or invoice.payment_amount is None:
+        return
+    received = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
+        total=Sum("amount")
+    )["total"]
+    if received is None or received <= invoice.payment_amount:
+        return
+    expected = invoice.payment_amount
+    logger.warning("Invoice %s received %s, more than the %s due", invoice, received, expected)
+    transaction.on_commit(
+        lambda: _send(
+            signals.invoice_overpaid, Invoice, invoice=invoice, expected=expected, received=received
+        )
+    )
+
+
+def _follow_invoice(invoice: Invoice, new: InvoiceStatus) -> None:
+    order = invoice.order
+    # Only an ended invoice can have a newer open sibling (one open invoice per order).
+    if (
+        new in FINAL_STATUSES
+        and new != InvoiceStatus.PAID
+        and (
+            Invoice.objects.filter(order=order, status__in=OPEN_STATUSES)
+            .exclude(pk=invoice.pk)
+            .exists()
+        )
+    ):
+        # A newer invoice is what the order waits for; this one's end does not count.
+        return
+    if set_order_status(order, ORDER_STATUS_FOR[new]) and order.status == OrderStatus.PAID:
+        transaction.on_commit(
+            lambda: _send(signals.order_paid, Order, order=order, invoice=invoice)
+        )
+
+
+def set_order_status(order: Order, status: OrderStatus) -> bool:
+    old = order.status
+    if old in (status, OrderStatus.PAID):
+        return False
+    order.status = status
+    order.save(update_fields=["status", "updated_at"])
+    transaction.on_commit(
+        lambda: _send(
+            signals.order_status_changed, Order, order=order, old_status=old, new_status=status
+        )
+    )
+    return True
+
+
+def _send(signal: Any, sender: type, **kwargs: Any) -> None:
+    # The state is committed by now; a failing receiver must not turn a callback into a
+    # 500 (the provider would resend, and the resend would rightly change nothing).
+    for receiver, result in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r of a django-invoices signal failed",
+                receiver,
+                exc_info=(type(result), result, result.__traceback__),
+            )
+
+
+# -- deposits --------------------------------------------------------------------------
+
+
+def record_deposit(
+    invoice: Invoice, data: dict[str, Any], *, recount: bool = True
+) -> tuple[Deposit, bool]:
+    """Create or update the deposit ``data`` describes; the invoice must be locked."""
+    provider_id = provider_text(Deposit, "provider_id", data.get("id"), "deposit id").strip()
+    if not provider_id:
+        raise InvalidResponse("a deposit without an id")
+    fields = {
+        "invoice": invoice,
+        "status": provider_text(Deposit, "status", data.get("status"), "deposit status"),
+        "asset": provider_text(Deposit, "asset", data.get("asset"), "deposit asset"),
+        "payment_code": provider_text(
+            Deposit, "payment_code", data.get("paymentCode"), "paymentCode"
+        ),
+        "amount": provider_amount(data.get("amount")),
+        "fee": provider_amount(data.get("fee")),
+        "processed_amount": provider_amount(data.get("processedAmount")),
+        "address": provider_text(Deposit, "address", data.get("address"), "deposit address"),
+        "tx_id": provider_text(Deposit, "tx_id", data.get("txId"), "txId"),
+        "provider_created_at": parse_provider_datetime(data.get("createdAt")),
+        "raw_payload": data,
+    }
+    # The invoice lock serialises writers of its deposits; the unique provider_id is the
+    # backstop, so a plain read-then-write is enough (and cheaper than update_or_create).
+    deposit = Deposit.objects.filter(provider_id=provider_id).first()
+    created = deposit is None
+    if deposit is None:
+        deposit = Deposit.objects.create(provider_id=provider_id, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(deposit, name, value)
+        deposit.save()
+    if created:
+        transaction.on_commit(
+            lambda: _send(signals.deposit_received, Deposit, deposit=deposit, invoice=invoice)
+        )
+    if recount:
+        recount_paid(invoice)
+    return deposit, created
+
+
+def recount_paid(invoice: Invoice) -> None:
+    total = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
+        total=Sum("processed_amount")
+    )["total"]
+    invoice.paid_amount = total or Decimal("0")
