@@ -79,15 +79,8 @@ def _canonical_id(value: str) -> str:
         return value
 
 
-def contains_nul(raw: bytes | str) -> bool:
-    """NUL characters, raw or escaped: no database text or JSON column can store them."""
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "replace")
-    return b"\x00" in raw or b"\\u0000" in raw.lower()
-
-
 def parse(body: bytes) -> ParsedCallback:
-    if contains_nul(body):
+    if safejson.contains_nul(body):
         raise MalformedCallback("body contains NUL characters")
     try:
         payload = safejson.loads(body)

@@ -18,7 +18,6 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from . import __version__, safejson
-from .callbacks import contains_nul
 from .conf import AUTH_SIGNED, Account
 from .exceptions import (
     AuthenticationFailed,
@@ -334,7 +333,7 @@ class KunaPayClient:
             if (
                 not isinstance(payload, dict)
                 or "data" not in payload
-                or contains_nul(response.content)
+                or safejson.contains_nul(response.content)
             ):
                 raise InvalidResponse(
                     f"KUNA Pay answered {method} {path} without a JSON data envelope",

@@ -29,3 +29,10 @@ def loads(raw: bytes | str) -> Any:
         except (UnicodeEncodeError, RecursionError) as exc:
             raise ValueError("JSON text with an unpaired surrogate escape") from exc
     return value
+
+
+def contains_nul(raw: bytes | str) -> bool:
+    """NUL characters, raw or escaped: no database text or JSON column can store them."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    return b"\x00" in raw or b"\\u0000" in raw.lower()
