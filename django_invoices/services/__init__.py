@@ -23,6 +23,7 @@ from .bulk import (
     current_invoices,
     refresh_invoices,
     refresh_orders,
+    stale_open_invoices,
     with_current_invoice,
 )
 from .callback_events import (
@@ -110,5 +111,6 @@ __all__ = [
     "refresh_invoice",
     "refresh_invoices",
     "refresh_orders",
+    "stale_open_invoices",
     "with_current_invoice",
 ]

@@ -10,11 +10,13 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
-from django.db.models import Case, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 
@@ -248,6 +250,22 @@ def _apply_refresh(invoice: Invoice, future: Future[dict[str, Any]]) -> RefreshO
             invoice, Outcome.FAILED, old, old, reason=_("it could not be saved; see the logs")
         )
     return RefreshOutcome(updated, Outcome.REFRESHED, old, updated.status)
+
+
+def stale_open_invoices(*, older_than: timedelta, limit: int) -> list[Invoice]:
+    """Open invoices not read from KUNA Pay for ``older_than``, least recently read first.
+
+    An invoice never read back counts from its creation. These are the invoices whose
+    news may have been lost: the provider stops resending a callback after a dozen
+    attempts, and a shop can be down for longer than that.
+    """
+    cutoff = dj_timezone.now() - older_than
+    return list(
+        Invoice.objects.filter(status__in=OPEN_STATUSES)
+        .filter(Q(synced_at__lt=cutoff) | Q(synced_at__isnull=True, created_at__lt=cutoff))
+        .select_related("order")
+        .order_by(Coalesce("synced_at", "created_at"), "pk")[:limit]
+    )
 
 
 def refresh_orders(

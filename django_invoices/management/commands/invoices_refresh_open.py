@@ -1,0 +1,46 @@
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_invoices import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Read open invoices back from KUNA Pay when nothing was heard of them for a while, "
+        "so a lost callback cannot leave an order waiting. Run it from cron."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=15,
+            metavar="MINUTES",
+            help="Only invoices not read back for this many minutes (default: 15).",
+        )
+        parser.add_argument("--limit", type=int, default=500, help="At most this many invoices.")
+
+    def handle(self, *args: Any, older_than: int, limit: int, **options: Any) -> None:
+        if older_than < 0 or limit < 1:
+            raise CommandError("--older-than must be 0 or more and --limit 1 or more.")
+        invoices = services.stale_open_invoices(
+            older_than=timedelta(minutes=older_than), limit=limit
+        )
+        if not invoices:
+            self.stdout.write("No open invoices to refresh.")
+            return
+        outcomes = services.refresh_invoices(invoices)
+        failed = [o for o in outcomes if o.outcome == services.Outcome.FAILED]
+        changed = [o for o in outcomes if o.changed]
+        for outcome in changed:
+            self.stdout.write(f"{outcome.invoice}: {outcome.old_status} -> {outcome.new_status}")
+        for outcome in failed:
+            self.stderr.write(f"{outcome.invoice}: {outcome.error or outcome.reason}")
+        self.stdout.write(
+            f"Refreshed {len(outcomes) - len(failed)} of {len(outcomes)} open invoices "
+            f"({len(changed)} changed status)."
+        )
+        if failed:
+            raise CommandError(f"{len(failed)} invoices could not be refreshed.")
