@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANAGE := cd example_project && ../$(BIN)/python manage.py
 
-.PHONY: venv test test-postgres lint typecheck migrations-check demo bench clean
+.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ typecheck: $(STAMP)
 
 migrations-check: $(STAMP)
 	$(MANAGE) makemigrations --check --dry-run django_invoices invoices_sandbox shop
+
+## The wheel a release would upload holds the app, all of it, and nothing else.
+package-check: $(STAMP)
+	rm -rf build dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl
 
 ## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
 demo: $(STAMP)
