@@ -30,6 +30,12 @@ def test_each_page_under_docs_renders_without_warnings(page):
     )
 
 
+def test_every_image_in_the_readme_is_in_the_repository():
+    images = re.findall(r"^\.\. image:: (\S+)", README, flags=re.MULTILINE)
+    assert images
+    assert [path for path in images if not (ROOT / path).is_file()] == []
+
+
 def test_every_setting_is_documented():
     missing = [key for key in conf.DEFAULTS if f"``{key}``" not in README]
     assert missing == []
