@@ -71,6 +71,7 @@ def test_paid_page_shows_order_reference_and_amount_without_asking_the_api(api, 
     assert 'http-equiv="refresh"' not in body
     assert len(api.calls) == 0  # settled: nothing to re-read
     assert "no-cache" in response["Cache-Control"]
+    assert '<a href="/">Continue shopping</a>' in body
 
 
 def test_pending_reads_the_api_once_then_not_within_the_interval(api, client, invoice):
