@@ -464,7 +464,15 @@ def test_invoice_page_mirrors_the_provider_with_link_payload_and_inlines(admin_c
     Invoice.objects.filter(pk=invoice.pk).update(
         raw_payload={"id": str(invoice.provider_id), "status": "CREATED", "extra": [1, 2]}
     )
-    Deposit.objects.create(provider_id="tx-42", invoice=invoice, status="Processed")
+    Deposit.objects.create(
+        provider_id="tx-42",
+        invoice=invoice,
+        status="Processed",
+        asset="USDT",
+        amount=Decimal("27.390000000000000000"),
+        fee=Decimal("0E-18"),
+        tx_id="0x" + "ab" * 32,
+    )
     CallbackEvent.objects.create(
         invoice=invoice,
         body="{}",
@@ -481,6 +489,9 @@ def test_invoice_page_mirrors_the_provider_with_link_payload_and_inlines(admin_c
     assert '<a href="https://pay.example/i/1" target="_blank"' in page
     assert "&quot;extra&quot;: [\n    1,\n    2\n  ]" in page  # indented JSON
     assert "tx-42" in page
+    assert "27.39 USDT" in page and "27.39000" not in page  # no stored trailing zeros
+    assert re.search(r'field-fee_display">\s*<p>0 USDT</p>', page)
+    assert f'<span title="0x{"ab" * 32}">0xabababab…ababababab</span>' in page
     assert "invoice.status" in page
 
 

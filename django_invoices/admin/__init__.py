@@ -111,19 +111,38 @@ class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
 # -- invoices --------------------------------------------------------------------------
 
 
-class DepositInline(ReadOnlyInline):
+class DepositAmountsMixin:
+    """A deposit's amounts without the column's trailing zeros, each with its asset."""
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: Deposit) -> str:
+        return display.amount(obj.amount, obj.asset)
+
+    @admin.display(description=_("fee"), ordering="fee")
+    def fee_display(self, obj: Deposit) -> str:
+        return display.amount(obj.fee, obj.asset)
+
+    @admin.display(description=_("credited"), ordering="processed_amount")
+    def processed_amount_display(self, obj: Deposit) -> str:
+        return display.amount(obj.processed_amount, obj.asset)
+
+
+class DepositInline(DepositAmountsMixin, ReadOnlyInline):
     model = Deposit
     fields = (
         "provider_id",
         "status",
-        "asset",
-        "amount",
-        "fee",
-        "processed_amount",
+        "amount_display",
+        "fee_display",
+        "processed_amount_display",
         "payment_code",
-        "tx_id",
+        "tx_display",
         "provider_created_at",
     )
+
+    @admin.display(description=_("blockchain tx"))
+    def tx_display(self, obj: Deposit) -> Any:
+        return display.shortened(obj.tx_id)
 
 
 class CallbackEventInline(ReadOnlyInline):
@@ -271,14 +290,13 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
 
 
 @admin.register(Deposit)
-class DepositAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class DepositAdmin(DepositAmountsMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "provider_id",
         "invoice_link",
         "status",
-        "amount",
-        "asset",
-        "processed_amount",
+        "amount_display",
+        "processed_amount_display",
         "created_at",
     )
     list_filter = ("status", "asset")
@@ -290,9 +308,9 @@ class DepositAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status",
         "asset",
         "payment_code",
-        "amount",
-        "fee",
-        "processed_amount",
+        "amount_display",
+        "fee_display",
+        "processed_amount_display",
         "address",
         "tx_id",
         "provider_created_at",

@@ -68,6 +68,15 @@ def amount(value: Decimal | None, asset: str = "") -> str:
     return f"{text} {asset}".strip()
 
 
+def shortened(text: str, keep: int = 10) -> SafeString | str:
+    """A long id or hash cut in the middle, whole in its tooltip (tables stay narrow)."""
+    if not text:
+        return "-"
+    if len(text) <= 2 * keep + 1:
+        return text
+    return format_html('<span title="{}">{}…{}</span>', text, text[:keep], text[-keep:])
+
+
 def pretty_json(data: Any) -> SafeString:
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return format_html(

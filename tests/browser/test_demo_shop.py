@@ -191,3 +191,27 @@ def test_let_it_expire_and_come_back(page, shop):  # type: ignore[no-untyped-def
     page.shot("shop-return-expired")
     assert "Your payment was not completed" in page.inner_text("h1")
     assert shop.shipped()[-1] == 0
+
+
+def test_staff_find_the_payment_in_the_admin(page, shop):  # type: ignore[no-untyped-def]
+    buy_first_product(page, shop)
+    page.click("button[name=action][value=pay]")
+    page.wait_for_selector("[data-return]")
+    page.click("[data-return]")
+    page.wait_for_url("**/invoices/return/**")
+    reference = page.inner_text(".di-order")
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.goto(shop + "/admin/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "admin")
+    page.click("input[type=submit]")
+    page.goto(shop + "/admin/django_invoices/order/")
+    row = page.locator("#result_list tr", has_text=reference)
+    assert "Paid" in row.inner_text()
+    page.shot("admin-orders")
+    row.locator("td.field-current_invoice a").click()
+    page.wait_for_selector("#deposits-group")
+    page.shot("admin-invoice")
+    assert "Paid" in page.inner_text("#content")
+    assert page.locator("#deposits-group tbody tr.has_original").count() >= 1
+    assert "applied" in page.inner_text("#callback_events-group").lower()
