@@ -66,8 +66,13 @@ class ParsedCallback:
 
     @property
     def dedupe_key(self) -> str:
-        """The same news twice has the same key, whatever the bytes or the delivery."""
-        material = "\x1f".join((self.event, _canonical_id(self.object_id), self.status))
+        """The same news twice has the same key, whatever the bytes or the delivery.
+
+        ``updatedAt`` is part of the news: a deposit updated again with the same status
+        (its fee or credited amount filled in, say) is not a duplicate.
+        """
+        updated = _text(self.data.get("updatedAt"))
+        material = "\x1f".join((self.event, _canonical_id(self.object_id), self.status, updated))
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 

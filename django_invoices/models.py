@@ -95,6 +95,9 @@ class Invoice(models.Model):
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     provider_created_at = models.DateTimeField(_("created at provider"), null=True, blank=True)
+    # Set when it expires and kept: a payment that arrives later, even in parts after a
+    # partial one, is a late payment.
+    expired_once = models.BooleanField(_("expired once"), default=False)
     # What we asked for when creating it.
     callback_url = models.URLField(_("callback URL"), max_length=1000, blank=True)
     transactional_callbacks = models.BooleanField(_("per-deposit callbacks"), default=False)

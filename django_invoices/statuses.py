@@ -69,6 +69,16 @@ _OPEN_RANK = {
     InvoiceStatus.CONFIRMING: 2,
 }
 
+# How much of the money a final status says arrived: final statuses only move upwards.
+_MONEY_RANK = {
+    InvoiceStatus.EXPIRED: 0,
+    InvoiceStatus.CANCELLED: 0,
+    InvoiceStatus.DECLINED: 0,
+    InvoiceStatus.LIMITS_OUT_OF_RANGE: 0,
+    InvoiceStatus.PARTIALLY_PAID: 1,
+    InvoiceStatus.PAID: 2,
+}
+
 ORDER_STATUS_FOR: dict[InvoiceStatus, OrderStatus] = {
     InvoiceStatus.CREATED: OrderStatus.AWAITING_PAYMENT,
     InvoiceStatus.AWAITING_PAYMENT: OrderStatus.AWAITING_PAYMENT,
@@ -81,6 +91,26 @@ ORDER_STATUS_FOR: dict[InvoiceStatus, OrderStatus] = {
     InvoiceStatus.DECLINED: OrderStatus.FAILED,
     InvoiceStatus.LIMITS_OUT_OF_RANGE: OrderStatus.FAILED,
 }
+
+
+# Deposit (transaction) statuses as the provider writes them (kunapay-api.md §6.2, from
+# the SDK; note the mixed case and the single-L "Canceled").
+CREDITED_DEPOSIT_STATUSES = ("Processed", "PartiallyProcessed")
+_DEPOSIT_RANK = {
+    "Created": 0,
+    "Processing": 1,
+    "Processed": 2,
+    "PartiallyProcessed": 2,
+    "Canceled": 2,
+}
+
+
+def deposit_may_move(current: str, new: str) -> bool:
+    """Whether a deposit in ``current`` may take ``new``: deposits never go back (a
+    retried "Processing" after "Processed" is old news). Unknown strings may always be
+    taken and left, since nobody knows where they stand."""
+    old_rank, new_rank = _DEPOSIT_RANK.get(current), _DEPOSIT_RANK.get(new)
+    return old_rank is None or new_rank is None or new_rank >= old_rank
 
 
 def normalize(provider_status: str | None) -> InvoiceStatus:
@@ -101,8 +131,11 @@ def may_move(current: str, new: str) -> bool:
     """Whether an invoice in ``current`` may take ``new``.
 
     - PAID is the end: nothing moves a paid invoice again.
-    - Another final status may still become a different final status (a payment that
-      lands after expiry, a partial payment topped up, a decline after review).
+    - A final status becomes another final status only when more money arrived: an
+      invoice that ended unpaid may still be paid in part or in full (a payment that
+      lands after expiry), a partial payment may be topped up to paid. The first
+      unpaid ending stands, and nothing undoes a payment (a late TIMEOUT after
+      PARTIALLY_PAID is old news).
     - A final status never goes back to an open one (late or replayed callbacks).
     - Among open statuses progress only goes forward; an unknown status is recorded
       over any open status and any open status may follow it.
@@ -110,7 +143,9 @@ def may_move(current: str, new: str) -> bool:
     if current == new or current == InvoiceStatus.PAID:
         return False
     if is_final(new):
-        return True
+        return not is_final(current) or (
+            _MONEY_RANK[InvoiceStatus(new)] > _MONEY_RANK[InvoiceStatus(current)]
+        )
     if is_final(current):
         return False
     if InvoiceStatus.UNKNOWN in (current, new):

@@ -86,3 +86,31 @@ def invoice_payload(status="CREATED", invoice_id=INVOICE_ID, **extra):
     }
     data.update(extra)
     return data
+
+
+@pytest.fixture
+def sent(listen):
+    """Names of the signals sent, in order."""
+    return listen(
+        "invoice_status_changed",
+        "invoice_paid",
+        "order_paid",
+        "deposit_received",
+        "invoice_partially_paid",
+        "invoice_overpaid",
+        "invoice_paid_late",
+        "invoice_declined",
+    )
+
+
+@pytest.fixture
+def deliver(client, django_capture_on_commit_callbacks):
+    """``deliver(payload, **post_options)``: post a signed callback and run what was
+    deferred to the commit (signals), as a real request would."""
+    from .callbacks_kit import post
+
+    def deliver(payload=None, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post(client, payload, **kwargs)
+
+    return deliver

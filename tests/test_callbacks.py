@@ -12,9 +12,9 @@ from django_invoices.services import callback_events
 from django_invoices.signing import sign_callback
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
+from .callbacks_kit import KEY, deposit_event, invoice_event, post
 from .conftest import API, INVOICE_ID, invoice_payload
 
-KEY = "test-private-key"  # tests/settings.py
 DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
 State = CallbackEvent.State
 
@@ -31,68 +31,6 @@ def invoice(order):
         payment_amount=Decimal("0.001"),
         payment_asset="BTC",
     )
-
-
-@pytest.fixture
-def sent(listen):
-    """Names of the signals sent, in order."""
-    return listen(
-        "invoice_status_changed",
-        "invoice_paid",
-        "order_paid",
-        "deposit_received",
-        "invoice_partially_paid",
-        "invoice_overpaid",
-        "invoice_paid_late",
-        "invoice_declined",
-    )
-
-
-def invoice_event(status, **data):
-    return {"event": "Invoice", "data": {"id": INVOICE_ID, "status": status, **data}}
-
-
-def deposit_event(tx_id, amount="0.0005", status="Processed", **data):
-    return {
-        "event": "InvoiceDeposit",
-        "data": {
-            "id": tx_id,
-            "type": "InvoiceDeposit",
-            "invoiceId": INVOICE_ID,
-            "asset": "BTC",
-            "paymentCode": "BTC",
-            "amount": amount,
-            "fee": "0",
-            "processedAmount": amount,
-            "status": status,
-            **data,
-        },
-    }
-
-
-def post(client, payload=None, *, raw=None, key=KEY, signature=None, account="default"):
-    body = raw if raw is not None else json.dumps(payload).encode()
-    headers = {}
-    if signature is None:
-        signature = sign_callback(key, body)
-    if signature:
-        headers["kun-signature"] = signature
-    return client.generic(
-        "POST",
-        f"/invoices/callback/{account}/",
-        data=body,
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-@pytest.fixture
-def deliver(client, django_capture_on_commit_callbacks):
-    def deliver(payload=None, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post(client, payload, **kwargs)
-
-    return deliver
 
 
 # -- authentic callbacks ---------------------------------------------------------------
@@ -253,7 +191,13 @@ def test_odd_but_authentic_payloads_never_give_a_500(deliver, api, invoice, payl
     api.get(DETAIL_URL, json={"data": invoice_payload("CREATED")})
     response = deliver(payload)
     assert response.status_code == 200
-    assert CallbackEvent.objects.get().state in {State.APPLIED, State.IGNORED, State.FAILED}
+    # PENDING: a PAID the API does not confirm waits for a later attempt.
+    assert CallbackEvent.objects.get().state in {
+        State.APPLIED,
+        State.IGNORED,
+        State.FAILED,
+        State.PENDING,
+    }
 
 
 # -- what authentic callbacks do -------------------------------------------------------

@@ -99,6 +99,14 @@ def test_a_paid_order_gets_409(order, request_):
     assert "paid already" in response.content.decode()
 
 
+def test_a_partly_paid_order_gets_409_too(order, request_):
+    order.status = "partially_paid"
+    order.save()
+    response = start_payment(request_, order)
+    assert response.status_code == 409
+    assert not Invoice.objects.exists()
+
+
 def test_an_invoice_without_a_payment_page_is_reported(api, order, request_):
     api.post(CREATE_URL, json={"data": {"id": INVOICE_ID}})
     response = start_payment(request_, order)

@@ -19,8 +19,8 @@ from django_invoices.models import CallbackEvent, Deposit, Invoice
 from django_invoices.services import callback_events
 from django_invoices.statuses import InvoiceStatus
 
+from .callbacks_kit import deposit_event, invoice_event, post
 from .conftest import API, INVOICE_ID, invoice_payload
-from .test_callbacks import deposit_event, invoice_event, post
 
 DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
 OTHER_ID = "0f8b3a6e-8d39-4c55-9f3e-1b2c3d4e5f60"
@@ -288,8 +288,9 @@ def test_a_confirming_read_about_another_invoice_does_not_mark_this_one_paid(
         response = post(client, invoice_event("PAID"))
     assert response.status_code == 200
     event = only_event()
-    assert event.state == State.FAILED
-    assert OTHER_ID in event.outcome
+    # The provider's answer is at fault, not the callback: asked again on a later run.
+    assert event.state == State.PENDING
+    assert event.outcome.startswith("will retry: ") and OTHER_ID in event.outcome
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.CREATED
     assert invoice.order.status != "paid"

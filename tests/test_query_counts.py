@@ -16,8 +16,8 @@ from django_invoices import services
 from django_invoices.models import CallbackEvent
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
+from .callbacks_kit import deposit_event, invoice_event, post
 from .conftest import API, INVOICE_ID, invoice_payload
-from .test_callbacks import deposit_event, invoice_event, post
 
 RETURN = reverse("django_invoices:return")
 STATUS = reverse("django_invoices:api-invoice-status")

@@ -1,4 +1,5 @@
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -166,6 +167,32 @@ def test_a_refused_create_leaves_nothing_behind(api, order):
 def test_a_paid_order_gets_no_new_invoice(api, order):
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAID)
     with pytest.raises(InvoiceCreationError):
+        services.create_invoice(order)
+    assert not api.calls
+
+
+def test_an_order_paid_late_gets_no_invoice_even_with_one_still_open(api, order):
+    """An invoice paid after it expired settles the order while a newer invoice of it is
+    still open: nobody must be sent to pay that one."""
+    first = Invoice.objects.create(
+        provider_id=uuid.uuid4(), order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+    services.apply_status(first, "TIMEOUT")
+    second = Invoice.objects.create(
+        provider_id=uuid.uuid4(), order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+    services.apply_status(first, "PAID")
+    second.refresh_from_db()
+    assert second.is_open
+
+    with pytest.raises(InvoiceCreationError, match="already paid"):
+        services.create_invoice(order)
+    assert not api.calls
+
+
+def test_a_partly_paid_order_gets_no_new_invoice_for_the_whole_amount(api, order):
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.PARTIALLY_PAID)
+    with pytest.raises(InvoiceCreationError, match="partly paid"):
         services.create_invoice(order)
     assert not api.calls
 

@@ -196,6 +196,7 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
                     "address",
                     "provider_created_at",
                     "expires_at",
+                    "expired_once",
                     "completed_at",
                 )
             },
@@ -229,6 +230,7 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
         "address",
         "provider_created_at",
         "expires_at",
+        "expired_once",
         "completed_at",
         "callback_url",
         "transactional_callbacks",

@@ -14,6 +14,7 @@ may move.
 - ``fields``: reading the provider's fields into what the models store.
 """
 
+from ..statuses import CREDITED_DEPOSIT_STATUSES
 from .bulk import (
     REFRESH_WORKERS,
     OrderOutcome,
@@ -60,7 +61,6 @@ from .provider import (
     redirect_url,
 )
 from .transitions import (
-    CREDITED_DEPOSIT_STATUSES,
     Transition,
     apply_invoice_data,
     apply_status,

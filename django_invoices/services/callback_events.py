@@ -28,6 +28,7 @@ from .transitions import (
     apply_data_locked,
     check_overpaid,
     check_same_invoice,
+    credited_gross,
     lock_invoice,
     record_deposit,
     transition,
@@ -132,19 +133,24 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
             and conf.get("CONFIRM_PAID_CALLBACKS")
         ):
             # Read without a lock first: no row stays locked while the provider answers.
-            invoice = _invoice_of(parsed)
+            invoice = _invoice_of(parsed, event.account)
             if invoice is None:
                 return _ignore_unknown_invoice(event)
             if invoice.status != InvoiceStatus.PAID:  # already settled: nothing to confirm
-                confirmed = get_client(invoice.account, fast=True).get_invoice(
-                    str(invoice.provider_id)
-                )
-                check_same_invoice(invoice, confirmed)
+                try:
+                    confirmed = get_client(invoice.account, fast=True).get_invoice(
+                        str(invoice.provider_id)
+                    )
+                    check_same_invoice(invoice, confirmed)
+                except InvalidResponse as exc:
+                    # The provider's answer, not the callback, is at fault: ask again later.
+                    logger.warning("Callback event %s stays pending: %s", event.pk, exc)
+                    return _finish(event, CallbackEvent.State.PENDING, f"will retry: {exc}")
             with transaction.atomic():
                 return _apply_callback(event, parsed, lock_invoice(invoice), confirmed)
         # Nothing to ask the provider: one query finds and locks the invoice.
         with transaction.atomic():
-            locked = _invoice_of(parsed, lock=True)
+            locked = _invoice_of(parsed, event.account, lock=True)
             if locked is not None:
                 return _apply_callback(event, parsed, locked, None)
         return _ignore_unknown_invoice(event)
@@ -161,15 +167,24 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
 
 RETRYABLE_EVENT_STATES = (CallbackEvent.State.PENDING, CallbackEvent.State.FAILED)
 
+#: Attempts at confirming a PAID callback through the API before its event fails.
+CONFIRM_ATTEMPTS = 12
+
 
 def _ignore_unknown_invoice(event: CallbackEvent) -> CallbackEvent:
     return _finish(event, CallbackEvent.State.IGNORED, "unknown invoice; nothing changed")
 
 
-def _invoice_of(parsed: callbacks.ParsedCallback, *, lock: bool = False) -> Invoice | None:
+def _invoice_of(
+    parsed: callbacks.ParsedCallback, account: str, *, lock: bool = False
+) -> Invoice | None:
     """The invoice a callback is about; with ``lock``, locked with its order as
-    ``lock_invoice`` does (inside a transaction)."""
-    invoices = Invoice.objects.all()
+    ``lock_invoice`` does (inside a transaction).
+
+    Only invoices of the account whose key signed the callback: one merchant account's
+    key must not speak for another account's invoices.
+    """
+    invoices = Invoice.objects.filter(account=account)
     if lock:
         invoices = invoices.select_for_update().select_related("order")
     invoice_id = parsed.invoice_id
@@ -205,11 +220,12 @@ def _apply_callback(
     if applied:
         return _finish(event, CallbackEvent.State.DUPLICATE, "same news already applied")
     if parsed.kind == "deposit":
-        deposit, created = record_deposit(invoice, parsed.data)
-        if created:
-            check_overpaid(invoice)
+        received_before = credited_gross(invoice) if invoice.status == InvoiceStatus.PAID else None
+        deposit, done = record_deposit(invoice, parsed.data)
+        if received_before is not None:
+            check_overpaid(invoice, received_before=received_before)
         invoice.save(update_fields=["paid_amount", "updated_at"])
-        outcome = f"deposit {deposit.provider_id} {'recorded' if created else 'updated'}"
+        outcome = f"deposit {deposit.provider_id} {done}"
     else:
         if confirmed is not None:
             result = apply_data_locked(invoice, confirmed)
@@ -224,8 +240,20 @@ def _apply_callback(
             else f"no change (stays {result.old_status})"
         )
         if confirmed is not None:
-            outcome += f"; confirmed by API as {confirmed.get('status')!r}"
+            said = confirmed.get("status")
+            if invoice.status != InvoiceStatus.PAID:
+                return _not_confirmed(event, f"{outcome}; the API says {said!r}, not paid")
+            outcome += f"; confirmed by API as {said!r}"
     return _finish(event, CallbackEvent.State.APPLIED, outcome)
+
+
+def _not_confirmed(event: CallbackEvent, outcome: str) -> CallbackEvent:
+    """A PAID the API does not confirm (yet) stays pending, so a later run applies it
+    once the API agrees; after ``CONFIRM_ATTEMPTS`` it fails, for staff to look at."""
+    if event.attempts + 1 >= CONFIRM_ATTEMPTS:
+        logger.error("KUNA Pay never confirmed the PAID of callback event %s", event.pk)
+        return _finish(event, CallbackEvent.State.FAILED, f"{outcome}; gave up")
+    return _finish(event, CallbackEvent.State.PENDING, f"{outcome}; will ask again")
 
 
 def _finish(event: CallbackEvent, state: str, outcome: str) -> CallbackEvent:

@@ -69,11 +69,12 @@ def create_invoice(
     invoice: Invoice | None = None
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
+        # Before the open-invoice shortcut: an invoice paid after it expired settles the
+        # order while a newer invoice may still be open, and nobody must pay that one.
+        _check_payable(locked)
         existing = locked.invoices.filter(status__in=OPEN_STATUSES).first()
         if existing is not None:
             return existing
-        if locked.status == OrderStatus.PAID:
-            raise InvoiceCreationError(_("Order %(order)s is already paid.") % {"order": locked})
         data = _find_remote_invoice(client, locked) if locked.needs_reconciliation else None
         if data is None:
             try:
@@ -113,6 +114,18 @@ def create_invoice(
     for name in ("status", "updated_at", "needs_reconciliation"):
         setattr(order, name, getattr(locked, name))
     return invoice
+
+
+def _check_payable(order: Order) -> None:
+    if order.status == OrderStatus.PAID:
+        raise InvoiceCreationError(_("Order %(order)s is already paid.") % {"order": order})
+    if order.status == OrderStatus.PARTIALLY_PAID:
+        # A new invoice would ask for the whole amount again; what is missing is for the
+        # shop and the customer to settle (a new order for the rest, or a refund).
+        raise InvoiceCreationError(
+            _("Order %(order)s was partly paid; settle the rest with the customer.")
+            % {"order": order}
+        )
 
 
 @dataclass(frozen=True)

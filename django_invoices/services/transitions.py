@@ -21,20 +21,19 @@ from ..exceptions import (
 )
 from ..models import Deposit, Invoice, Order
 from ..statuses import (
+    CREDITED_DEPOSIT_STATUSES,
     FINAL_STATUSES,
     OPEN_STATUSES,
     ORDER_STATUS_FOR,
     InvoiceStatus,
     OrderStatus,
+    deposit_may_move,
     may_move,
     normalize,
 )
 from .fields import mirror_invoice, parse_provider_datetime, provider_amount, provider_text
 
 logger = logging.getLogger("django_invoices")
-
-# Deposit statuses whose credited amount counts towards what an invoice received.
-CREDITED_DEPOSIT_STATUSES = ("Processed", "PartiallyProcessed")
 
 
 def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
@@ -62,12 +61,15 @@ def apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
         if isinstance(transactions, list)
         else []
     )
-    for item in deposits:
-        record_deposit(invoice, item, recount=False)
     if deposits:
+        received_before = credited_gross(invoice) if _may_be_overpaid(invoice) else None
+        for item in deposits:
+            record_deposit(invoice, item, recount=False)
         # paid_amount only changes with a deposit written (always under this lock), so
         # an answer without any (most re-reads of a pending invoice) needs no new sum.
         recount_paid(invoice)
+        if received_before is not None:
+            check_overpaid(invoice, received_before=received_before)
     result = transition(invoice, status, payload=data)
     invoice.synced_at = dj_timezone.now()
     invoice.save()
@@ -122,6 +124,8 @@ def transition(
     if new == old:
         return Transition(invoice, old, old, changed=False)
     invoice.status = new
+    if new == InvoiceStatus.EXPIRED:
+        invoice.expired_once = True
     transaction.on_commit(
         lambda: _send(
             signals.invoice_status_changed,
@@ -140,7 +144,7 @@ def _announce_outcome(invoice: Invoice, old: str, new: InvoiceStatus) -> None:
     """The signals for how a payment ended; none of the odd endings passes as plain paid."""
     if new == InvoiceStatus.PAID:
         transaction.on_commit(lambda: _send(signals.invoice_paid, Invoice, invoice=invoice))
-        if old == InvoiceStatus.EXPIRED:
+        if invoice.expired_once:
             logger.warning("Invoice %s was paid after it expired", invoice)
             transaction.on_commit(
                 lambda: _send(signals.invoice_paid_late, Invoice, invoice=invoice)
@@ -154,16 +158,29 @@ def _announce_outcome(invoice: Invoice, old: str, new: InvoiceStatus) -> None:
         transaction.on_commit(lambda: _send(signals.invoice_declined, Invoice, invoice=invoice))
 
 
-def check_overpaid(invoice: Invoice) -> None:
-    """Signal a paid invoice whose deposits exceed what the buyer was asked to pay."""
-    if invoice.status != InvoiceStatus.PAID or invoice.payment_amount is None:
-        return
-    received = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
+def _may_be_overpaid(invoice: Invoice) -> bool:
+    return invoice.status == InvoiceStatus.PAID and invoice.payment_amount is not None
+
+
+def credited_gross(invoice: Invoice) -> Decimal:
+    """What the invoice's credited deposits brought, fees included (payment asset)."""
+    total = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
         total=Sum("amount")
     )["total"]
-    if received is None or received <= invoice.payment_amount:
+    return total or Decimal("0")
+
+
+def check_overpaid(invoice: Invoice, *, received_before: Decimal | None = None) -> None:
+    """Signal a paid invoice whose credited deposits exceed what the buyer was asked to
+    pay. With ``received_before`` (the credited total before a deposit was written), only
+    when that deposit made the total grow: the same excess is announced once."""
+    if not _may_be_overpaid(invoice):
         return
     expected = invoice.payment_amount
+    assert expected is not None
+    received = credited_gross(invoice)
+    if received <= expected or (received_before is not None and received <= received_before):
+        return
     logger.warning("Invoice %s received %s, more than the %s due", invoice, received, expected)
     transaction.on_commit(
         lambda: _send(
@@ -221,16 +238,29 @@ def _send(signal: Any, sender: type, **kwargs: Any) -> None:
 # -- deposits --------------------------------------------------------------------------
 
 
+# What ``record_deposit`` did with a deposit.
+DEPOSIT_RECORDED = "recorded"
+DEPOSIT_UPDATED = "updated"
+DEPOSIT_STALE = "unchanged (older news)"
+DEPOSIT_ELSEWHERE = "unchanged (recorded on another invoice)"
+
+
 def record_deposit(
     invoice: Invoice, data: dict[str, Any], *, recount: bool = True
-) -> tuple[Deposit, bool]:
-    """Create or update the deposit ``data`` describes; the invoice must be locked."""
+) -> tuple[Deposit, str]:
+    """Create or update the deposit ``data`` describes; the invoice must be locked.
+
+    Returns the deposit and what was done (``DEPOSIT_*``). Older news than what is
+    stored (a status that goes back, or an earlier ``updatedAt``) changes nothing, and a
+    deposit stays on the invoice it was first recorded on.
+    """
     provider_id = provider_text(Deposit, "provider_id", data.get("id"), "deposit id").strip()
     if not provider_id:
         raise InvalidResponse("a deposit without an id")
+    status = provider_text(Deposit, "status", data.get("status"), "deposit status")
     fields = {
         "invoice": invoice,
-        "status": provider_text(Deposit, "status", data.get("status"), "deposit status"),
+        "status": status,
         "asset": provider_text(Deposit, "asset", data.get("asset"), "deposit asset"),
         "payment_code": provider_text(
             Deposit, "payment_code", data.get("paymentCode"), "paymentCode"
@@ -246,20 +276,41 @@ def record_deposit(
     # The invoice lock serialises writers of its deposits; the unique provider_id is the
     # backstop, so a plain read-then-write is enough (and cheaper than update_or_create).
     deposit = Deposit.objects.filter(provider_id=provider_id).first()
-    created = deposit is None
     if deposit is None:
         deposit = Deposit.objects.create(provider_id=provider_id, **fields)
+        transaction.on_commit(
+            lambda: _send(signals.deposit_received, Deposit, deposit=deposit, invoice=invoice)
+        )
+        done = DEPOSIT_RECORDED
+    elif deposit.invoice_id != invoice.pk:
+        # Its invoice is not locked here, and counting it twice would invent money.
+        logger.warning(
+            "Deposit %s belongs to invoice %s; not moved to %s",
+            provider_id,
+            deposit.invoice_id,
+            invoice,
+        )
+        return deposit, DEPOSIT_ELSEWHERE
+    elif _is_older(deposit, status, data):
+        logger.info("Deposit %s stays %s; ignored older news", provider_id, deposit.status)
+        return deposit, DEPOSIT_STALE
     else:
         for name, value in fields.items():
             setattr(deposit, name, value)
         deposit.save()
-    if created:
-        transaction.on_commit(
-            lambda: _send(signals.deposit_received, Deposit, deposit=deposit, invoice=invoice)
-        )
+        done = DEPOSIT_UPDATED
     if recount:
         recount_paid(invoice)
-    return deposit, created
+    return deposit, done
+
+
+def _is_older(deposit: Deposit, status: str, data: dict[str, Any]) -> bool:
+    if not deposit_may_move(deposit.status, status):
+        return True
+    stored = deposit.raw_payload if isinstance(deposit.raw_payload, dict) else {}
+    then = parse_provider_datetime(stored.get("updatedAt"))
+    now = parse_provider_datetime(data.get("updatedAt"))
+    return then is not None and now is not None and now < then
 
 
 def recount_paid(invoice: Invoice) -> None:

@@ -1,0 +1,333 @@
+"""Late, repeated, partial and stale news: what arrives out of order changes nothing it
+should not, and every payment ends up counted once."""
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
+from django_invoices.services import callback_events
+from django_invoices.statuses import InvoiceStatus, OrderStatus, deposit_may_move, may_move
+
+from .callbacks_kit import deposit_event, invoice_event, post
+from .conftest import API, INVOICE_ID, invoice_payload
+from .test_callbacks import UNCONFIRMED
+
+State = CallbackEvent.State
+DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
+NEWER_ID = "11111111-2222-4333-8444-555555555555"
+
+
+@pytest.fixture
+def invoice(order):
+    """An invoice awaiting its payment of 0.001 BTC, as in test_callbacks."""
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)
+    return Invoice.objects.create(
+        provider_id=INVOICE_ID,
+        order=order,
+        provider_status="CREATED",
+        invoice_amount=order.amount,
+        invoice_asset=order.asset,
+        payment_amount=Decimal("0.001"),
+        payment_asset="BTC",
+    )
+
+
+def process_pending():
+    call_command("invoices_process_callbacks", stdout=StringIO())
+
+
+def expire(invoice):
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=InvoiceStatus.EXPIRED, provider_status="TIMEOUT", expired_once=True
+    )
+    Order.objects.filter(pk=invoice.order_id).update(status=OrderStatus.EXPIRED)
+
+
+# -- a PAID the API does not confirm yet -----------------------------------------------
+
+
+def test_an_unconfirmed_paid_waits_and_is_applied_once_the_api_agrees(
+    deliver, api, invoice, sent, django_capture_on_commit_callbacks
+):
+    expire(invoice)
+    api.get(DETAIL_URL, json={"data": invoice_payload("TIMEOUT")})
+
+    response = deliver(invoice_event("PAID"))
+
+    assert response.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert event.state == State.PENDING
+    assert event.outcome.endswith("the API says 'TIMEOUT', not paid; will ask again")
+    assert Order.objects.get().status == OrderStatus.EXPIRED
+
+    api.replace("GET", DETAIL_URL, json={"data": invoice_payload("PAID")})
+    with django_capture_on_commit_callbacks(execute=True):
+        process_pending()
+
+    event.refresh_from_db()
+    assert event.state == State.APPLIED
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert sent.count("order_paid") == sent.count("invoice_paid_late") == 1
+
+
+def test_a_resent_paid_is_no_duplicate_of_one_still_waiting(deliver, api, invoice):
+    expire(invoice)
+    api.get(DETAIL_URL, json={"data": invoice_payload("TIMEOUT")})
+    deliver(invoice_event("PAID"))
+    api.replace("GET", DETAIL_URL, json={"data": invoice_payload("PAID")})
+
+    deliver(invoice_event("PAID"))
+    process_pending()
+
+    states = list(CallbackEvent.objects.order_by("pk").values_list("state", flat=True))
+    assert states == [State.DUPLICATE, State.APPLIED]
+    assert Order.objects.get().status == OrderStatus.PAID
+
+
+def test_a_paid_never_confirmed_fails_after_the_last_attempt(deliver, api, invoice):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
+    deliver(invoice_event("PAID"))
+    for _ in range(callback_events.CONFIRM_ATTEMPTS - 2):
+        process_pending()
+    assert CallbackEvent.objects.get().state == State.PENDING
+
+    process_pending()
+
+    event = CallbackEvent.objects.get()
+    assert (event.state, event.attempts) == (State.FAILED, callback_events.CONFIRM_ATTEMPTS)
+    assert event.outcome.endswith("; gave up")
+    assert Order.objects.get().status == OrderStatus.AWAITING_PAYMENT
+
+
+# -- final statuses only move towards more money ---------------------------------------
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+@pytest.mark.parametrize("late", ["TIMEOUT", "DEACTIVATED", "DECLINED", "LIMITS_OUT_OF_RANGE"])
+def test_a_late_unpaid_ending_does_not_undo_a_partial_payment(deliver, invoice, sent, late):
+    deliver(deposit_event("tx-1", amount="0.0005"))
+    deliver(invoice_event("PARTIALLY_PAID"))
+    sent.clear()
+
+    deliver(invoice_event(late))  # its first delivery failed; the retry comes late
+
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PARTIALLY_PAID
+    assert Order.objects.get().status == OrderStatus.PARTIALLY_PAID
+    assert sent == []
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_the_first_unpaid_ending_stands_and_a_payment_still_counts(deliver, invoice, sent):
+    deliver(invoice_event("TIMEOUT"))
+    deliver(invoice_event("DECLINED"))
+    assert Invoice.objects.get().status == InvoiceStatus.EXPIRED
+
+    deliver(invoice_event("PARTIALLY_PAID"))
+    deliver(invoice_event("PAID"))  # the rest, paid after the invoice expired
+
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert sent.count("invoice_paid_late") == sent.count("order_paid") == 1
+    assert "invoice_declined" not in sent
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "allowed"),
+    [
+        ("expired", "paid", True),
+        ("expired", "partially_paid", True),
+        ("partially_paid", "paid", True),
+        ("declined", "partially_paid", True),
+        ("partially_paid", "expired", False),
+        ("partially_paid", "declined", False),
+        ("expired", "cancelled", False),
+        ("cancelled", "declined", False),
+        ("paid", "partially_paid", False),
+        ("expired", "awaiting_payment", False),
+        ("created", "expired", True),
+        ("confirming", "awaiting_payment", False),
+    ],
+)
+def test_may_move(current, new, allowed):
+    assert may_move(current, new) is allowed
+
+
+# -- deposits never go back ------------------------------------------------------------
+
+
+def test_a_stale_deposit_status_does_not_undo_a_processed_deposit(deliver, invoice, sent):
+    deliver(deposit_event("tx-1", amount="0.001", status="Processed"))
+
+    response = deliver(deposit_event("tx-1", amount="0.001", status="Processing"))
+
+    assert response.json()["state"] == "applied"
+    assert (
+        CallbackEvent.objects.order_by("pk").last().outcome == "deposit tx-1 unchanged (older news)"
+    )
+    invoice.refresh_from_db()
+    assert Deposit.objects.get().status == "Processed"
+    assert invoice.paid_amount == Decimal("0.001")
+    assert sent.count("deposit_received") == 1
+
+
+def test_an_older_update_with_the_same_status_changes_nothing(deliver, invoice):
+    newer = {"updatedAt": "2026-11-25T10:05:00.000Z"}
+    older = {"updatedAt": "2026-11-25T10:01:00.000Z"}
+    deliver(deposit_event("tx-1", amount="0.001", status="Processing", fee="0.0001", **newer))
+
+    deliver(deposit_event("tx-1", amount="0.001", status="Processing", fee="0.0009", **older))
+
+    assert Deposit.objects.get().fee == Decimal("0.0001")
+
+
+def test_a_newer_update_with_the_same_status_is_applied_not_a_duplicate(deliver, invoice):
+    deliver(deposit_event("tx-1", amount="0.001", updatedAt="2026-11-25T10:01:00.000Z"))
+
+    response = deliver(
+        deposit_event("tx-1", amount="0.001", fee="0.00002", updatedAt="2026-11-25T10:05:00Z")
+    )
+
+    assert response.json()["state"] == "applied"
+    assert Deposit.objects.get().fee == Decimal("0.00002")
+
+
+def test_a_stale_re_read_does_not_move_a_deposit_back(api, invoice):
+    from django_invoices import services
+
+    done = {
+        "id": "tx-1",
+        "status": "Processed",
+        "asset": "EUR",
+        "amount": "42.5",
+        "processedAmount": "42.5",
+    }
+    seen_earlier = {**done, "status": "Processing", "processedAmount": None}
+    services.apply_invoice_data(invoice, invoice_payload("PAID", transactions=[done]))
+
+    after = services.apply_invoice_data(
+        invoice, invoice_payload("CONFIRMATION_AWAITING", transactions=[seen_earlier])
+    )
+
+    assert after.status == InvoiceStatus.PAID
+    assert after.deposits.get().status == "Processed"
+    assert after.paid_amount == Decimal("42.5")
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "allowed"),
+    [
+        ("Created", "Processing", True),
+        ("Processing", "Processed", True),
+        ("Processed", "Processing", False),
+        ("Processed", "Created", False),
+        ("Processed", "Canceled", True),
+        ("Processing", "Refunded", True),  # unknown: cannot tell, so taken
+        ("Refunded", "Processing", True),
+    ],
+)
+def test_deposit_may_move(current, new, allowed):
+    assert deposit_may_move(current, new) is allowed
+
+
+def test_a_deposit_stays_on_the_invoice_it_was_recorded_on(deliver, invoice, order):
+    deliver(deposit_event("tx-1", amount="0.001"))
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.EXPIRED)
+    newer = Invoice.objects.create(
+        provider_id=NEWER_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+    payload = deposit_event("tx-1", amount="0.001")
+    del payload["data"]["invoiceId"]  # found by externalOrderId: the newest invoice
+    payload["data"]["externalOrderId"] = "A-1"
+
+    deliver(payload)
+
+    invoice.refresh_from_db()
+    newer.refresh_from_db()
+    assert Deposit.objects.get().invoice_id == invoice.pk
+    assert (invoice.paid_amount, newer.paid_amount) == (Decimal("0.001"), Decimal("0"))
+    assert (
+        CallbackEvent.objects.order_by("pk")
+        .last()
+        .outcome.endswith("(recorded on another invoice)")
+    )
+
+
+# -- overpayment is announced once, when it happens ------------------------------------
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_an_overpayment_credited_after_paid_is_announced(deliver, invoice, listen):
+    seen = listen("invoice_overpaid", kwargs=True)
+    deliver(invoice_event("PAYMENT_AWAITING", paymentAmount="0.001", paymentAssetCode="BTC"))
+    deliver(deposit_event("tx-1", amount="0.0015", status="Processing"))
+    deliver(invoice_event("PAID"))
+    assert seen == []
+
+    deliver(deposit_event("tx-1", amount="0.0015", status="Processed"))
+
+    assert [(kw["expected"], kw["received"]) for _, kw in seen] == [
+        (Decimal("0.001"), Decimal("0.0015"))
+    ]
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_a_deposit_that_credits_nothing_does_not_repeat_the_overpaid_signal(
+    deliver, invoice, listen
+):
+    seen = listen("invoice_overpaid", kwargs=True)
+    deliver(invoice_event("PAYMENT_AWAITING", paymentAmount="0.001", paymentAssetCode="BTC"))
+    deliver(deposit_event("tx-1", amount="0.0015"))
+    deliver(invoice_event("PAID"))
+
+    deliver(deposit_event("tx-2", amount="0.0001", status="Processing"))
+    deliver(deposit_event("tx-1", amount="0.0015", fee="0.00001"))  # same credit again
+
+    deliver(deposit_event("tx-3", amount="0.0002"))  # more money: announced again
+
+    assert [kw["received"] for _, kw in seen] == [Decimal("0.0015"), Decimal("0.0017")]
+
+
+# -- accounts and late payments --------------------------------------------------------
+
+
+def test_a_callback_of_one_account_cannot_change_another_accounts_invoice(
+    client, invoice, settings
+):
+    settings.DJANGO_INVOICES = {
+        **settings.DJANGO_INVOICES,
+        "ACCOUNTS": {"eu": {"API_KEY": "eu", "PRIVATE_KEY": "eu-private"}},
+    }
+    assert invoice.account == "default"
+
+    response = post(client, invoice_event("DECLINED"), account="eu", key="eu-private")
+
+    assert response.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert (event.state, event.invoice_id) == (State.IGNORED, None)
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.CREATED
+    assert Order.objects.get().status == OrderStatus.AWAITING_PAYMENT
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_an_expired_invoice_paid_in_two_parts_is_paid_late(deliver, invoice, sent):
+    deliver(invoice_event("TIMEOUT"))
+    deliver(invoice_event("PARTIALLY_PAID"))
+    deliver(invoice_event("PAID"))
+
+    assert Invoice.objects.get().expired_once
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert sent.count("invoice_paid_late") == 1
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_a_payment_in_time_is_not_late(deliver, invoice, sent):
+    deliver(invoice_event("PARTIALLY_PAID"))
+    deliver(invoice_event("PAID"))
+
+    assert not Invoice.objects.get().expired_once
+    assert "invoice_paid_late" not in sent
