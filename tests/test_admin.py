@@ -705,3 +705,39 @@ def test_a_forged_deeply_nested_body_still_shows(admin_client):
     response = admin_client.get(url)
     assert response.status_code == 200
     assert "[[[[" in response.content.decode()
+
+
+# -- hostile data on admin pages -------------------------------------------------------
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_a_callback_with_a_lone_surrogate_shows_in_the_admin(admin_client, signed):
+    from .callbacks_kit import KEY, post
+
+    raw = json.dumps({"event": "Invoice", "data": {"id": "x", "status": "\ud800"}}).encode()
+    response = post(admin_client, raw=raw, key=KEY, signature=None if signed else "")
+    assert response.status_code == (400 if signed else 401)
+    event = CallbackEvent.objects.get()
+
+    page = admin_client.get(reverse("admin:django_invoices_callbackevent_change", args=[event.pk]))
+
+    assert page.status_code == 200
+    assert "\\ud800" in page.content.decode()  # shown as it came, not re-encoded
+
+
+@pytest.mark.parametrize(
+    ("assets", "offered"),
+    [
+        # A position that is not a number sorts first; items without a code are left out.
+        ([{"code": "USDT", "position": 1}, {"code": "EUR", "position": "2"}], ["EUR", "USDT"]),
+        ([{"code": "USDT", "position": 1}, {"code": None}, {"code": 5}], ["USDT"]),
+        ([{"code": "USDT", "position": True}, {"code": "EUR", "position": None}], ["EUR", "USDT"]),
+    ],
+)
+def test_odd_provider_assets_never_break_the_order_form(admin_client, api, assets, offered):
+    api.get(f"{API}/v1/invoice/assets", json={"data": assets})
+
+    page = admin_client.get(reverse("admin:django_invoices_order_add"))
+
+    assert page.status_code == 200
+    assert re.findall(r'<option value="(\w+)"', page.content.decode()) == offered

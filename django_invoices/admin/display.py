@@ -12,6 +12,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from .. import safejson
+
 # Invoice, order and callback-event states share one palette.
 COLOURS = {
     "new": "#6c757d",
@@ -88,8 +90,10 @@ def pretty_json(data: Any) -> SafeString:
 def pretty_body(body: str) -> SafeString:
     """A callback body: indented if it is JSON, as received otherwise."""
     try:
-        return pretty_json(json.loads(body))
-    except (ValueError, RecursionError):  # a forged body may be anything, e.g. nested deep
+        # safejson refuses what cannot be shown: nesting deep enough for RecursionError,
+        # and lone surrogates, which no UTF-8 page can carry.
+        return pretty_json(safejson.loads(body))
+    except ValueError:  # a forged body may be anything
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', body)
 
 

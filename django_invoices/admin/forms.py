@@ -15,15 +15,20 @@ from ..models import Order
 def asset_choices(assets: list[dict[str, Any]], current: str = "") -> list[tuple[str, str]]:
     """``(code, label)`` pairs of the provider's assets, keeping ``current`` if it is gone."""
     choices: list[tuple[str, str]] = []
-    for asset in sorted(assets, key=lambda item: (item.get("position") or 0, item.get("code"))):
-        code = str(asset.get("code") or "").strip()
-        if not code:
-            continue
+    usable = [item for item in assets if isinstance(item.get("code"), str) and item["code"].strip()]
+    for asset in sorted(usable, key=lambda item: (_position(item), item["code"])):
+        code = asset["code"].strip()
         name = str(asset.get("name") or "").strip()
         choices.append((code, f"{code} ({name})" if name and name != code else code))
     if current and current not in {code for code, _label in choices}:
         choices.append((current, current))
     return choices
+
+
+def _position(asset: dict[str, Any]) -> int:
+    # The provider's data: a position that is not a number sorts first, never raises.
+    position = asset.get("position")
+    return position if isinstance(position, int) and not isinstance(position, bool) else 0
 
 
 class OrderAdminForm(forms.ModelForm):
