@@ -17,6 +17,43 @@ def _url_is_absolute(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+# Settings that must be numbers: (smallest allowed value, whether it must be whole).
+ACCOUNT_NUMBERS = {
+    "CONNECT_TIMEOUT": (0.001, False),
+    "READ_TIMEOUT": (0.001, False),
+    "RETRIES": (0, True),
+    "RETRY_BACKOFF": (0, False),
+}
+APP_NUMBERS = {
+    "CALLBACK_MAX_BODY_SIZE": (1, True),
+    "CALLBACK_API_TIMEOUT": (0.001, False),
+    "REFRESH_MIN_INTERVAL": (0, False),
+    "PENDING_PAGE_REFRESH": (1, True),
+    "CACHE_TIMEOUT": (0, True),
+}
+
+
+def _number_messages(
+    label: str, options: dict[str, Any], rules: dict[str, tuple[float, bool]]
+) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for key, (least, whole) in rules.items():
+        value = options[key]
+        is_number = isinstance(value, int if whole else (int, float)) and not isinstance(
+            value, bool
+        )
+        if not is_number or value < least:
+            kind = "a whole number" if whole else "a number"
+            messages.append(
+                Error(
+                    f"{label}: {key} is {value!r}; it must be {kind} of at least {least}.",
+                    hint=f"See the default of {key} in the README's settings table.",
+                    id="django_invoices.E008",
+                )
+            )
+    return messages
+
+
 def _account_messages(name: str, options: dict[str, Any]) -> list[CheckMessage]:
     label = f"account {name!r}"
     messages: list[CheckMessage] = []
@@ -100,8 +137,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
             continue
         if name != conf.DEFAULT_ACCOUNT and not isinstance(accounts.get(name), dict):
+            if name not in accounts:  # ACCOUNTS itself is not a dict: reported above
+                continue
+            messages.append(
+                Error(
+                    f"DJANGO_INVOICES: account {name!r} is "
+                    f"{type(accounts.get(name)).__name__}, not a dict of settings.",
+                    hint='e.g. "ACCOUNTS": {"eu": {"API_KEY": "...", "PRIVATE_KEY": "..."}}',
+                    id="django_invoices.E007",
+                )
+            )
             continue
-        messages.extend(_account_messages(name, conf.raw_account(name)))
+        options = conf.raw_account(name)
+        messages.extend(_number_messages(f"account {name!r}", options, ACCOUNT_NUMBERS))
+        messages.extend(_account_messages(name, options))
+    messages.extend(
+        _number_messages(
+            "DJANGO_INVOICES", {key: conf.get(key) for key in APP_NUMBERS}, APP_NUMBERS
+        )
+    )
     base_url = str(conf.get("BASE_URL") or "")
     if not _url_is_absolute(base_url):
         messages.append(

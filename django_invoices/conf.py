@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 DEFAULT_ACCOUNT = "default"
 
@@ -37,7 +38,8 @@ DEFAULTS: dict[str, Any] = {
     # "https://shop.example". callbackUrl and redirectUrl are built from it.
     "BASE_URL": "",
     "TRANSACTIONAL_CALLBACKS": True,
-    "REDIRECT_BUTTON_TITLE": "Back to the shop",
+    # Translated into the language active when the invoice is created.
+    "REDIRECT_BUTTON_TITLE": _("Back to the shop"),
     # Names from GET /v1/invoice/questionnaire, e.g. ["email"].
     "QUESTIONNAIRE_FIELDS": [],
     # Payment page of an invoice whose API answer carries no paymentLink (one adopted by
@@ -143,7 +145,12 @@ def raw_account(name: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
     accounts = get("ACCOUNTS") or {}
     if not isinstance(accounts, dict) or name not in accounts:
         raise ImproperlyConfigured(f"DJANGO_INVOICES has no account named {name!r}.")
-    own = accounts[name] or {}
+    own = accounts[name]
+    if not isinstance(own, dict):
+        raise ImproperlyConfigured(
+            f"DJANGO_INVOICES['ACCOUNTS'][{name!r}] must be a dict of settings, "
+            f"not {type(own).__name__}."
+        )
     for key in SECRET_KEYS:
         options[key] = ""
     options.update({key: value for key, value in own.items() if key in ACCOUNT_KEYS})

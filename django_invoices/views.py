@@ -22,6 +22,7 @@ REJECTION_STATUS = {
     services.REJECT_NO_SIGNATURE: 401,
     services.REJECT_BAD_SIGNATURE: 401,
     services.REJECT_MALFORMED: 400,
+    services.REJECT_MISCONFIGURED: 503,
 }
 
 

@@ -2,7 +2,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 from django.test import override_settings
 
@@ -168,6 +168,21 @@ def test_an_unknown_account_gets_404_and_is_logged(client, invoice):
     response = post(client, invoice_event("PAID"), account="nobody")
     assert response.status_code == 404
     assert CallbackEvent.objects.get().account == "nobody"
+
+
+@pytest.mark.parametrize("broken", [None, "oops", {"API_KEY": "k", "RETRIES": "x"}])
+def test_an_account_with_unusable_settings_gets_503_so_the_provider_retries(
+    client, invoice, settings, broken
+):
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "ACCOUNTS": {"eu": broken}}
+
+    response = post(client, invoice_event("PAID"), account="eu")
+
+    assert response.status_code == 503
+    event = CallbackEvent.objects.get()
+    assert (event.state, event.account) == (State.REJECTED, "eu")
+    assert event.outcome.startswith("account settings unusable: ")
+    assert Invoice.objects.get().status == InvoiceStatus.CREATED
 
 
 def test_only_post_is_accepted(client, db):
@@ -410,3 +425,9 @@ def test_the_same_news_in_another_uuid_spelling_is_a_duplicate(deliver, invoice)
         "data": {"id": "{" + INVOICE_ID.upper() + "}", "status": "PAYMENT_AWAITING"},
     }
     assert deliver(shouted).json()["state"] == "duplicate"
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_the_command_refuses_a_limit_below_one(db, limit):
+    with pytest.raises(CommandError, match="--limit"):
+        call_command("invoices_process_callbacks", "--limit", limit)

@@ -43,6 +43,19 @@ def test_complete_settings_pass():
         ({"ACCOUNTS": ["eu"]}, ["django_invoices.E007"]),
         ({"ACCOUNTS": {"Not A Slug": {"API_KEY": "k"}}}, ["django_invoices.E007"]),
         ({"ACCOUNTS": {"eu": {"API_KEY": "k2"}}}, ["django_invoices.E002"]),
+        ({"ACCOUNTS": {"eu": None}}, ["django_invoices.E007"]),
+        ({"ACCOUNTS": {"eu": "oops"}}, ["django_invoices.E007"]),
+        ({"READ_TIMEOUT": "15s"}, ["django_invoices.E008"]),
+        ({"RETRIES": 1.5}, ["django_invoices.E008"]),
+        ({"RETRIES": -1}, ["django_invoices.E008"]),
+        ({"CONNECT_TIMEOUT": 0}, ["django_invoices.E008"]),
+        ({"CALLBACK_MAX_BODY_SIZE": None}, ["django_invoices.E008"]),
+        ({"PENDING_PAGE_REFRESH": True}, ["django_invoices.E008"]),
+        ({"REFRESH_MIN_INTERVAL": 0, "RETRY_BACKOFF": 0, "CACHE_TIMEOUT": 0}, []),
+        (
+            {"ACCOUNTS": {"eu": {"API_KEY": "k2", "PRIVATE_KEY": "p", "RETRIES": "2"}}},
+            ["django_invoices.E008"],
+        ),
     ],
 )
 def test_each_problem_has_its_own_id(change, expected):

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 import requests
 from django.test import override_settings
+from django.utils import translation
 from responses import matchers
 
 from django_invoices import services, signals
@@ -92,6 +93,14 @@ def test_options_passed_to_create_invoice_override_the_settings(api, order):
     assert body["shouldSendTransactionalCallback"] is False
     assert body["customization"]["redirectButtonTitle"] == "Zurück"
     assert body["questionnaire"] == {"schemaFields": [{"name": "name"}]}
+
+
+def test_the_default_button_title_speaks_the_customers_language(api, order):
+    api.post(CREATE_URL, json=CREATED)
+    with translation.override("uk"):
+        services.create_invoice(order)
+    body = json.loads(api.calls[0].request.body)
+    assert body["customization"]["redirectButtonTitle"] == "Повернутися до магазину"
 
 
 def test_a_second_create_for_the_same_order_returns_the_same_invoice(api, order):

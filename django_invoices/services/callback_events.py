@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, transaction
 from django.utils import timezone as dj_timezone
 
@@ -42,6 +43,7 @@ REJECT_NO_SIGNATURE = "missing_signature"
 REJECT_BAD_SIGNATURE = "bad_signature"
 REJECT_MALFORMED = "malformed"
 REJECT_TOO_LARGE = "too_large"
+REJECT_MISCONFIGURED = "misconfigured"
 
 
 def receive_callback(
@@ -91,7 +93,15 @@ def _verify_and_parse(
     signature = headers.get(callbacks.SIGNATURE_HEADER)
     if not signature:
         return REJECT_NO_SIGNATURE
-    variant = verify_callback(conf.get_account(account).private_key, body, signature)
+    try:
+        private_key = conf.get_account(account).private_key
+    except (ImproperlyConfigured, TypeError, ValueError) as exc:
+        # The shop's settings are at fault, not the callback: the answer asks the
+        # provider to send it again, by when the settings may be fixed.
+        logger.error("Cannot verify callbacks of account %r: %s", account, exc)
+        event.outcome = f"account settings unusable: {exc}"
+        return REJECT_MISCONFIGURED
+    variant = verify_callback(private_key, body, signature)
     if variant is None:
         return REJECT_BAD_SIGNATURE
     event.verified = True

@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_invoices import services
 
@@ -20,6 +20,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, limit: int, include_failed: bool, **options: Any) -> None:
+        if limit < 1:
+            raise CommandError("--limit must be 1 or more.")
         counts = services.process_pending_callbacks(limit=limit, include_failed=include_failed)
         if not counts:
             self.stdout.write("No pending callback events.")
