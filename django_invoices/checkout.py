@@ -2,8 +2,10 @@
 
 .. code-block:: python
 
+    from django.contrib.auth.decorators import login_required
     from django_invoices.checkout import start_payment
 
+    @login_required
     def pay(request, pk):
         order = get_object_or_404(Order, pk=pk, user=request.user)
         return start_payment(request, order, error_url="shop:cart")

@@ -15,6 +15,44 @@ if TYPE_CHECKING:
     from .testing import KunaPaySandbox
 
 
+def _sandbox_database() -> str | None:
+    """The sandbox's own database alias, when the settings give it one."""
+    try:
+        from django.conf import settings
+
+        if not settings.configured or "django_invoices.sandbox" not in settings.INSTALLED_APPS:
+            return None
+        from .sandbox import conf
+
+        database = conf.database()
+    except Exception:  # settings that cannot be read: pytest-django will say why
+        return None
+    return None if database == "default" else database
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests using ``kunapay`` may also use the sandbox's own database.
+
+    A shop that gives the sandbox a database of its own (``DJANGO_INVOICES_SANDBOX =
+    {"DATABASE": "sandbox"}``) would otherwise have to repeat it in every test's
+    ``django_db`` mark. The test's own mark (transaction, other databases) is kept.
+    """
+    database = None
+    for item in items:
+        if "kunapay" not in getattr(item, "fixturenames", ()):
+            continue
+        database = database or _sandbox_database()
+        if database is None:
+            return
+        mark = item.get_closest_marker("django_db")
+        kwargs = dict(mark.kwargs) if mark else {}
+        databases = kwargs.get("databases")
+        if databases == "__all__":
+            continue
+        kwargs["databases"] = sorted({*(databases or ["default"]), database})
+        item.add_marker(pytest.mark.django_db(*(mark.args if mark else ()), **kwargs), False)
+
+
 @pytest.fixture
 def kunapay(db: Any) -> Iterator[KunaPaySandbox]:
     """KUNA Pay played by the embedded sandbox, for the length of one test.

@@ -165,3 +165,51 @@ def test_a_shop_test_suite_using_only_the_entry_point(pytester, monkeypatch):
     )
     result = pytester.runpytest_subprocess("--ds=tests.settings", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_a_sandbox_with_a_database_of_its_own_needs_no_marks(pytester, monkeypatch):
+    """The README's advice (the sandbox in its own database) with the README's test."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    pytester.makepyfile(
+        shop_settings="""
+        from tests.settings import *  # noqa: F403
+
+        DATABASES = {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+            "sandbox": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+        }
+        DATABASE_ROUTERS = ["django_invoices.sandbox.routers.SandboxRouter"]
+        DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
+        """,
+        test_shop="""
+        from decimal import Decimal
+
+        import pytest
+
+        from django_invoices import services
+        from django_invoices.models import Order
+
+
+        def pay_an_order(kunapay):
+            order = Order.objects.create(
+                external_order_id="S-1", amount=Decimal("5"), asset="USDT"
+            )
+            kunapay.pay(services.create_invoice(order))
+            order.refresh_from_db()
+            assert order.status == "paid"
+
+
+        def test_without_a_mark(kunapay):
+            pay_an_order(kunapay)
+
+
+        @pytest.mark.django_db(transaction=True)
+        def test_with_a_mark_of_its_own(kunapay, request):
+            pay_an_order(kunapay)
+            mark = request.node.get_closest_marker("django_db")
+            assert mark.kwargs == {"transaction": True, "databases": ["default", "sandbox"]}
+        """,
+    )
+    result = pytester.runpytest_subprocess("--ds=shop_settings", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
