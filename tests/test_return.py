@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
@@ -133,6 +134,18 @@ def test_failed_outcomes(api, client, invoice, provider_status, text):
     assert "Your payment was not completed" in body
     assert text in body
     assert 'http-equiv="refresh"' not in body
+
+
+def test_a_part_payment_shows_what_arrived_in_the_asset_it_was_paid_in(client, invoice):
+    Invoice.objects.filter(pk=invoice.pk).update(
+        payment_asset="BTC", paid_amount=Decimal("0.00038958")
+    )
+    services.apply_status(invoice, "PARTIALLY_PAID")
+
+    body = back(client).content.decode()
+
+    assert "0.00038958 BTC" in body
+    assert "0.00038958 EUR" not in body
 
 
 def test_provider_down_during_the_re_read_still_answers_with_the_stored_status(
