@@ -6,6 +6,7 @@ from django.core.cache import cache
 
 from django_invoices import signals
 from django_invoices.models import Invoice, Order
+from django_invoices.statuses import OrderStatus
 
 pytest_plugins = ["pytester"]
 
@@ -67,6 +68,21 @@ def invoice(order):
         invoice_amount=order.amount,
         invoice_asset="EUR",
         payment_url="https://pay.example/i/1",
+    )
+
+
+@pytest.fixture
+def btc_invoice(order):
+    """The order's invoice, awaiting a payment of 0.001 BTC (the callback tests' invoice)."""
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)
+    return Invoice.objects.create(
+        provider_id=INVOICE_ID,
+        order=order,
+        provider_status="CREATED",
+        invoice_amount=order.amount,
+        invoice_asset=order.asset,
+        payment_amount=Decimal("0.001"),
+        payment_asset="BTC",
     )
 
 

@@ -22,18 +22,8 @@ NEWER_ID = "11111111-2222-4333-8444-555555555555"
 
 
 @pytest.fixture
-def invoice(order):
-    """An invoice awaiting its payment of 0.001 BTC, as in test_callbacks."""
-    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)
-    return Invoice.objects.create(
-        provider_id=INVOICE_ID,
-        order=order,
-        provider_status="CREATED",
-        invoice_amount=order.amount,
-        invoice_asset=order.asset,
-        payment_amount=Decimal("0.001"),
-        payment_asset="BTC",
-    )
+def invoice(btc_invoice):
+    return btc_invoice
 
 
 def process_pending():

@@ -20,17 +20,8 @@ State = CallbackEvent.State
 
 
 @pytest.fixture
-def invoice(order):
-    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)
-    return Invoice.objects.create(
-        provider_id=INVOICE_ID,
-        order=order,
-        provider_status="CREATED",
-        invoice_amount=order.amount,
-        invoice_asset=order.asset,
-        payment_amount=Decimal("0.001"),
-        payment_asset="BTC",
-    )
+def invoice(btc_invoice):
+    return btc_invoice
 
 
 # -- authentic callbacks ---------------------------------------------------------------

@@ -30,17 +30,8 @@ DEEP = b'{"event":"Invoice","data":' + b"[" * 30_000 + b"]" * 30_000 + b"}"
 
 
 @pytest.fixture
-def invoice(order):
-    """An invoice awaiting its payment in BTC, as in test_callbacks."""
-    return Invoice.objects.create(
-        provider_id=INVOICE_ID,
-        order=order,
-        provider_status="CREATED",
-        invoice_amount=order.amount,
-        invoice_asset=order.asset,
-        payment_amount=Decimal("0.001"),
-        payment_asset="BTC",
-    )
+def invoice(btc_invoice):
+    return btc_invoice
 
 
 def only_event():
