@@ -279,6 +279,16 @@ def test_status_of_a_paid_invoice_hides_the_payment_url(client, invoice):
     assert data["paymentUrl"] is None
 
 
+def test_status_offers_no_payment_url_for_an_open_invoice_of_a_paid_order(client, invoice):
+    """The order was paid through another invoice: this one is still open at KUNA Pay,
+    but the customer must not be invited to pay again (the return page agrees)."""
+    Order.objects.filter(pk=invoice.order.pk).update(status="paid")
+    assert Invoice.objects.get(pk=invoice.pk).is_open
+    data = client.get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"}).json()
+    assert data["outcome"] == "paid"
+    assert data["paymentUrl"] is None
+
+
 def test_status_with_the_provider_down_answers_what_is_stored(client, api, invoice):
     api.get(f"{API}/v1/invoice/{INVOICE_ID}", status=503, body="down")
     with invoices_settings():

@@ -132,7 +132,7 @@ class InvoiceStatusSerializer(serializers.Serializer):
     paymentAsset = serializers.CharField(source="payment_asset", read_only=True)
     paidAmount = AmountField(source="paid_amount", read_only=True)
     paymentUrl = serializers.SerializerMethodField(
-        help_text="The payment page while the invoice is open, else null."
+        help_text='The payment page while the outcome is "pending", else null.'
     )
     expiresAt = serializers.DateTimeField(source="expires_at", read_only=True)
     completedAt = serializers.DateTimeField(source="completed_at", read_only=True)
@@ -141,7 +141,11 @@ class InvoiceStatusSerializer(serializers.Serializer):
         return services.payment_outcome(invoice)
 
     def get_paymentUrl(self, invoice: Invoice) -> str | None:
-        return (invoice.payment_url or None) if invoice.is_open else None
+        # Only a pending payment has a page to go to: an open invoice of a paid order
+        # (paid through another invoice) must not invite a second payment.
+        if services.payment_outcome(invoice) != services.OUTCOME_PENDING:
+            return None
+        return invoice.payment_url or None
 
 
 class AssetSerializer(serializers.Serializer):
