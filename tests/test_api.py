@@ -330,6 +330,33 @@ def test_status_is_throttled(client, invoice):
     assert codes == [200, 429]
 
 
+def test_public_throttle_cannot_be_bypassed_with_x_forwarded_for(client, invoice):
+    """Without NUM_PROXIES, X-Forwarded-For is the client's own writing: not an ident."""
+    services.apply_status(invoice, "PAID")  # no provider read needed
+    params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}):
+        codes = [
+            client.get(STATUS_URL, params, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+            for n in range(5)
+        ]
+    assert codes == [200, 429, 429, 429, 429]
+
+
+def test_behind_a_proxy_num_proxies_picks_the_client_address(client, invoice):
+    """With REST_FRAMEWORK["NUM_PROXIES"] set, DRF's reading of the header applies."""
+    services.apply_status(invoice, "PAID")
+    params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+    with (
+        override_settings(REST_FRAMEWORK={"NUM_PROXIES": 1}),
+        invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}),
+    ):
+        codes = [
+            client.get(STATUS_URL, params, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+            for n in (1, 2, 1)
+        ]
+    assert codes == [200, 200, 429]  # two customers behind the one proxy
+
+
 def test_throttling_can_be_switched_off(client, invoice):
     services.apply_status(invoice, "PAID")
     params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
