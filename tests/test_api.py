@@ -109,8 +109,7 @@ def test_catalogues_refuse_writes(client, catalogue):
 
 @pytest.mark.parametrize("url", [ASSETS_URL, QUESTIONNAIRE_URL])
 def test_public_endpoints_are_throttled(client, catalogue, url):
-    rates = {"django_invoices_public": "2/min", "django_invoices_create": None}
-    with invoices_settings(API_THROTTLE_RATES=rates):
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "2/min"}):
         codes = [client.get(url).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
@@ -355,6 +354,18 @@ def test_behind_a_proxy_num_proxies_picks_the_client_address(client, invoice):
             for n in (1, 2, 1)
         ]
     assert codes == [200, 200, 429]  # two customers behind the one proxy
+
+
+def test_setting_one_rate_keeps_the_other_scopes_default(client, catalogue, customer, own_order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    # The shop only loosens the public rate; creating keeps its default 10/min.
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "600/min"}):
+        codes = [
+            client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code
+            for _ in range(11)
+        ]
+    assert codes == [201] * 10 + [429]
 
 
 def test_throttling_can_be_switched_off(client, invoice):
