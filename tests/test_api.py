@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from django_invoices import services
@@ -209,6 +210,24 @@ def test_validation_errors_follow_drfs_shape(
     errors = response.json()
     assert isinstance(errors[field], list)
     assert Invoice.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "DOGE is not an asset invoices can be made in."),
+        ("uk", "DOGE не є активом, у якому можна виставити рахунок."),  # noqa: RUF001
+    ],
+    ids=["en", "uk"],
+)
+def test_an_unknown_asset_is_named_in_the_error(
+    client, catalogue, customer, own_order, language, expected
+):
+    client.force_authenticate(customer)
+    with translation.override(language):
+        response = client.post(CREATE_URL, {"orderId": "A-1", "asset": "DOGE"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"asset": [expected]}
 
 
 def test_a_paid_order_is_409(client, catalogue, customer, own_order):

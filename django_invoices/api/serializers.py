@@ -71,7 +71,8 @@ class AmountField(serializers.DecimalField):
 class AssetCodeField(serializers.CharField):
     """An asset code KUNA Pay offers for invoices (checked against the cached list)."""
 
-    default_error_messages = {"unknown": _("%(code)s is not an asset invoices can be made in.")}
+    # DRF's fail() formats messages with str.format: braces, not %(name)s.
+    default_error_messages = {"unknown": _("{code} is not an asset invoices can be made in.")}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 16)
