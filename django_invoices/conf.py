@@ -58,8 +58,8 @@ DEFAULTS: dict[str, Any] = {
     # Return view (the customization.redirectUrl) and checkout helper
     # Where returning customers go, per outcome ("paid", "pending", "failed"): a URL
     # name, a path, an absolute URL on an allowed host, a callable or the dotted path of
-    # one (it receives the Order and returns a URL). A missing or None entry renders
-    # the built-in page, django_invoices/return.html.
+    # one (it receives the Order and returns a URL, or None for no page). A missing or
+    # None entry renders the built-in page, django_invoices/return.html.
     "RETURN_URLS": {},
     # Hosts besides the site's own that RETURN_URLS and error_url may point at.
     "ALLOWED_REDIRECT_HOSTS": [],
