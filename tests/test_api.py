@@ -172,6 +172,24 @@ def test_nobody_pays_for_an_order_linked_to_no_one(client, catalogue, stranger, 
     assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 404
 
 
+@pytest.mark.parametrize("user", [None, "stranger"])
+def test_order_ids_cannot_be_probed_through_object_permissions(
+    client, catalogue, stranger, own_order, user
+):
+    """With IsOrderOwnerOrStaff alone (no IsAuthenticated), an anonymous caller meets
+    NotAuthenticated, not PermissionDenied: it must answer like an unknown order too."""
+    if user:
+        client.force_authenticate(stranger)
+    classes = ["django_invoices.api.permissions.IsOrderOwnerOrStaff"]
+    with invoices_settings(API_PERMISSION_CLASSES=classes):
+        existing = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+        unknown = client.post(CREATE_URL, {"orderId": "Z-9"}, format="json")
+    assert existing.status_code == unknown.status_code == 404
+    assert existing.json() == unknown.json() == {"detail": "No such order."}
+    assert dict(existing.headers).keys() == dict(unknown.headers).keys()
+    assert Invoice.objects.count() == 0
+
+
 def test_permission_classes_come_from_the_settings(client, catalogue, order):
     catalogue.post(f"{API}/v1/invoice", json=CREATED)
     with invoices_settings(API_PERMISSION_CLASSES=["rest_framework.permissions.AllowAny"]):

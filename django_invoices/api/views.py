@@ -8,7 +8,13 @@ from typing import Any
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -131,8 +137,10 @@ class InvoiceCreateView(InvoicesAPIView):
             raise NotFound(_("No such order."))
         try:
             self.check_object_permissions(request, order)
-        except PermissionDenied:
-            # Someone else's order answers like an unknown one: ids are not confirmed.
+        except (PermissionDenied, NotAuthenticated):
+            # Someone else's order answers like an unknown one, to a stranger as to an
+            # anonymous caller (NotAuthenticated is no PermissionDenied): ids are not
+            # confirmed.
             raise NotFound(_("No such order.")) from None
         mismatch = {}
         if "amount" in data and data["amount"] != order.amount:
