@@ -215,6 +215,8 @@ def test_unknown_order_is_404(client, catalogue, staff):
         ({"orderId": "A-1", "asset": "DOGE"}, "asset"),  # not an invoice asset
         ({"orderId": "A-1", "asset": "USDT"}, "asset"),  # known, but not the order's
         ({"orderId": "A-1", "questionnaireFields": ["shoe size"]}, "questionnaireFields"),
+        # QUESTIONNAIRE has a nameless field: that must not make "None" a name.
+        ({"orderId": "A-1", "questionnaireFields": ["None"]}, "questionnaireFields"),
         ({"orderId": "A-1", "price": "1"}, "price"),  # unknown keys are refused
         ({"orderId": "x" * 129}, "orderId"),
     ],

@@ -101,7 +101,12 @@ class InvoiceCreateSerializer(StrictSerializer):
     )
 
     def validate_questionnaireFields(self, value: list[str]) -> list[str]:
-        known = {str(item.get("name")) for item in services.questionnaire_fields()}
+        # Only named fields: str() of a nameless one's None would make "None" valid.
+        known = {
+            item["name"]
+            for item in services.questionnaire_fields()
+            if isinstance(item.get("name"), str)
+        }
         unknown = sorted(set(value) - known)
         if unknown:
             raise serializers.ValidationError(
