@@ -211,6 +211,8 @@ def test_unknown_order_is_404(client, catalogue, staff):
         ({"orderId": "A-1", "amount": "4.25e1"}, "amount"),
         ({"orderId": "A-1", "amount": "-1"}, "amount"),
         ({"orderId": "A-1", "amount": "0"}, "amount"),
+        ({"orderId": "A-1", "amount": "42.50\n"}, "amount"),  # a trailing newline
+        ({"orderId": "A-1", "amount": "\u0664\u0662.\u0665"}, "amount"),  # Arabic-Indic 42.5
         ({"orderId": "A-1", "amount": "42.49"}, "amount"),  # not the order's amount
         ({"orderId": "A-1", "asset": "DOGE"}, "asset"),  # not an invoice asset
         ({"orderId": "A-1", "asset": "USDT"}, "asset"),  # known, but not the order's

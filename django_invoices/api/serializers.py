@@ -18,7 +18,9 @@ from .. import services
 from ..client import format_amount
 from ..models import Invoice
 
-_DECIMAL_TEXT = re.compile(r"^\d{1,18}(\.\d{1,18})?$")
+# ASCII digits only (\d alone also takes other scripts' digits), matched in full ($
+# would let a trailing newline through).
+_DECIMAL_TEXT = re.compile(r"\d{1,18}(?:\.\d{1,18})?", re.ASCII)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -53,7 +55,7 @@ class AmountField(serializers.DecimalField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
-        if not isinstance(data, str) or not _DECIMAL_TEXT.match(data):
+        if not isinstance(data, str) or not _DECIMAL_TEXT.fullmatch(data):
             self.fail("invalid")
         try:
             value = Decimal(data)
