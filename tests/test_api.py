@@ -88,6 +88,28 @@ def test_assets_are_listed_from_the_cache(client, catalogue):
     assert len(catalogue.calls) == 1
 
 
+def test_assets_with_odd_types_are_sorted_and_cleaned_not_a_500(client, api):
+    """Positions of mixed types sort without comparing str to int; values of another
+    type than documented are left out, as are assets without a string code."""
+    odd = [
+        {"code": "USDT", "name": "Tether", "position": 2},
+        {"code": "EUR", "name": 5, "position": "1", "precision": "2"},
+        {"code": "BTC", "position": True, "precision": 8, "icons": {"svg": 1}},
+        {"code": "ETH", "description": None, "icons": {"svg": "https://i.example/eth.svg"}},
+        {"code": 7, "position": 0},
+        {"name": "no code"},
+    ]
+    api.get(f"{API}/v1/invoice/assets", json={"data": odd})
+    response = client.get(ASSETS_URL)
+    assert response.status_code == 200
+    assert response.json() == [
+        {"code": "BTC", "precision": 8},
+        {"code": "ETH", "icons": {"svg": "https://i.example/eth.svg"}},
+        {"code": "EUR"},
+        {"code": "USDT", "name": "Tether", "position": 2},
+    ]
+
+
 def test_questionnaire_fields_are_listed(client, catalogue):
     response = client.get(QUESTIONNAIRE_URL)
     assert response.status_code == 200

@@ -9,6 +9,7 @@ from django.utils import translation
 from responses import matchers
 
 from django_invoices import services, signals
+from django_invoices.client import KunaPayClient
 from django_invoices.exceptions import (
     InvalidResponse,
     InvoiceCreationError,
@@ -443,6 +444,29 @@ def test_assets_and_questionnaire_are_cached(api, db):
     assert len(api.calls) == 2
     services.list_assets(refresh=True)
     assert len(api.calls) == 3
+
+
+def test_catalogues_keep_only_objects_with_a_string_code_or_name(db, monkeypatch, caplog):
+    """Hostile provider data: whatever is not an object with a string ``code`` (assets)
+    or ``name`` (questionnaire) is left out before it is cached, with a warning."""
+    monkeypatch.setattr(
+        KunaPayClient,
+        "list_assets",
+        lambda self: [{"code": "EUR"}, "junk", None, ["USDT"], {"code": 5}, {"name": "Euro"}],
+    )
+    monkeypatch.setattr(
+        KunaPayClient,
+        "questionnaire_fields",
+        lambda self: [{"name": "email"}, {"label": "nameless"}, {"name": None}, 42],
+    )
+    assert services.list_assets() == [{"code": "EUR"}]
+    assert services.questionnaire_fields() == [{"name": "email"}]
+    assert services.list_assets() == [{"code": "EUR"}]  # what was cached
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "KUNA Pay's assets list had 5 item(s) without a string 'code'; left out",
+        "KUNA Pay's questionnaire list had 3 item(s) without a string 'name'; left out",
+    ]
 
 
 ACCOUNTS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -156,8 +156,27 @@ class InvoiceStatusSerializer(serializers.Serializer):
         return invoice.payment_url or None
 
 
+def is_int(value: Any) -> TypeGuard[int]:
+    """An ``int`` that is not a ``bool`` (JSON's true is no precision)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_text_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    )
+
+
 class AssetSerializer(serializers.Serializer):
-    """One asset from ``GET /v1/invoice/assets``; keys the provider leaves out are left out."""
+    """One asset from ``GET /v1/invoice/assets``; keys the provider leaves out are left out.
+
+    So are keys whose value has another type than documented: the provider's odd data
+    must not become a 500 or reach a front end as something it cannot read.
+    """
 
     code = serializers.CharField(read_only=True)
     name = serializers.CharField(read_only=True, required=False)
@@ -166,6 +185,23 @@ class AssetSerializer(serializers.Serializer):
     precision = serializers.IntegerField(read_only=True, required=False)
     position = serializers.IntegerField(read_only=True, required=False)
     icons = serializers.DictField(child=serializers.CharField(), read_only=True, required=False)
+
+    EXPECTED_TYPES = {
+        "code": _is_text,
+        "name": _is_text,
+        "description": _is_text,
+        "type": _is_text,
+        "precision": is_int,
+        "position": is_int,
+        "icons": _is_text_map,
+    }
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {
+            key: instance[key]
+            for key, expected in self.EXPECTED_TYPES.items()
+            if key in instance and expected(instance[key])
+        }
 
 
 class QuestionnaireFieldSerializer(serializers.Serializer):

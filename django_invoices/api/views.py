@@ -31,6 +31,7 @@ from .serializers import (
     InvoiceLookupSerializer,
     InvoiceStatusSerializer,
     QuestionnaireFieldSerializer,
+    is_int,
 )
 from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, InvoicesRateThrottle
 
@@ -97,12 +98,19 @@ class InvoicesAPIView(APIView):
         return super().handle_exception(exc)
 
 
+def _asset_order(item: dict[str, Any]) -> tuple[int, str]:
+    """By ``position`` (0 when missing or not an integer), then by code: never a
+    comparison of a number with a string, whatever the provider sends."""
+    position = item.get("position")
+    return (position if is_int(position) else 0, str(item.get("code")))
+
+
 class AssetListView(InvoicesAPIView):
     """The assets invoices can be made in (KUNA Pay's list, through the cache)."""
 
     @openapi.extend_schema(responses=AssetSerializer(many=True))
     def get(self, request: Request) -> Response:
-        assets = sorted(services.list_assets(), key=lambda item: item.get("position") or 0)
+        assets = sorted(services.list_assets(), key=_asset_order)
         return Response(AssetSerializer(assets, many=True).data)
 
 
