@@ -126,6 +126,16 @@ def test_catalogues_answer_503_in_drf_shape_when_the_provider_is_down(client, ap
     }
 
 
+def test_a_down_provider_is_not_asked_again_by_every_catalogue_request(client, api):
+    """The failure is remembered for a short while: three requests while KUNA Pay is
+    down cost one fetch (with its retries), not three."""
+    api.get(f"{API}/v1/invoice/assets", status=502, body="bad gateway")
+    with invoices_settings(RETRIES=2, API_THROTTLE_RATES={"django_invoices_public": None}):
+        codes = [client.get(ASSETS_URL).status_code for _ in range(3)]
+    assert codes == [503, 503, 503]
+    assert len(api.calls) == 1 + 2  # one fetch and its RETRIES
+
+
 def test_catalogues_refuse_writes(client, catalogue):
     assert client.post(ASSETS_URL, {}).status_code == 405
 

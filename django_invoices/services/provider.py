@@ -12,11 +12,16 @@ from django.urls import reverse
 
 from .. import conf
 from ..client import KunaPayClient
+from ..exceptions import KunaPayError, ProviderUnavailable
 
 logger = logging.getLogger("django_invoices")
 
 # Connect timeout of the "fast" client (reads while a callback or a customer waits).
 FAST_CONNECT_TIMEOUT = 0.5
+
+# Seconds a failed fetch of the asset or questionnaire list is remembered, during which
+# it is not asked for again (the public API must not hammer a provider that is down).
+CATALOGUE_FAILURE_MEMORY = 30
 
 _clients: dict[conf.Account, KunaPayClient] = {}
 _clients_lock = threading.Lock()
@@ -65,13 +70,31 @@ def redirect_url() -> str:
 def _cached(
     kind: str, account: str, fetch: Any, refresh: bool, *, key_field: str
 ) -> list[dict[str, Any]]:
+    """The list from the cache, else fetched and cached.
+
+    A failed fetch is remembered for ``CATALOGUE_FAILURE_MEMORY`` seconds: meanwhile
+    callers get ``ProviderUnavailable`` at once instead of each asking (with retries and
+    the long read timeout) a provider that is down. ``refresh`` always asks.
+    """
     key = f"django_invoices:{kind}:{account}"
+    failure_key = f"{key}:failed"
     if not refresh:
         cached = cache.get(key)
         if cached is not None:
             return cached
-    data = _usable_items(kind, fetch(), key_field)
+        failure = cache.get(failure_key)
+        if failure is not None:
+            raise ProviderUnavailable(
+                f"KUNA Pay's {kind} list could not be fetched moments ago ({failure}); "
+                f"not asking again for up to {CATALOGUE_FAILURE_MEMORY} seconds"
+            )
+    try:
+        data = _usable_items(kind, fetch(), key_field)
+    except KunaPayError as exc:
+        cache.set(failure_key, str(exc)[:200], CATALOGUE_FAILURE_MEMORY)
+        raise
     cache.set(key, data, conf.get("CACHE_TIMEOUT"))
+    cache.delete(failure_key)
     return data
 
 
