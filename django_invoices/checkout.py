@@ -17,8 +17,8 @@ import logging
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from . import returns, services
@@ -40,8 +40,9 @@ def start_payment(
     - with ``error_url`` (a URL name, path, callable or dotted path, as in
       ``RETURN_URLS``; same site or ``ALLOWED_REDIRECT_HOSTS`` only): the message is
       added with Django's messages framework and the customer is redirected there;
-    - without it: ``django_invoices/checkout_error.html`` is rendered, status 503 when
-      KUNA Pay failed and 409 when the order cannot be paid.
+    - without it, or when it gives no safe URL (a callable returning None, an unsafe
+      or unresolvable value): ``django_invoices/checkout_error.html`` is rendered,
+      status 503 when KUNA Pay failed and 409 when the order cannot be paid.
     """
     status = 503
     try:
@@ -58,7 +59,7 @@ def start_payment(
         )
     else:
         if invoice.payment_url:
-            return redirect(invoice.payment_url)
+            return HttpResponseRedirect(invoice.payment_url)
         logger.error("Invoice %s of order %s has no payment page URL", invoice, order)
         message = _(
             "The payment page is not available right now. Your order is saved and "
@@ -67,7 +68,8 @@ def start_payment(
     target = returns.safe_target(request, error_url, order)
     if target is not None:
         messages.error(request, message, fail_silently=True)
-        return redirect(target)
+        # Already a URL: django's redirect() would try it as a URL name first.
+        return HttpResponseRedirect(target)
     return render(
         request,
         "django_invoices/checkout_error.html",

@@ -58,8 +58,8 @@ DEFAULTS: dict[str, Any] = {
     # Return view (the customization.redirectUrl) and checkout helper
     # Where returning customers go, per outcome ("paid", "pending", "failed"): a URL
     # name, a path, an absolute URL on an allowed host, a callable or the dotted path of
-    # one (it receives the Order and returns a URL). A missing or None entry renders
-    # the built-in page, django_invoices/return.html.
+    # one (it receives the Order and returns a URL, or None for no page). A missing or
+    # None entry renders the built-in page, django_invoices/return.html.
     "RETURN_URLS": {},
     # Hosts besides the site's own that RETURN_URLS and error_url may point at.
     "ALLOWED_REDIRECT_HOSTS": [],
@@ -76,7 +76,8 @@ DEFAULTS: dict[str, Any] = {
     ],
     # Authentication classes of the API views (dotted paths); None uses DRF's default.
     "API_AUTH_CLASSES": None,
-    # ScopedRateThrottle rates per scope; None for a scope switches its throttle off.
+    # ScopedRateThrottle rates per scope; the shop's dict is merged over these, and None
+    # for a scope switches its throttle off.
     "API_THROTTLE_RATES": {
         "django_invoices_public": "60/min",
         "django_invoices_create": "10/min",

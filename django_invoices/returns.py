@@ -40,12 +40,34 @@ def is_safe_url(request: HttpRequest, url: str) -> bool:
     )
 
 
-def resolve_target(target: Any, order: Order) -> str:
+class NotAURL(ValueError):
+    """What a ``RETURN_URLS`` callable (or ``error_url``) gave is not a URL."""
+
+
+def _url_looks_usable(text: str) -> bool:
+    # A path from the site's root, a "./" or "../" path, or an absolute URL: a bare
+    # word ("thanks") would be read relative to the current page, which is never meant.
+    return text.startswith(("/", "./", "../")) or "://" in text
+
+
+def _callable_result(value: Any) -> str | None:
+    """What a callable's return value means: None (or "") for "no page", else a URL."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not _url_looks_usable(text):
+        raise NotAURL(f"{text!r} is not a path or an absolute URL")
+    return text
+
+
+def resolve_target(target: Any, order: Order) -> str | None:
     """A URL from a setting value: a callable (or its dotted path) given the order, a
-    URL name, a path or an absolute URL. Raises ``NoReverseMatch`` or ``ImportError``
-    when the value is none of these."""
+    URL name, a path or an absolute URL. None when a callable has no page for this
+    order (it returned None or ""). Raises ``NoReverseMatch`` or ``ImportError`` when
+    the value is none of these, ``NotAURL`` when a callable returned something that is
+    not a URL."""
     if callable(target):
-        return str(target(order))
+        return _callable_result(target(order))
     text = str(target)
     if text.startswith(("/", ".")) or "://" in text:
         return text
@@ -55,21 +77,24 @@ def resolve_target(target: Any, order: Order) -> str:
         if "." not in text or ":" in text:
             raise
     function: Callable[[Order], Any] = import_string(text)
-    return str(function(order))
+    return _callable_result(function(order))
 
 
 def safe_target(request: HttpRequest, target: Any, order: Order) -> str | None:
     """The URL ``target`` names if it is safe to send the customer there, else None.
 
     A broken or unsafe setting is logged and answered with None: the customer gets the
-    built-in page rather than an error or a trip to another site.
+    built-in page rather than an error or a trip to another site. A callable that
+    returns None (or "") has no page for this order: None, quietly.
     """
     if not target:
         return None
     try:
         url = resolve_target(target, order)
-    except (NoReverseMatch, ImportError) as exc:
+    except (NoReverseMatch, ImportError, NotAURL) as exc:
         logger.error("django-invoices cannot resolve the URL %r: %s", target, exc)
+        return None
+    if url is None:
         return None
     if not is_safe_url(request, url):
         logger.warning("django-invoices refused to send a customer off-site to %r", url)

@@ -3,8 +3,8 @@
 import logging
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -83,7 +83,8 @@ def payment_return(request: HttpRequest) -> HttpResponse:
     outcome = services.payment_outcome(refresh.invoice)
     target = returns.forward_url(request, refresh.invoice, outcome)
     if target is not None:
-        return redirect(target)
+        # Already a URL: django's redirect() would try it as a URL name first.
+        return HttpResponseRedirect(target)
     context = returns.page_context(
         refresh.invoice, outcome, provider_error=refresh.error is not None
     )

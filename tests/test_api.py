@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from django_invoices import services
@@ -87,6 +88,28 @@ def test_assets_are_listed_from_the_cache(client, catalogue):
     assert len(catalogue.calls) == 1
 
 
+def test_assets_with_odd_types_are_sorted_and_cleaned_not_a_500(client, api):
+    """Positions of mixed types sort without comparing str to int; values of another
+    type than documented are left out, as are assets without a string code."""
+    odd = [
+        {"code": "USDT", "name": "Tether", "position": 2},
+        {"code": "EUR", "name": 5, "position": "1", "precision": "2"},
+        {"code": "BTC", "position": True, "precision": 8, "icons": {"svg": 1}},
+        {"code": "ETH", "description": None, "icons": {"svg": "https://i.example/eth.svg"}},
+        {"code": 7, "position": 0},
+        {"name": "no code"},
+    ]
+    api.get(f"{API}/v1/invoice/assets", json={"data": odd})
+    response = client.get(ASSETS_URL)
+    assert response.status_code == 200
+    assert response.json() == [
+        {"code": "BTC", "precision": 8},
+        {"code": "ETH", "icons": {"svg": "https://i.example/eth.svg"}},
+        {"code": "EUR"},
+        {"code": "USDT", "name": "Tether", "position": 2},
+    ]
+
+
 def test_questionnaire_fields_are_listed(client, catalogue):
     response = client.get(QUESTIONNAIRE_URL)
     assert response.status_code == 200
@@ -103,14 +126,23 @@ def test_catalogues_answer_503_in_drf_shape_when_the_provider_is_down(client, ap
     }
 
 
+def test_a_down_provider_is_not_asked_again_by_every_catalogue_request(client, api):
+    """The failure is remembered for a short while: three requests while KUNA Pay is
+    down cost one fetch (with its retries), not three."""
+    api.get(f"{API}/v1/invoice/assets", status=502, body="bad gateway")
+    with invoices_settings(RETRIES=2, API_THROTTLE_RATES={"django_invoices_public": None}):
+        codes = [client.get(ASSETS_URL).status_code for _ in range(3)]
+    assert codes == [503, 503, 503]
+    assert len(api.calls) == 1 + 2  # one fetch and its RETRIES
+
+
 def test_catalogues_refuse_writes(client, catalogue):
     assert client.post(ASSETS_URL, {}).status_code == 405
 
 
 @pytest.mark.parametrize("url", [ASSETS_URL, QUESTIONNAIRE_URL])
 def test_public_endpoints_are_throttled(client, catalogue, url):
-    rates = {"django_invoices_public": "2/min", "django_invoices_create": None}
-    with invoices_settings(API_THROTTLE_RATES=rates):
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "2/min"}):
         codes = [client.get(url).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
@@ -172,6 +204,24 @@ def test_nobody_pays_for_an_order_linked_to_no_one(client, catalogue, stranger, 
     assert client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code == 404
 
 
+@pytest.mark.parametrize("user", [None, "stranger"])
+def test_order_ids_cannot_be_probed_through_object_permissions(
+    client, catalogue, stranger, own_order, user
+):
+    """With IsOrderOwnerOrStaff alone (no IsAuthenticated), an anonymous caller meets
+    NotAuthenticated, not PermissionDenied: it must answer like an unknown order too."""
+    if user:
+        client.force_authenticate(stranger)
+    classes = ["django_invoices.api.permissions.IsOrderOwnerOrStaff"]
+    with invoices_settings(API_PERMISSION_CLASSES=classes):
+        existing = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+        unknown = client.post(CREATE_URL, {"orderId": "Z-9"}, format="json")
+    assert existing.status_code == unknown.status_code == 404
+    assert existing.json() == unknown.json() == {"detail": "No such order."}
+    assert dict(existing.headers).keys() == dict(unknown.headers).keys()
+    assert Invoice.objects.count() == 0
+
+
 def test_permission_classes_come_from_the_settings(client, catalogue, order):
     catalogue.post(f"{API}/v1/invoice", json=CREATED)
     with invoices_settings(API_PERMISSION_CLASSES=["rest_framework.permissions.AllowAny"]):
@@ -193,10 +243,14 @@ def test_unknown_order_is_404(client, catalogue, staff):
         ({"orderId": "A-1", "amount": "4.25e1"}, "amount"),
         ({"orderId": "A-1", "amount": "-1"}, "amount"),
         ({"orderId": "A-1", "amount": "0"}, "amount"),
+        ({"orderId": "A-1", "amount": "42.50\n"}, "amount"),  # a trailing newline
+        ({"orderId": "A-1", "amount": "\u0664\u0662.\u0665"}, "amount"),  # Arabic-Indic 42.5
         ({"orderId": "A-1", "amount": "42.49"}, "amount"),  # not the order's amount
         ({"orderId": "A-1", "asset": "DOGE"}, "asset"),  # not an invoice asset
         ({"orderId": "A-1", "asset": "USDT"}, "asset"),  # known, but not the order's
         ({"orderId": "A-1", "questionnaireFields": ["shoe size"]}, "questionnaireFields"),
+        # QUESTIONNAIRE has a nameless field: that must not make "None" a name.
+        ({"orderId": "A-1", "questionnaireFields": ["None"]}, "questionnaireFields"),
         ({"orderId": "A-1", "price": "1"}, "price"),  # unknown keys are refused
         ({"orderId": "x" * 129}, "orderId"),
     ],
@@ -210,6 +264,24 @@ def test_validation_errors_follow_drfs_shape(
     errors = response.json()
     assert isinstance(errors[field], list)
     assert Invoice.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "DOGE is not an asset invoices can be made in."),
+        ("uk", "DOGE не є активом, у якому можна виставити рахунок."),  # noqa: RUF001
+    ],
+    ids=["en", "uk"],
+)
+def test_an_unknown_asset_is_named_in_the_error(
+    client, catalogue, customer, own_order, language, expected
+):
+    client.force_authenticate(customer)
+    with translation.override(language):
+        response = client.post(CREATE_URL, {"orderId": "A-1", "asset": "DOGE"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"asset": [expected]}
 
 
 def test_a_paid_order_is_409(client, catalogue, customer, own_order):
@@ -279,6 +351,16 @@ def test_status_of_a_paid_invoice_hides_the_payment_url(client, invoice):
     assert data["paymentUrl"] is None
 
 
+def test_status_offers_no_payment_url_for_an_open_invoice_of_a_paid_order(client, invoice):
+    """The order was paid through another invoice: this one is still open at KUNA Pay,
+    but the customer must not be invited to pay again (the return page agrees)."""
+    Order.objects.filter(pk=invoice.order.pk).update(status="paid")
+    assert Invoice.objects.get(pk=invoice.pk).is_open
+    data = client.get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"}).json()
+    assert data["outcome"] == "paid"
+    assert data["paymentUrl"] is None
+
+
 def test_status_with_the_provider_down_answers_what_is_stored(client, api, invoice):
     api.get(f"{API}/v1/invoice/{INVOICE_ID}", status=503, body="down")
     with invoices_settings():
@@ -318,6 +400,45 @@ def test_status_is_throttled(client, invoice):
     with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}):
         codes = [client.get(STATUS_URL, params).status_code for _ in range(2)]
     assert codes == [200, 429]
+
+
+def test_public_throttle_cannot_be_bypassed_with_x_forwarded_for(client, invoice):
+    """Without NUM_PROXIES, X-Forwarded-For is the client's own writing: not an ident."""
+    services.apply_status(invoice, "PAID")  # no provider read needed
+    params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}):
+        codes = [
+            client.get(STATUS_URL, params, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+            for n in range(5)
+        ]
+    assert codes == [200, 429, 429, 429, 429]
+
+
+def test_behind_a_proxy_num_proxies_picks_the_client_address(client, invoice):
+    """With REST_FRAMEWORK["NUM_PROXIES"] set, DRF's reading of the header applies."""
+    services.apply_status(invoice, "PAID")
+    params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+    with (
+        override_settings(REST_FRAMEWORK={"NUM_PROXIES": 1}),
+        invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}),
+    ):
+        codes = [
+            client.get(STATUS_URL, params, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+            for n in (1, 2, 1)
+        ]
+    assert codes == [200, 200, 429]  # two customers behind the one proxy
+
+
+def test_setting_one_rate_keeps_the_other_scopes_default(client, catalogue, customer, own_order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    # The shop only loosens the public rate; creating keeps its default 10/min.
+    with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "600/min"}):
+        codes = [
+            client.post(CREATE_URL, {"orderId": "A-1"}, format="json").status_code
+            for _ in range(11)
+        ]
+    assert codes == [201] * 10 + [429]
 
 
 def test_throttling_can_be_switched_off(client, invoice):

@@ -91,6 +91,26 @@ def test_an_off_site_error_url_is_not_followed(api, order, request_):
     assert response.status_code == 503
 
 
+def test_an_error_url_callable_is_given_the_order(api, order, request_):
+    api.post(CREATE_URL, status=503, body="down")
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        response = start_payment(
+            request_, order, error_url=lambda o: f"/cart/{o.external_order_id}/"
+        )
+    assert response.status_code == 302
+    assert response["Location"] == "/cart/A-1/"
+
+
+@pytest.mark.parametrize("url", [None, "", "cart"])
+def test_an_error_url_callable_without_a_url_renders_the_built_in_page(api, order, request_, url):
+    api.post(CREATE_URL, status=503, body="down")
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        response = start_payment(request_, order, error_url=lambda o: url)
+    assert response.status_code == 503
+    assert "could not reach the payment provider" in response.content.decode()
+    assert list(get_messages(request_)) == []
+
+
 def test_a_paid_order_gets_409(order, request_):
     order.status = "paid"
     order.save()

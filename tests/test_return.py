@@ -1,5 +1,6 @@
 """The return view (customization.redirectUrl) and the services behind it."""
 
+import logging
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -7,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 from django.test import override_settings
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
 from django_invoices import services, signals
@@ -56,6 +57,11 @@ def order_paid_sent(db):
 def thanks_url(order):
     """A RETURN_URLS callable, referred to by dotted path in the tests."""
     return f"/thanks/{order.external_order_id}/"
+
+
+def no_page(order):
+    """A RETURN_URLS callable with no page of the shop's for this order."""
+    return None
 
 
 # -- outcomes --------------------------------------------------------------------------
@@ -282,6 +288,38 @@ def test_an_unresolvable_setting_falls_back_to_the_built_in_page(client, invoice
         assert back(client).status_code == 200
     with invoices_settings(RETURN_URLS={"paid": "tests.nowhere.thanks"}):
         assert back(client).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target",
+    [no_page, "tests.test_return.no_page", lambda order: ""],
+    ids=["callable", "dotted-path", "empty"],
+)
+def test_a_callable_without_a_page_shows_the_built_in_page(client, invoice, target, caplog):
+    services.apply_status(invoice, "PAID")
+    with invoices_settings(RETURN_URLS={"paid": target}):
+        response = back(client)
+    assert response.status_code == 200
+    assert response.templates[0].name == "django_invoices/return.html"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []  # not an error
+
+
+@pytest.mark.parametrize("url", ["thanks", "thanks/", "shop:thanks", 42])
+def test_a_callable_returning_no_url_falls_back_and_is_logged(client, invoice, url, caplog):
+    services.apply_status(invoice, "PAID")
+    with invoices_settings(RETURN_URLS={"paid": lambda order: url}):
+        response = back(client)
+    assert response.status_code == 200
+    assert response.templates[0].name == "django_invoices/return.html"
+    assert any("cannot resolve the URL" in r.getMessage() for r in caplog.records)
+
+
+def test_a_callable_may_return_a_url_name_reversed_lazily(client, invoice):
+    services.apply_status(invoice, "PAID")
+    with invoices_settings(RETURN_URLS={"paid": lambda order: reverse_lazy("admin:index")}):
+        response = back(client)
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
 
 
 # -- services --------------------------------------------------------------------------

@@ -1,14 +1,19 @@
 import json
+import time
 import uuid
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 import requests
+from django.core.cache import cache
+from django.core.cache.backends import locmem
 from django.test import override_settings
 from django.utils import translation
 from responses import matchers
 
-from django_invoices import services, signals
+from django_invoices import conf, services, signals
+from django_invoices.client import KunaPayClient
 from django_invoices.exceptions import (
     InvalidResponse,
     InvoiceCreationError,
@@ -17,6 +22,7 @@ from django_invoices.exceptions import (
     ProviderValidationError,
 )
 from django_invoices.models import Invoice, Order
+from django_invoices.services import provider
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
 from .conftest import API, INVOICE_ID, invoice_payload
@@ -443,6 +449,69 @@ def test_assets_and_questionnaire_are_cached(api, db):
     assert len(api.calls) == 2
     services.list_assets(refresh=True)
     assert len(api.calls) == 3
+
+
+CATALOGUE_SETTINGS = {"API_URL": API, "API_KEY": "k", "RETRIES": 0}
+ASSETS_URL = f"{API}/v1/invoice/assets"
+
+
+@override_settings(DJANGO_INVOICES=CATALOGUE_SETTINGS)
+def test_a_failed_catalogue_fetch_is_remembered_for_a_short_while(api, db, monkeypatch):
+    api.get(ASSETS_URL, status=503, body="down")
+    with pytest.raises(ProviderUnavailable):
+        services.list_assets()
+    with pytest.raises(ProviderUnavailable, match="moments ago"):
+        services.list_assets()  # not asked again
+    assert len(api.calls) == 1
+
+    # Each list has its own memory.
+    api.get(f"{API}/v1/invoice/questionnaire", json={"data": [{"name": "email"}]})
+    assert services.questionnaire_fields() == [{"name": "email"}]
+    assert len(api.calls) == 2
+
+    # Once the memory has expired, the provider is asked again.
+    later = time.time() + provider.CATALOGUE_FAILURE_MEMORY + 1
+    monkeypatch.setattr(locmem, "time", SimpleNamespace(time=lambda: later))
+    api.replace("GET", ASSETS_URL, json={"data": [{"code": "EUR"}]})
+    assert services.list_assets() == [{"code": "EUR"}]
+    assert len(api.calls) == 3
+
+
+@override_settings(DJANGO_INVOICES=CATALOGUE_SETTINGS)
+def test_refresh_asks_a_provider_that_failed_moments_ago(api, db):
+    api.get(ASSETS_URL, status=503, body="down")
+    with pytest.raises(ProviderUnavailable):
+        services.list_assets()
+    api.replace("GET", ASSETS_URL, json={"data": [{"code": "EUR"}]})
+    assert services.list_assets(refresh=True) == [{"code": "EUR"}]
+    assert len(api.calls) == 2
+    # Success forgets the failure: with the list gone from the cache, it is asked for.
+    cache.delete(f"django_invoices:assets:{conf.DEFAULT_ACCOUNT}")
+    assert services.list_assets() == [{"code": "EUR"}]
+    assert len(api.calls) == 3
+
+
+def test_catalogues_keep_only_objects_with_a_string_code_or_name(db, monkeypatch, caplog):
+    """Hostile provider data: whatever is not an object with a string ``code`` (assets)
+    or ``name`` (questionnaire) is left out before it is cached, with a warning."""
+    monkeypatch.setattr(
+        KunaPayClient,
+        "list_assets",
+        lambda self: [{"code": "EUR"}, "junk", None, ["USDT"], {"code": 5}, {"name": "Euro"}],
+    )
+    monkeypatch.setattr(
+        KunaPayClient,
+        "questionnaire_fields",
+        lambda self: [{"name": "email"}, {"label": "nameless"}, {"name": None}, 42],
+    )
+    assert services.list_assets() == [{"code": "EUR"}]
+    assert services.questionnaire_fields() == [{"name": "email"}]
+    assert services.list_assets() == [{"code": "EUR"}]  # what was cached
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "KUNA Pay's assets list had 5 item(s) without a string 'code'; left out",
+        "KUNA Pay's questionnaire list had 3 item(s) without a string 'name'; left out",
+    ]
 
 
 ACCOUNTS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -18,7 +18,9 @@ from .. import services
 from ..client import format_amount
 from ..models import Invoice
 
-_DECIMAL_TEXT = re.compile(r"^\d{1,18}(\.\d{1,18})?$")
+# ASCII digits only (\d alone also takes other scripts' digits), matched in full ($
+# would let a trailing newline through).
+_DECIMAL_TEXT = re.compile(r"\d{1,18}(?:\.\d{1,18})?", re.ASCII)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -53,7 +55,7 @@ class AmountField(serializers.DecimalField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
-        if not isinstance(data, str) or not _DECIMAL_TEXT.match(data):
+        if not isinstance(data, str) or not _DECIMAL_TEXT.fullmatch(data):
             self.fail("invalid")
         try:
             value = Decimal(data)
@@ -71,7 +73,8 @@ class AmountField(serializers.DecimalField):
 class AssetCodeField(serializers.CharField):
     """An asset code KUNA Pay offers for invoices (checked against the cached list)."""
 
-    default_error_messages = {"unknown": _("%(code)s is not an asset invoices can be made in.")}
+    # DRF's fail() formats messages with str.format: braces, not %(name)s.
+    default_error_messages = {"unknown": _("{code} is not an asset invoices can be made in.")}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 16)
@@ -100,7 +103,12 @@ class InvoiceCreateSerializer(StrictSerializer):
     )
 
     def validate_questionnaireFields(self, value: list[str]) -> list[str]:
-        known = {str(item.get("name")) for item in services.questionnaire_fields()}
+        # Only named fields: str() of a nameless one's None would make "None" valid.
+        known = {
+            item["name"]
+            for item in services.questionnaire_fields()
+            if isinstance(item.get("name"), str)
+        }
         unknown = sorted(set(value) - known)
         if unknown:
             raise serializers.ValidationError(
@@ -132,7 +140,7 @@ class InvoiceStatusSerializer(serializers.Serializer):
     paymentAsset = serializers.CharField(source="payment_asset", read_only=True)
     paidAmount = AmountField(source="paid_amount", read_only=True)
     paymentUrl = serializers.SerializerMethodField(
-        help_text="The payment page while the invoice is open, else null."
+        help_text='The payment page while the outcome is "pending", else null.'
     )
     expiresAt = serializers.DateTimeField(source="expires_at", read_only=True)
     completedAt = serializers.DateTimeField(source="completed_at", read_only=True)
@@ -141,11 +149,34 @@ class InvoiceStatusSerializer(serializers.Serializer):
         return services.payment_outcome(invoice)
 
     def get_paymentUrl(self, invoice: Invoice) -> str | None:
-        return (invoice.payment_url or None) if invoice.is_open else None
+        # Only a pending payment has a page to go to: an open invoice of a paid order
+        # (paid through another invoice) must not invite a second payment.
+        if services.payment_outcome(invoice) != services.OUTCOME_PENDING:
+            return None
+        return invoice.payment_url or None
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """An ``int`` that is not a ``bool`` (JSON's true is no precision)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_text_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    )
 
 
 class AssetSerializer(serializers.Serializer):
-    """One asset from ``GET /v1/invoice/assets``; keys the provider leaves out are left out."""
+    """One asset from ``GET /v1/invoice/assets``; keys the provider leaves out are left out.
+
+    So are keys whose value has another type than documented: the provider's odd data
+    must not become a 500 or reach a front end as something it cannot read.
+    """
 
     code = serializers.CharField(read_only=True)
     name = serializers.CharField(read_only=True, required=False)
@@ -154,6 +185,23 @@ class AssetSerializer(serializers.Serializer):
     precision = serializers.IntegerField(read_only=True, required=False)
     position = serializers.IntegerField(read_only=True, required=False)
     icons = serializers.DictField(child=serializers.CharField(), read_only=True, required=False)
+
+    EXPECTED_TYPES = {
+        "code": _is_text,
+        "name": _is_text,
+        "description": _is_text,
+        "type": _is_text,
+        "precision": is_int,
+        "position": is_int,
+        "icons": _is_text_map,
+    }
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {
+            key: instance[key]
+            for key, expected in self.EXPECTED_TYPES.items()
+            if key in instance and expected(instance[key])
+        }
 
 
 class QuestionnaireFieldSerializer(serializers.Serializer):

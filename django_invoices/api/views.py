@@ -8,7 +8,13 @@ from typing import Any
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -25,6 +31,7 @@ from .serializers import (
     InvoiceLookupSerializer,
     InvoiceStatusSerializer,
     QuestionnaireFieldSerializer,
+    is_int,
 )
 from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, InvoicesRateThrottle
 
@@ -91,12 +98,19 @@ class InvoicesAPIView(APIView):
         return super().handle_exception(exc)
 
 
+def _asset_order(item: dict[str, Any]) -> tuple[int, str]:
+    """By ``position`` (0 when missing or not an integer), then by code: never a
+    comparison of a number with a string, whatever the provider sends."""
+    position = item.get("position")
+    return (position if is_int(position) else 0, str(item.get("code")))
+
+
 class AssetListView(InvoicesAPIView):
     """The assets invoices can be made in (KUNA Pay's list, through the cache)."""
 
     @openapi.extend_schema(responses=AssetSerializer(many=True))
     def get(self, request: Request) -> Response:
-        assets = sorted(services.list_assets(), key=lambda item: item.get("position") or 0)
+        assets = sorted(services.list_assets(), key=_asset_order)
         return Response(AssetSerializer(assets, many=True).data)
 
 
@@ -131,8 +145,10 @@ class InvoiceCreateView(InvoicesAPIView):
             raise NotFound(_("No such order."))
         try:
             self.check_object_permissions(request, order)
-        except PermissionDenied:
-            # Someone else's order answers like an unknown one: ids are not confirmed.
+        except (PermissionDenied, NotAuthenticated):
+            # Someone else's order answers like an unknown one, to a stranger as to an
+            # anonymous caller (NotAuthenticated is no PermissionDenied): ids are not
+            # confirmed.
             raise NotFound(_("No such order.")) from None
         mismatch = {}
         if "amount" in data and data["amount"] != order.amount:

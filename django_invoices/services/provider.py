@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from typing import Any
@@ -11,9 +12,16 @@ from django.urls import reverse
 
 from .. import conf
 from ..client import KunaPayClient
+from ..exceptions import KunaPayError, ProviderUnavailable
+
+logger = logging.getLogger("django_invoices")
 
 # Connect timeout of the "fast" client (reads while a callback or a customer waits).
 FAST_CONNECT_TIMEOUT = 0.5
+
+# Seconds a failed fetch of the asset or questionnaire list is remembered, during which
+# it is not asked for again (the public API must not hammer a provider that is down).
+CATALOGUE_FAILURE_MEMORY = 30
 
 _clients: dict[conf.Account, KunaPayClient] = {}
 _clients_lock = threading.Lock()
@@ -59,26 +67,73 @@ def redirect_url() -> str:
 # -- provider catalogues ---------------------------------------------------------------
 
 
-def _cached(kind: str, account: str, fetch: Any, refresh: bool) -> list[dict[str, Any]]:
+def _cached(
+    kind: str, account: str, fetch: Any, refresh: bool, *, key_field: str
+) -> list[dict[str, Any]]:
+    """The list from the cache, else fetched and cached.
+
+    A failed fetch is remembered for ``CATALOGUE_FAILURE_MEMORY`` seconds: meanwhile
+    callers get ``ProviderUnavailable`` at once instead of each asking (with retries and
+    the long read timeout) a provider that is down. ``refresh`` always asks.
+    """
     key = f"django_invoices:{kind}:{account}"
+    failure_key = f"{key}:failed"
     if not refresh:
         cached = cache.get(key)
         if cached is not None:
             return cached
-    data = fetch()
+        failure = cache.get(failure_key)
+        if failure is not None:
+            raise ProviderUnavailable(
+                f"KUNA Pay's {kind} list could not be fetched moments ago ({failure}); "
+                f"not asking again for up to {CATALOGUE_FAILURE_MEMORY} seconds"
+            )
+    try:
+        data = _usable_items(kind, fetch(), key_field)
+    except KunaPayError as exc:
+        cache.set(failure_key, str(exc)[:200], CATALOGUE_FAILURE_MEMORY)
+        raise
     cache.set(key, data, conf.get("CACHE_TIMEOUT"))
+    cache.delete(failure_key)
     return data
+
+
+def _usable_items(kind: str, items: Any, key_field: str) -> list[dict[str, Any]]:
+    """The objects of a provider list that carry a string ``key_field``; the rest (not
+    objects, no or a non-string code or name) is left out, with a warning."""
+    items = items if isinstance(items, list) else []
+    usable = [
+        item for item in items if isinstance(item, dict) and isinstance(item.get(key_field), str)
+    ]
+    if len(usable) != len(items):
+        logger.warning(
+            "KUNA Pay's %s list had %d item(s) without a string %r; left out",
+            kind,
+            len(items) - len(usable),
+            key_field,
+        )
+    return usable
 
 
 def list_assets(
     account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False
 ) -> list[dict[str, Any]]:
-    """The assets invoices may be created in, through Django's cache."""
-    return _cached("assets", account, get_client(account).list_assets, refresh)
+    """The assets invoices may be created in, through Django's cache.
+
+    Only objects with a string ``code`` are kept."""
+    return _cached("assets", account, get_client(account).list_assets, refresh, key_field="code")
 
 
 def questionnaire_fields(
     account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False
 ) -> list[dict[str, Any]]:
-    """The buyer fields an invoice may ask for, through Django's cache."""
-    return _cached("questionnaire", account, get_client(account).questionnaire_fields, refresh)
+    """The buyer fields an invoice may ask for, through Django's cache.
+
+    Only objects with a string ``name`` are kept."""
+    return _cached(
+        "questionnaire",
+        account,
+        get_client(account).questionnaire_fields,
+        refresh,
+        key_field="name",
+    )
