@@ -69,7 +69,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after which the built-in page of a pending payment reloads itself.
     "PENDING_PAGE_REFRESH": 10,
     # REST API
-    # Who may create an invoice for an order: permission classes or their dotted paths.
+    # Who may create an invoice for an order: permission classes or their dotted paths;
+    # None uses DRF's DEFAULT_PERMISSION_CLASSES.
     "API_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "django_invoices.api.permissions.IsOrderOwnerOrStaff",

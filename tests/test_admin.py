@@ -577,6 +577,19 @@ def test_order_form_offers_the_providers_assets_from_the_cache(admin_client, api
     assert Order.objects.get().asset == "USDT"
 
 
+def test_a_slow_provider_keeps_the_order_form_waiting_once_and_briefly(admin_client, api):
+    api.get(ASSETS_URL, body=requests.ReadTimeout("slow"))
+    add = reverse("admin:django_invoices_order_add")
+
+    first = admin_client.get(add)
+    second = admin_client.get(add)
+
+    assert first.status_code == second.status_code == 200
+    assert '<input type="text" name="asset"' in second.content.decode()
+    # One try with the short timeout, no retries; the failure is remembered meanwhile.
+    assert len(api.calls) == 1
+
+
 def test_order_form_falls_back_to_free_text_when_the_provider_is_down(admin_client, api):
     api.get(ASSETS_URL, body=requests.ConnectionError("down"))
     add = reverse("admin:django_invoices_order_add")

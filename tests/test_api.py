@@ -229,6 +229,16 @@ def test_permission_classes_come_from_the_settings(client, catalogue, order):
     assert response.status_code == 201
 
 
+def test_no_permission_classes_means_drfs_default_not_anyone(client, catalogue, order, settings):
+    settings.REST_FRAMEWORK = {
+        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"]
+    }
+    with invoices_settings(API_PERMISSION_CLASSES=None):
+        response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code in (401, 403)
+    assert Invoice.objects.count() == 0
+
+
 def test_unknown_order_is_404(client, catalogue, staff):
     client.force_authenticate(staff)
     response = client.post(CREATE_URL, {"orderId": "nope"}, format="json")

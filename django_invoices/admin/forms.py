@@ -15,20 +15,15 @@ from ..models import Order
 def asset_choices(assets: list[dict[str, Any]], current: str = "") -> list[tuple[str, str]]:
     """``(code, label)`` pairs of the provider's assets, keeping ``current`` if it is gone."""
     choices: list[tuple[str, str]] = []
-    usable = [item for item in assets if isinstance(item.get("code"), str) and item["code"].strip()]
-    for asset in sorted(usable, key=lambda item: (_position(item), item["code"])):
+    for asset in assets:  # in the provider's order (services.list_assets sorts them)
         code = asset["code"].strip()
+        if not code:
+            continue
         name = str(asset.get("name") or "").strip()
         choices.append((code, f"{code} ({name})" if name and name != code else code))
     if current and current not in {code for code, _label in choices}:
         choices.append((current, current))
     return choices
-
-
-def _position(asset: dict[str, Any]) -> int:
-    # The provider's data: a position that is not a number sorts first, never raises.
-    position = asset.get("position")
-    return position if isinstance(position, int) and not isinstance(position, bool) else 0
 
 
 class OrderAdminForm(forms.ModelForm):
@@ -46,7 +41,8 @@ class OrderAdminForm(forms.ModelForm):
     def _offer_assets(self) -> None:
         field = self.fields["asset"]
         try:
-            assets = services.list_assets()
+            # Short timeout, no retries: staff wait for this page, and can type a code.
+            assets = services.list_assets(fast=True)
         except KunaPayError:
             # Already logged by the client; staff can still type the code.
             field.help_text = _(

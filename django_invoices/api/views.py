@@ -19,6 +19,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from .. import conf, services
@@ -31,7 +32,6 @@ from .serializers import (
     InvoiceLookupSerializer,
     InvoiceStatusSerializer,
     QuestionnaireFieldSerializer,
-    is_int,
 )
 from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, InvoicesRateThrottle
 
@@ -98,20 +98,12 @@ class InvoicesAPIView(APIView):
         return super().handle_exception(exc)
 
 
-def _asset_order(item: dict[str, Any]) -> tuple[int, str]:
-    """By ``position`` (0 when missing or not an integer), then by code: never a
-    comparison of a number with a string, whatever the provider sends."""
-    position = item.get("position")
-    return (position if is_int(position) else 0, str(item.get("code")))
-
-
 class AssetListView(InvoicesAPIView):
     """The assets invoices can be made in (KUNA Pay's list, through the cache)."""
 
     @openapi.extend_schema(responses=AssetSerializer(many=True))
     def get(self, request: Request) -> Response:
-        assets = sorted(services.list_assets(), key=_asset_order)
-        return Response(AssetSerializer(assets, many=True).data)
+        return Response(AssetSerializer(services.list_assets(), many=True).data)
 
 
 class QuestionnaireFieldListView(InvoicesAPIView):
@@ -131,7 +123,11 @@ class InvoiceCreateView(InvoicesAPIView):
     throttle_scope = CREATE_SCOPE
 
     def get_permissions(self) -> list[BasePermission]:
-        return [cls() for cls in _classes("API_PERMISSION_CLASSES") or []]
+        classes = _classes("API_PERMISSION_CLASSES")
+        if classes is None:
+            # Like API_AUTH_CLASSES: None is DRF's default, never "anyone may pay".
+            classes = list(api_settings.DEFAULT_PERMISSION_CLASSES)
+        return [cls() for cls in classes]
 
     @openapi.extend_schema(
         request=InvoiceCreateSerializer, responses={201: InvoiceStatusSerializer}

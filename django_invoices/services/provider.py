@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -68,7 +69,13 @@ def redirect_url() -> str:
 
 
 def _cached(
-    kind: str, account: str, fetch: Any, refresh: bool, *, key_field: str
+    kind: str,
+    account: str,
+    fetch: Any,
+    refresh: bool,
+    *,
+    key_field: str,
+    order: Callable[[dict[str, Any]], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The list from the cache, else fetched and cached.
 
@@ -90,6 +97,8 @@ def _cached(
             )
     try:
         data = _usable_items(kind, fetch(), key_field)
+        if order is not None:
+            data.sort(key=order)
     except KunaPayError as exc:
         cache.set(failure_key, str(exc)[:200], CATALOGUE_FAILURE_MEMORY)
         raise
@@ -116,12 +125,25 @@ def _usable_items(kind: str, items: Any, key_field: str) -> list[dict[str, Any]]
 
 
 def list_assets(
-    account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False
+    account: str = conf.DEFAULT_ACCOUNT, *, refresh: bool = False, fast: bool = False
 ) -> list[dict[str, Any]]:
     """The assets invoices may be created in, through Django's cache.
 
-    Only objects with a string ``code`` are kept."""
-    return _cached("assets", account, get_client(account).list_assets, refresh, key_field="code")
+    Only objects with a string ``code`` are kept, sorted by ``position`` (0 when it is
+    missing or not a whole number), then by code. ``fast`` fetches with the short
+    timeout and no retries of ``get_client(fast=True)``, for a page someone waits for.
+    """
+    fetch = get_client(account, fast=fast).list_assets
+
+    return _cached("assets", account, fetch, refresh, key_field="code", order=_asset_order)
+
+
+def _asset_order(item: dict[str, Any]) -> tuple[int, str]:
+    # Never a number compared with a string, whatever the provider sends.
+    position = item.get("position")
+    if not isinstance(position, int) or isinstance(position, bool):
+        position = 0
+    return (position, item["code"])
 
 
 def questionnaire_fields(
