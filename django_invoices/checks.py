@@ -167,3 +167,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return messages
+
+
+# Cache backends that do not share what they hold between the processes of a site.
+UNSHARED_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register(Tags.caches)
+def check_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The REST API's throttles and the return page's limit on re-reads count in the
+    default cache; one each process keeps for itself limits nothing across processes."""
+    backend = str((getattr(settings, "CACHES", {}) or {}).get("default", {}).get("BACKEND", ""))
+    if settings.DEBUG or backend not in UNSHARED_CACHES:
+        return []
+    return [
+        Warning(
+            f"DJANGO_INVOICES: the default cache ({backend.rsplit('.', 1)[-1]}) is not "
+            "shared between processes.",
+            hint="The REST API's throttles and the return page's limit on re-reading an "
+            "invoice from KUNA Pay then apply per process (or not at all); use Redis or "
+            "Memcached as the default cache in production.",
+            id="django_invoices.W002",
+        )
+    ]

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from django_invoices.checks import check_settings
+from django_invoices.checks import check_cache, check_settings
 
 GOOD = {
     "API_URL": "https://api.kunapay.io",
@@ -108,3 +108,18 @@ def test_example_project_check_reports_missing_keys():
     assert result.returncode != 0
     assert "django_invoices.E001" in result.stderr
     assert "django_invoices.E002" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("backend", "debug", "expected"),
+    [
+        ("django.core.cache.backends.locmem.LocMemCache", False, ["django_invoices.W002"]),
+        ("django.core.cache.backends.dummy.DummyCache", False, ["django_invoices.W002"]),
+        ("django.core.cache.backends.locmem.LocMemCache", True, []),
+        ("django.core.cache.backends.redis.RedisCache", False, []),
+    ],
+)
+def test_a_cache_each_process_keeps_for_itself_is_reported(settings, backend, debug, expected):
+    settings.CACHES = {"default": {"BACKEND": backend}}
+    settings.DEBUG = debug
+    assert [message.id for message in check_cache()] == expected
