@@ -321,3 +321,12 @@ def test_a_payment_in_time_is_not_late(deliver, invoice, sent):
 
     assert not Invoice.objects.get().expired_once
     assert "invoice_paid_late" not in sent
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_an_invoice_that_expired_before_expired_once_existed_is_paid_late(deliver, invoice, sent):
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.EXPIRED)
+
+    deliver(invoice_event("PAID"))
+
+    assert sent.count("invoice_paid_late") == 1

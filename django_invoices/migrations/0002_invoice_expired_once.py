@@ -3,6 +3,12 @@
 from django.db import migrations, models
 
 
+def mark_expired_invoices(apps, schema_editor):
+    # Invoices that expired before the field existed: a later payment is late too.
+    Invoice = apps.get_model("django_invoices", "Invoice")
+    Invoice.objects.filter(status="expired").update(expired_once=True)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -15,4 +21,5 @@ class Migration(migrations.Migration):
             name='expired_once',
             field=models.BooleanField(default=False, verbose_name='expired once'),
         ),
+        migrations.RunPython(mark_expired_invoices, migrations.RunPython.noop),
     ]

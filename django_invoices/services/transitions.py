@@ -144,7 +144,7 @@ def _announce_outcome(invoice: Invoice, old: str, new: InvoiceStatus) -> None:
     """The signals for how a payment ended; none of the odd endings passes as plain paid."""
     if new == InvoiceStatus.PAID:
         transaction.on_commit(lambda: _send(signals.invoice_paid, Invoice, invoice=invoice))
-        if invoice.expired_once:
+        if invoice.expired_once or old == InvoiceStatus.EXPIRED:
             logger.warning("Invoice %s was paid after it expired", invoice)
             transaction.on_commit(
                 lambda: _send(signals.invoice_paid_late, Invoice, invoice=invoice)
