@@ -70,13 +70,15 @@ _OPEN_RANK = {
 }
 
 # How much of the money a final status says arrived: final statuses only move upwards.
+# A decline ranks above a plain expiry: money came and was refused (a payment after
+# expiry that failed the provider's checks), which the shop must hear of.
 _MONEY_RANK = {
     InvoiceStatus.EXPIRED: 0,
     InvoiceStatus.CANCELLED: 0,
-    InvoiceStatus.DECLINED: 0,
-    InvoiceStatus.LIMITS_OUT_OF_RANGE: 0,
-    InvoiceStatus.PARTIALLY_PAID: 1,
-    InvoiceStatus.PAID: 2,
+    InvoiceStatus.DECLINED: 1,
+    InvoiceStatus.LIMITS_OUT_OF_RANGE: 1,
+    InvoiceStatus.PARTIALLY_PAID: 2,
+    InvoiceStatus.PAID: 3,
 }
 
 ORDER_STATUS_FOR: dict[InvoiceStatus, OrderStatus] = {
@@ -133,9 +135,9 @@ def may_move(current: str, new: str) -> bool:
     - PAID is the end: nothing moves a paid invoice again.
     - A final status becomes another final status only when more money arrived: an
       invoice that ended unpaid may still be paid in part or in full (a payment that
-      lands after expiry), a partial payment may be topped up to paid. The first
-      unpaid ending stands, and nothing undoes a payment (a late TIMEOUT after
-      PARTIALLY_PAID is old news).
+      lands after expiry), or declined (one that failed the provider's checks); a
+      partial payment may be topped up to paid. Nothing undoes a payment (a late
+      TIMEOUT after PARTIALLY_PAID is old news) or a decline.
     - A final status never goes back to an open one (late or replayed callbacks).
     - Among open statuses progress only goes forward; an unknown status is recorded
       over any open status and any open status may follow it.

@@ -112,17 +112,33 @@ def test_a_late_unpaid_ending_does_not_undo_a_partial_payment(deliver, invoice, 
 
 
 @override_settings(DJANGO_INVOICES=UNCONFIRMED)
-def test_the_first_unpaid_ending_stands_and_a_payment_still_counts(deliver, invoice, sent):
+def test_a_late_payment_may_still_be_declined_or_paid(deliver, invoice, sent):
     deliver(invoice_event("TIMEOUT"))
-    deliver(invoice_event("DECLINED"))
+    deliver(invoice_event("DEACTIVATED"))  # one unpaid ending is as good as another
     assert Invoice.objects.get().status == InvoiceStatus.EXPIRED
 
+    deliver(invoice_event("DECLINED"))  # a payment after expiry failed the checks
+    assert Order.objects.get().status == OrderStatus.FAILED
+    assert sent.count("invoice_declined") == 1
+
+    deliver(invoice_event("TIMEOUT"))  # old news: the decline stands
     deliver(invoice_event("PARTIALLY_PAID"))
     deliver(invoice_event("PAID"))  # the rest, paid after the invoice expired
 
     assert Order.objects.get().status == OrderStatus.PAID
     assert sent.count("invoice_paid_late") == sent.count("order_paid") == 1
-    assert "invoice_declined" not in sent
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_an_expiry_reported_after_a_part_payment_still_makes_the_rest_late(deliver, invoice, sent):
+    deliver(invoice_event("PARTIALLY_PAID"))
+    deliver(invoice_event("TIMEOUT"))  # refused as a status, remembered as an expiry
+    assert Invoice.objects.get().status == InvoiceStatus.PARTIALLY_PAID
+
+    deliver(invoice_event("PAID"))
+
+    assert Invoice.objects.get().expired_once
+    assert sent.count("invoice_paid_late") == 1
 
 
 @pytest.mark.parametrize(
@@ -135,7 +151,9 @@ def test_the_first_unpaid_ending_stands_and_a_payment_still_counts(deliver, invo
         ("partially_paid", "expired", False),
         ("partially_paid", "declined", False),
         ("expired", "cancelled", False),
-        ("cancelled", "declined", False),
+        ("cancelled", "declined", True),
+        ("declined", "expired", False),
+        ("limits_out_of_range", "declined", False),
         ("paid", "partially_paid", False),
         ("expired", "awaiting_payment", False),
         ("created", "expired", True),
@@ -330,3 +348,37 @@ def test_an_invoice_that_expired_before_expired_once_existed_is_paid_late(delive
     deliver(invoice_event("PAID"))
 
     assert sent.count("invoice_paid_late") == 1
+
+
+def test_the_provider_moves_a_deposit_put_on_the_wrong_invoice(deliver, invoice, order):
+    from django_invoices import services
+
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.EXPIRED)
+    newer = Invoice.objects.create(
+        provider_id=NEWER_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+    payload = deposit_event("tx-1", amount="0.001")
+    del payload["data"]["invoiceId"]  # found by externalOrderId: the newest invoice
+    payload["data"]["externalOrderId"] = "A-1"
+    deliver(payload)
+    newer.refresh_from_db()
+    assert newer.paid_amount == Decimal("0.001")
+
+    # The provider's own view of the older invoice lists the deposit: that is where it is.
+    services.apply_invoice_data(
+        invoice, invoice_payload("PAID", transactions=[deposit_event("tx-1", "0.001")["data"]])
+    )
+
+    invoice.refresh_from_db()
+    newer.refresh_from_db()
+    assert Deposit.objects.get().invoice_id == invoice.pk
+    assert (invoice.paid_amount, newer.paid_amount) == (Decimal("0.001"), Decimal("0"))
+    assert invoice.status == InvoiceStatus.PAID
+
+
+def test_record_deposit_still_answers_whether_it_created_the_deposit(invoice):
+    from django_invoices import services
+
+    data = deposit_event("tx-1")["data"]
+    assert services.record_deposit(invoice, data)[1] is True
+    assert services.record_deposit(invoice, data)[1] is False

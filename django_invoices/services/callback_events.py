@@ -31,8 +31,8 @@ from .transitions import (
     check_same_invoice,
     credited_gross,
     lock_invoice,
-    record_deposit,
     transition,
+    write_deposit,
 )
 
 logger = logging.getLogger("django_invoices")
@@ -231,7 +231,9 @@ def _apply_callback(
         return _finish(event, CallbackEvent.State.DUPLICATE, "same news already applied")
     if parsed.kind == "deposit":
         received_before = credited_gross(invoice) if invoice.status == InvoiceStatus.PAID else None
-        deposit, done = record_deposit(invoice, parsed.data)
+        # A callback naming this invoice is the provider's word; one found by
+        # externalOrderId only is a guess (see write_deposit).
+        deposit, done = write_deposit(invoice, parsed.data, authoritative=bool(parsed.invoice_id))
         if received_before is not None:
             check_overpaid(invoice, received_before=received_before)
         invoice.save(update_fields=["paid_amount", "updated_at"])

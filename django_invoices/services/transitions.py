@@ -64,7 +64,7 @@ def apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
     if deposits:
         received_before = credited_gross(invoice) if _may_be_overpaid(invoice) else None
         for item in deposits:
-            record_deposit(invoice, item, recount=False)
+            write_deposit(invoice, item, recount=False, authoritative=True)
         # paid_amount only changes with a deposit written (always under this lock), so
         # an answer without any (most re-reads of a pending invoice) needs no new sum.
         recount_paid(invoice)
@@ -113,6 +113,10 @@ def transition(
     """
     old = invoice.status
     new = normalize(provider_status)
+    if new == InvoiceStatus.EXPIRED:
+        # Recorded even when the move is refused (TIMEOUT after PARTIALLY_PAID): the
+        # invoice did expire, so the rest paid afterwards is paid late.
+        invoice.expired_once = True
     if new != old and not may_move(old, new):
         logger.info(
             "Invoice %s stays %s; ignored provider status %r", invoice, old, provider_status
@@ -124,8 +128,6 @@ def transition(
     if new == old:
         return Transition(invoice, old, old, changed=False)
     invoice.status = new
-    if new == InvoiceStatus.EXPIRED:
-        invoice.expired_once = True
     transaction.on_commit(
         lambda: _send(
             signals.invoice_status_changed,
@@ -238,21 +240,35 @@ def _send(signal: Any, sender: type, **kwargs: Any) -> None:
 # -- deposits --------------------------------------------------------------------------
 
 
-# What ``record_deposit`` did with a deposit.
+# What ``write_deposit`` did with a deposit.
 DEPOSIT_RECORDED = "recorded"
 DEPOSIT_UPDATED = "updated"
+DEPOSIT_MOVED = "moved here from another invoice"
 DEPOSIT_STALE = "unchanged (older news)"
 DEPOSIT_ELSEWHERE = "unchanged (recorded on another invoice)"
 
 
 def record_deposit(
     invoice: Invoice, data: dict[str, Any], *, recount: bool = True
+) -> tuple[Deposit, bool]:
+    """Create or update the deposit ``data`` describes; the invoice must be locked.
+
+    Returns the deposit and whether it was created (see ``write_deposit``).
+    """
+    deposit, done = write_deposit(invoice, data, recount=recount)
+    return deposit, done == DEPOSIT_RECORDED
+
+
+def write_deposit(
+    invoice: Invoice, data: dict[str, Any], *, recount: bool = True, authoritative: bool = False
 ) -> tuple[Deposit, str]:
     """Create or update the deposit ``data`` describes; the invoice must be locked.
 
     Returns the deposit and what was done (``DEPOSIT_*``). Older news than what is
-    stored (a status that goes back, or an earlier ``updatedAt``) changes nothing, and a
-    deposit stays on the invoice it was first recorded on.
+    stored (a status that goes back, or an earlier ``updatedAt``) changes nothing. A
+    deposit recorded on another invoice stays there unless ``authoritative`` (the
+    provider itself lists it under this invoice, or the callback names this invoice):
+    then it moves here, and what the other invoice received is counted again.
     """
     provider_id = provider_text(Deposit, "provider_id", data.get("id"), "deposit id").strip()
     if not provider_id:
@@ -283,14 +299,21 @@ def record_deposit(
         )
         done = DEPOSIT_RECORDED
     elif deposit.invoice_id != invoice.pk:
-        # Its invoice is not locked here, and counting it twice would invent money.
-        logger.warning(
-            "Deposit %s belongs to invoice %s; not moved to %s",
-            provider_id,
-            deposit.invoice_id,
-            invoice,
-        )
-        return deposit, DEPOSIT_ELSEWHERE
+        if not authoritative:
+            # Found by externalOrderId only: the invoice it is on knows better.
+            logger.warning(
+                "Deposit %s belongs to invoice %s; not moved to %s",
+                provider_id,
+                deposit.invoice_id,
+                invoice,
+            )
+            return deposit, DEPOSIT_ELSEWHERE
+        _move_deposit(deposit, invoice)
+        if not _is_older(deposit, status, data):
+            for name, value in fields.items():
+                setattr(deposit, name, value)
+        deposit.save()
+        done = DEPOSIT_MOVED
     elif _is_older(deposit, status, data):
         logger.info("Deposit %s stays %s; ignored older news", provider_id, deposit.status)
         return deposit, DEPOSIT_STALE
@@ -302,6 +325,17 @@ def record_deposit(
     if recount:
         recount_paid(invoice)
     return deposit, done
+
+
+def _move_deposit(deposit: Deposit, invoice: Invoice) -> None:
+    """Take a deposit from the invoice it was put on by mistake (locked meanwhile, so
+    its received total stays right); the caller saves the deposit."""
+    previous = Invoice.objects.select_for_update().get(pk=deposit.invoice_id)
+    logger.warning("Deposit %s moves from invoice %s to %s", deposit.provider_id, previous, invoice)
+    deposit.invoice = invoice
+    deposit.save(update_fields=["invoice", "updated_at"])
+    recount_paid(previous)
+    previous.save(update_fields=["paid_amount", "updated_at"])
 
 
 def _is_older(deposit: Deposit, status: str, data: dict[str, Any]) -> bool:
