@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from . import returns, services
 from .exceptions import InvoiceCreationError, KunaPayError
 from .models import Order
+from .statuses import OrderStatus
 
 logger = logging.getLogger("django_invoices")
 
@@ -49,7 +50,13 @@ def start_payment(
         invoice = services.create_invoice(order, **options)
     except InvoiceCreationError as exc:
         logger.info("Checkout of order %s refused: %s", order, exc)
-        message = _("This order cannot be paid again: it has been paid already.")
+        if exc.order_status == OrderStatus.PARTIALLY_PAID:
+            message = _(
+                "Part of this order has been paid already. Please contact us about the "
+                "rest, quoting the order reference %(reference)s."
+            ) % {"reference": order.external_order_id}
+        else:
+            message = _("This order cannot be paid again: it has been paid already.")
         status = 409
     except KunaPayError as exc:
         logger.warning("Checkout of order %s failed at KUNA Pay: %s", order, exc)

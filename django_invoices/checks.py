@@ -28,9 +28,11 @@ APP_NUMBERS = {
     "CALLBACK_MAX_BODY_SIZE": (1, True),
     "CALLBACK_API_TIMEOUT": (0.001, False),
     "REFRESH_MIN_INTERVAL": (0, False),
-    "PENDING_PAGE_REFRESH": (1, True),
+    "PENDING_PAGE_REFRESH": (0, True),
     "CACHE_TIMEOUT": (0, True),
 }
+# Settings where None is meaningful (Django's cache: never expire).
+NONE_ALLOWED = frozenset({"CACHE_TIMEOUT"})
 
 
 def _number_messages(
@@ -39,6 +41,8 @@ def _number_messages(
     messages: list[CheckMessage] = []
     for key, (least, whole) in rules.items():
         value = options[key]
+        if value is None and key in NONE_ALLOWED:
+            continue
         is_number = isinstance(value, int if whole else (int, float)) and not isinstance(
             value, bool
         )

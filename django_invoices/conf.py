@@ -77,8 +77,8 @@ DEFAULTS: dict[str, Any] = {
     ],
     # Authentication classes of the API views (dotted paths); None uses DRF's default.
     "API_AUTH_CLASSES": None,
-    # ScopedRateThrottle rates per scope; the shop's dict is merged over these, and None
-    # for a scope switches its throttle off.
+    # ScopedRateThrottle rates per scope; the shop's dict, then DRF's
+    # DEFAULT_THROTTLE_RATES, are merged over these, and None switches a scope off.
     "API_THROTTLE_RATES": {
         "django_invoices_public": "60/min",
         "django_invoices_create": "10/min",

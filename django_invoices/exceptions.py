@@ -75,4 +75,12 @@ class InvalidResponse(KunaPayError):
 
 
 class InvoiceCreationError(InvoicesError):
-    """An invoice cannot be created for this order (e.g. it is already paid)."""
+    """An invoice cannot be created for this order (e.g. it is already paid).
+
+    ``order_status`` is the order's status that refused it (``"paid"``,
+    ``"partially_paid"``), read under the order's lock.
+    """
+
+    def __init__(self, message: str = "", *, order_status: str = "") -> None:
+        super().__init__(message)
+        self.order_status = order_status

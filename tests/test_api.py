@@ -451,6 +451,19 @@ def test_setting_one_rate_keeps_the_other_scopes_default(client, catalogue, cust
     assert codes == [201] * 10 + [429]
 
 
+def test_drfs_rate_for_a_scope_applies_when_the_app_setting_leaves_it_out(client, invoice):
+    services.apply_status(invoice, "PAID")
+    params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+    with (
+        override_settings(
+            REST_FRAMEWORK={"DEFAULT_THROTTLE_RATES": {"django_invoices_public": "2/min"}}
+        ),
+        invoices_settings(API_THROTTLE_RATES={}),
+    ):
+        codes = [client.get(STATUS_URL, params).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
 def test_throttling_can_be_switched_off(client, invoice):
     services.apply_status(invoice, "PAID")
     params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}

@@ -124,6 +124,9 @@ def test_a_partly_paid_order_gets_409_too(order, request_):
     order.save()
     response = start_payment(request_, order)
     assert response.status_code == 409
+    body = response.content.decode()
+    assert "cannot be paid again" not in body
+    assert "Part of this order has been paid already" in body and "A-1" in body
     assert not Invoice.objects.exists()
 
 

@@ -52,6 +52,8 @@ def test_complete_settings_pass():
         ({"CALLBACK_MAX_BODY_SIZE": None}, ["django_invoices.E008"]),
         ({"PENDING_PAGE_REFRESH": True}, ["django_invoices.E008"]),
         ({"REFRESH_MIN_INTERVAL": 0, "RETRY_BACKOFF": 0, "CACHE_TIMEOUT": 0}, []),
+        ({"CACHE_TIMEOUT": None, "PENDING_PAGE_REFRESH": 0}, []),
+        ({"PENDING_PAGE_REFRESH": -5}, ["django_invoices.E008"]),
         (
             {"ACCOUNTS": {"eu": {"API_KEY": "k2", "PRIVATE_KEY": "p", "RETRIES": "2"}}},
             ["django_invoices.E008"],

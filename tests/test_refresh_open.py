@@ -126,7 +126,20 @@ def test_a_provider_outage_fails_the_command_and_changes_nothing(api, db):
     assert invoice.synced_at < timezone.now() - timedelta(minutes=30)
 
 
-@pytest.mark.parametrize("args", [("--older-than", "-1"), ("--limit", "0")])
+@pytest.mark.parametrize(
+    "args", [("--older-than", "-1"), ("--older-than", "99999999999"), ("--limit", "0")]
+)
 def test_nonsense_arguments_are_refused(db, args):
     with pytest.raises(CommandError):
         run(*args)
+
+
+def test_invoices_of_an_account_no_longer_configured_are_left_out(api, db):
+    gone = make_invoice("A-1", synced_ago=timedelta(hours=5))
+    Invoice.objects.filter(pk=gone.pk).update(account="removed")
+    kept = make_invoice("A-2", synced_ago=timedelta(hours=1))
+    api.add_callback("GET", DETAIL_URL, callback=answer("PAYMENT_AWAITING"))
+
+    run("--limit", "1")
+
+    assert requested_ids(api) == {str(kept.provider_id)}

@@ -15,6 +15,7 @@ from responses import matchers
 from django_invoices import conf, services, signals
 from django_invoices.client import KunaPayClient
 from django_invoices.exceptions import (
+    AuthenticationFailed,
     InvalidResponse,
     InvoiceCreationError,
     ProviderTimeout,
@@ -489,6 +490,15 @@ def test_refresh_asks_a_provider_that_failed_moments_ago(api, db):
     cache.delete(f"django_invoices:assets:{conf.DEFAULT_ACCOUNT}")
     assert services.list_assets() == [{"code": "EUR"}]
     assert len(api.calls) == 3
+
+
+@override_settings(DJANGO_INVOICES=CATALOGUE_SETTINGS)
+def test_a_refusal_is_not_remembered_as_an_outage(api, db):
+    api.get(ASSETS_URL, status=401, json={"errors": [{"code": "UNAUTHORIZED"}]})
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            services.list_assets()
+    assert len(api.calls) == 2
 
 
 def test_catalogues_keep_only_objects_with_a_string_code_or_name(db, monkeypatch, caplog):

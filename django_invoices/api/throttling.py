@@ -17,9 +17,9 @@ CREATE_SCOPE = "django_invoices_create"
 class InvoicesRateThrottle(ScopedRateThrottle):
     """``ScopedRateThrottle`` whose rates are read on every request.
 
-    The rate of a scope comes from ``DJANGO_INVOICES["API_THROTTLE_RATES"]``, merged
-    over the app's default rates, themselves over DRF's ``DEFAULT_THROTTLE_RATES``: a
-    shop that sets one scope keeps the defaults of the others. A scope found nowhere (or
+    The rate of a scope comes from ``DJANGO_INVOICES["API_THROTTLE_RATES"]``, else
+    from DRF's ``DEFAULT_THROTTLE_RATES``, else from the app's defaults: a shop that
+    sets one scope keeps the defaults of the others. A scope found nowhere (or
     set to None) is not throttled. Reading at request time lets ``override_settings``
     change it in tests.
 
@@ -30,8 +30,8 @@ class InvoicesRateThrottle(ScopedRateThrottle):
     """
 
     def get_rate(self) -> str | None:
-        rates: dict[str, Any] = dict(api_settings.DEFAULT_THROTTLE_RATES or {})
-        rates.update(conf.DEFAULTS["API_THROTTLE_RATES"])
+        rates: dict[str, Any] = dict(conf.DEFAULTS["API_THROTTLE_RATES"])
+        rates.update(api_settings.DEFAULT_THROTTLE_RATES or {})
         rates.update(conf.get("API_THROTTLE_RATES") or {})
         rate = rates.get(str(self.scope))
         return None if rate is None else str(rate)

@@ -261,7 +261,9 @@ def stale_open_invoices(*, older_than: timedelta, limit: int) -> list[Invoice]:
     """
     cutoff = dj_timezone.now() - older_than
     return list(
-        Invoice.objects.filter(status__in=OPEN_STATUSES)
+        # Invoices of an account no longer configured could never be read; left in,
+        # they would stay first in line and crowd out the others.
+        Invoice.objects.filter(status__in=OPEN_STATUSES, account__in=conf.account_names())
         .filter(Q(synced_at__lt=cutoff) | Q(synced_at__isnull=True, created_at__lt=cutoff))
         .select_related("order")
         .order_by(Coalesce("synced_at", "created_at"), "pk")[:limit]

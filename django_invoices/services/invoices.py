@@ -118,13 +118,16 @@ def create_invoice(
 
 def _check_payable(order: Order) -> None:
     if order.status == OrderStatus.PAID:
-        raise InvoiceCreationError(_("Order %(order)s is already paid.") % {"order": order})
+        raise InvoiceCreationError(
+            _("Order %(order)s is already paid.") % {"order": order}, order_status=order.status
+        )
     if order.status == OrderStatus.PARTIALLY_PAID:
         # A new invoice would ask for the whole amount again; what is missing is for the
         # shop and the customer to settle (a new order for the rest, or a refund).
         raise InvoiceCreationError(
             _("Order %(order)s was partly paid; settle the rest with the customer.")
-            % {"order": order}
+            % {"order": order},
+            order_status=order.status,
         )
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from .. import conf
 from ..client import KunaPayClient
-from ..exceptions import KunaPayError, ProviderUnavailable
+from ..exceptions import ProviderUnavailable, RateLimited
 
 logger = logging.getLogger("django_invoices")
 
@@ -76,6 +76,7 @@ def _cached(
     *,
     key_field: str,
     order: Callable[[dict[str, Any]], Any] | None = None,
+    remember_failure: bool = True,
 ) -> list[dict[str, Any]]:
     """The list from the cache, else fetched and cached.
 
@@ -99,8 +100,10 @@ def _cached(
         data = _usable_items(kind, fetch(), key_field)
         if order is not None:
             data.sort(key=order)
-    except KunaPayError as exc:
-        cache.set(failure_key, str(exc)[:200], CATALOGUE_FAILURE_MEMORY)
+    except (ProviderUnavailable, RateLimited) as exc:
+        # Only outages are remembered: a refusal (bad keys, say) keeps its own error.
+        if remember_failure:
+            cache.set(failure_key, str(exc)[:200], CATALOGUE_FAILURE_MEMORY)
         raise
     cache.set(key, data, conf.get("CACHE_TIMEOUT"))
     cache.delete(failure_key)
@@ -135,7 +138,17 @@ def list_assets(
     """
     fetch = get_client(account, fast=fast).list_assets
 
-    return _cached("assets", account, fetch, refresh, key_field="code", order=_asset_order)
+    # A fast fetch that times out says little about the provider: it must not make
+    # everyone else wait out the failure memory.
+    return _cached(
+        "assets",
+        account,
+        fetch,
+        refresh,
+        key_field="code",
+        order=_asset_order,
+        remember_failure=not fast,
+    )
 
 
 def _asset_order(item: dict[str, Any]) -> tuple[int, str]:

@@ -23,8 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=500, help="At most this many invoices.")
 
     def handle(self, *args: Any, older_than: int, limit: int, **options: Any) -> None:
-        if older_than < 0 or limit < 1:
-            raise CommandError("--older-than must be 0 or more and --limit 1 or more.")
+        # A year is as good as forever here, and keeps the date arithmetic in range.
+        if not 0 <= older_than <= 366 * 24 * 60 or limit < 1:
+            raise CommandError(
+                "--older-than must be 0 to 527040 minutes (a year) and --limit 1 or more."
+            )
         invoices = services.stale_open_invoices(
             older_than=timedelta(minutes=older_than), limit=limit
         )
