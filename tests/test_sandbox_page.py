@@ -398,3 +398,71 @@ def _merchant():
     from django_invoices.sandbox import conf
 
     return conf.credentials()[0].merchant
+
+
+# -- found in review: odd URLs, browsers, double submits -------------------------------
+
+
+def _created(**overrides):
+    options = {"amount": "42.50", "asset": "USDT", "external_order_id": "R3-1"}
+    options.update(overrides)
+    created = KunaPayClient(API, api_key="test-api-key").create_invoice(**options)
+    return SandboxInvoice.objects.get(pk=created["id"])
+
+
+def test_a_callback_url_requests_cannot_parse_fails_the_delivery_not_the_page(kunapay, client):
+    invoice = _created(callback_url="http://a..b/hook")
+    kunapay.mock.stop()  # the real requests stack: it fails before any network I/O
+    try:
+        response = client.post(f"/sandbox/pay/{invoice.pk}/", {"action": "pay"})
+    finally:
+        kunapay.mock.start()
+    assert response.status_code == 303
+    deliveries = CallbackDelivery.objects.filter(invoice=invoice)
+    assert {d.state for d in deliveries} == {CallbackDelivery.FAILED}
+    assert all("LocationParseError" in d.error or "Invalid" in d.error for d in deliveries)
+
+
+def test_let_it_expire_skips_the_browsers_check_of_the_questionnaire(kunapay, client):
+    invoice = _created(questionnaire_fields=["email"])
+    html = client.get(f"/sandbox/pay/{invoice.pk}/").content.decode()
+    assert 'name="q_email"' in html and "required" in html
+    assert 'value="expire" formnovalidate>' in html
+    assert html.count("formnovalidate") == 1  # paying still needs the answers
+
+
+def test_a_double_submit_that_finds_the_invoice_locked_is_no_500(kunapay, client, monkeypatch):
+    from django.db import OperationalError
+
+    invoice = _created()
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(simulate, "act", locked)
+    response = client.post(f"/sandbox/pay/{invoice.pk}/", {"action": "pay"})
+    assert response.status_code == 400
+    assert "being changed by another request" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["ref=caf%E9", "flag", "a=%7E&b=1+2", "invoiceId=old&x=1&orderId=old"],
+)
+def test_the_return_url_keeps_the_shops_parameters_byte_for_byte(db, query):
+    from datetime import datetime, timezone
+
+    from django_invoices.sandbox import wire
+
+    invoice = SandboxInvoice(
+        merchant="m",
+        amount=1,
+        asset="USDT",
+        external_order_id="A-1",
+        redirect_url=f"https://shop.example/return/?{query}",
+        expire_at=datetime(2100, 1, 1, tzinfo=timezone.utc),
+    )
+    kept = "x=1" if query.startswith("invoiceId") else query
+    assert wire.return_url(invoice) == (
+        f"https://shop.example/return/?{kept}&invoiceId={invoice.id}&orderId=A-1"
+    )

@@ -139,7 +139,9 @@ def send(delivery: CallbackDelivery) -> bool:
             response = requests.post(
                 delivery.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, ValueError) as exc:
+            # ValueError: a URL requests cannot even parse (urllib3's LocationParseError,
+            # an empty host label); it fails like an unreachable host.
             delivery.response_status = None
             delivery.error = f"{exc.__class__.__name__}: {exc}"[:1000]
         else:

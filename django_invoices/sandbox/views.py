@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
@@ -31,6 +33,8 @@ STATUS_TEXT = {
     SandboxInvoice.TIMEOUT: gettext_lazy("The invoice expired."),
     SandboxInvoice.DECLINED: gettext_lazy("The payment was declined."),
 }
+
+logger = logging.getLogger("django_invoices.sandbox")
 
 # Actions that mean the buyer paid something, so the questionnaire must be filled in.
 PAYING = (simulate.PAY, simulate.PAY_PART, simulate.OVERPAY, simulate.DECLINE)
@@ -67,11 +71,18 @@ def payment_page(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
                     )
                 except simulate.ActionRefused as exc:
                     error = str(exc)
+                except OperationalError:
+                    # SQLite's lock, when the same form is sent twice at once: the other
+                    # request carries the action out.
+                    logger.info("Sandbox invoice %s is busy; action %s not taken", invoice, action)
+                    error = _("This invoice is being changed by another request; look again.")
                 else:
                     return _back(request)
         else:
             error = _("Unknown action.")
         status = 400
+        # What the refusal is about may be newer than the page loaded above.
+        invoice.refresh_from_db()
     else:
         status = 200
     return render(

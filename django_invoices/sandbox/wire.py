@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import ROUND_UP, Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from ..client import format_amount
 from . import conf
@@ -170,12 +170,14 @@ def return_url(invoice: SandboxInvoice) -> str:
     if not invoice.redirect_url:
         return ""
     parts = urlsplit(invoice.redirect_url)
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key not in ("invoiceId", "orderId")
+    # The shop's own parameters stay byte for byte (decoding and encoding them again
+    # would change "?flag" or a value that is not UTF-8).
+    kept = [
+        piece
+        for piece in parts.query.split("&")
+        if piece and unquote_plus(piece.partition("=")[0]) not in ("invoiceId", "orderId")
     ]
-    query.append(("invoiceId", str(invoice.id)))
+    added = [("invoiceId", str(invoice.id))]
     if invoice.external_order_id:
-        query.append(("orderId", invoice.external_order_id))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+        added.append(("orderId", invoice.external_order_id))
+    return urlunsplit(parts._replace(query="&".join([*kept, urlencode(added)])))

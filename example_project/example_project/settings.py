@@ -70,8 +70,14 @@ DATABASES = {
     "sandbox": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SANDBOX_DATABASE_PATH", str(BASE_DIR / "sandbox.sqlite3")),
+        # A write transaction takes SQLite's lock at its start, so two clicks on the
+        # payment page wait for each other instead of one failing with "locked".
+        "OPTIONS": {"transaction_mode": "IMMEDIATE"},
     },
 }
+for database in DATABASES.values():
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 DATABASE_ROUTERS = ["django_invoices.sandbox.routers.SandboxRouter"]
 DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
 
