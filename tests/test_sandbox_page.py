@@ -167,6 +167,17 @@ def test_overpay(hook, client):
     assert invoice.transactions.get().amount == Decimal("63.75")
 
 
+@pytest.mark.parametrize(
+    ("amount", "action", "paid"),
+    [("0.000003", "pay_part", "0.000001"), ("0.000001", "overpay", "0.000002")],
+)
+def test_half_of_a_tiny_amount_is_at_least_the_smallest_unit(hook, client, amount, action, paid):
+    invoice = make_invoice(amount=amount)
+    act(client, invoice, action)
+    invoice.refresh_from_db()
+    assert invoice.transactions.get().amount == Decimal(paid)
+
+
 def test_let_it_expire(hook, client):
     invoice = make_invoice()
     client.post(page(invoice), {"action": "expire"})  # no questionnaire needed

@@ -8,7 +8,7 @@ payment page and the pytest plugin both call these functions.
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.db import transaction
@@ -122,7 +122,9 @@ def _parse_amount(amount: Decimal | str | None) -> Decimal | None:
 
 def _half(invoice: SandboxInvoice, due: Decimal) -> Decimal:
     precision = wire.ASSETS_BY_CODE[default_payment_asset(invoice)]["precision"]
-    return (due / 2).quantize(Decimal(1).scaleb(-precision))
+    unit = Decimal(1).scaleb(-precision)
+    # At least the asset's smallest unit: half of a tiny amount must not round to 0.
+    return max(unit, (due / 2).quantize(unit, rounding=ROUND_DOWN))
 
 
 def _report(invoice: SandboxInvoice, status: str, events: list[dict[str, Any]]) -> None:
