@@ -241,17 +241,26 @@ def test_deposit_may_move(current, new, allowed):
     assert deposit_may_move(current, new) is allowed
 
 
-def test_a_deposit_stays_on_the_invoice_it_was_recorded_on(deliver, invoice, order):
-    deliver(deposit_event("tx-1", amount="0.001"))
+def expire_and_open_a_newer_invoice(invoice, order):
     Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.EXPIRED)
-    newer = Invoice.objects.create(
+    return Invoice.objects.create(
         provider_id=NEWER_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
     )
-    payload = deposit_event("tx-1", amount="0.001")
-    del payload["data"]["invoiceId"]  # found by externalOrderId: the newest invoice
-    payload["data"]["externalOrderId"] = "A-1"
 
-    deliver(payload)
+
+def deposit_without_invoice_id(tx_id, amount):
+    """A deposit callback found by externalOrderId only: it lands on the newest invoice."""
+    payload = deposit_event(tx_id, amount=amount)
+    del payload["data"]["invoiceId"]
+    payload["data"]["externalOrderId"] = "A-1"
+    return payload
+
+
+def test_a_deposit_stays_on_the_invoice_it_was_recorded_on(deliver, invoice, order):
+    deliver(deposit_event("tx-1", amount="0.001"))
+    newer = expire_and_open_a_newer_invoice(invoice, order)
+
+    deliver(deposit_without_invoice_id("tx-1", "0.001"))
 
     invoice.refresh_from_db()
     newer.refresh_from_db()
@@ -353,14 +362,8 @@ def test_an_invoice_that_expired_before_expired_once_existed_is_paid_late(delive
 def test_the_provider_moves_a_deposit_put_on_the_wrong_invoice(deliver, invoice, order):
     from django_invoices import services
 
-    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.EXPIRED)
-    newer = Invoice.objects.create(
-        provider_id=NEWER_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
-    )
-    payload = deposit_event("tx-1", amount="0.001")
-    del payload["data"]["invoiceId"]  # found by externalOrderId: the newest invoice
-    payload["data"]["externalOrderId"] = "A-1"
-    deliver(payload)
+    newer = expire_and_open_a_newer_invoice(invoice, order)
+    deliver(deposit_without_invoice_id("tx-1", "0.001"))
     newer.refresh_from_db()
     assert newer.paid_amount == Decimal("0.001")
 
