@@ -296,7 +296,7 @@ def test_data_the_database_refuses_fails_the_event_instead_of_retrying_forever(
     def refuse(*args, **kwargs):
         raise DataError("value too long for type character varying(64)")
 
-    monkeypatch.setattr(callback_events, "write_deposit", refuse)
+    monkeypatch.setattr(callback_events, "write_deposits", refuse)
     post(client, deposit_event("tx-1"))
     event = only_event()
     assert event.state == State.FAILED

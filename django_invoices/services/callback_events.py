@@ -27,12 +27,10 @@ from .fields import provider_text
 from .provider import get_client
 from .transitions import (
     apply_data_locked,
-    check_overpaid,
     check_same_invoice,
-    credited_gross,
     lock_invoice,
     transition,
-    write_deposit,
+    write_deposits,
 )
 
 logger = logging.getLogger("django_invoices")
@@ -230,12 +228,11 @@ def _apply_callback(
     if applied:
         return _finish(event, CallbackEvent.State.DUPLICATE, "same news already applied")
     if parsed.kind == "deposit":
-        received_before = credited_gross(invoice) if invoice.status == InvoiceStatus.PAID else None
         # A callback naming this invoice is the provider's word; one found by
         # externalOrderId only is a guess (see write_deposit).
-        deposit, done = write_deposit(invoice, parsed.data, authoritative=bool(parsed.invoice_id))
-        if received_before is not None:
-            check_overpaid(invoice, received_before=received_before)
+        [(deposit, done)] = write_deposits(
+            invoice, [parsed.data], authoritative=bool(parsed.invoice_id)
+        )
         invoice.save(update_fields=["paid_amount", "updated_at"])
         outcome = f"deposit {deposit.provider_id} {done}"
     else:

@@ -61,15 +61,10 @@ def apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
         if isinstance(transactions, list)
         else []
     )
+    # paid_amount only changes with a deposit written (always under this lock), so an
+    # answer without any (most re-reads of a pending invoice) needs no new sum.
     if deposits:
-        received_before = credited_gross(invoice) if _may_be_overpaid(invoice) else None
-        for item in deposits:
-            write_deposit(invoice, item, recount=False, authoritative=True)
-        # paid_amount only changes with a deposit written (always under this lock), so
-        # an answer without any (most re-reads of a pending invoice) needs no new sum.
-        recount_paid(invoice)
-        if received_before is not None:
-            check_overpaid(invoice, received_before=received_before)
+        write_deposits(invoice, deposits, authoritative=True)
     result = transition(invoice, status, payload=data)
     invoice.synced_at = dj_timezone.now()
     invoice.save()
@@ -325,6 +320,21 @@ def write_deposit(
     if recount:
         recount_paid(invoice)
     return deposit, done
+
+
+def write_deposits(
+    invoice: Invoice, items: list[dict[str, Any]], *, authoritative: bool
+) -> list[tuple[Deposit, str]]:
+    """``write_deposit`` for each item, then the invoice's received total; on a paid
+    invoice, an overpayment these deposits create is announced. The caller saves."""
+    received_before = credited_gross(invoice) if _may_be_overpaid(invoice) else None
+    written = [
+        write_deposit(invoice, item, recount=False, authoritative=authoritative) for item in items
+    ]
+    recount_paid(invoice)
+    if received_before is not None:
+        check_overpaid(invoice, received_before=received_before)
+    return written
 
 
 def _move_deposit(deposit: Deposit, invoice: Invoice) -> None:
