@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeGuard
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -17,6 +17,7 @@ from rest_framework import serializers
 from .. import services
 from ..client import format_amount
 from ..models import Invoice
+from ..services.fields import is_whole_number
 
 # ASCII digits only (\d alone also takes other scripts' digits), matched in full ($
 # would let a trailing newline through).
@@ -103,12 +104,8 @@ class InvoiceCreateSerializer(StrictSerializer):
     )
 
     def validate_questionnaireFields(self, value: list[str]) -> list[str]:
-        # Only named fields: str() of a nameless one's None would make "None" valid.
-        known = {
-            item["name"]
-            for item in services.questionnaire_fields()
-            if isinstance(item.get("name"), str)
-        }
+        # services.questionnaire_fields keeps only fields with a string name.
+        known = {item["name"] for item in services.questionnaire_fields()}
         unknown = sorted(set(value) - known)
         if unknown:
             raise serializers.ValidationError(
@@ -156,11 +153,6 @@ class InvoiceStatusSerializer(serializers.Serializer):
         return invoice.payment_url or None
 
 
-def is_int(value: Any) -> TypeGuard[int]:
-    """An ``int`` that is not a ``bool`` (JSON's true is no precision)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_text(value: Any) -> bool:
     return isinstance(value, str)
 
@@ -191,8 +183,8 @@ class AssetSerializer(serializers.Serializer):
         "name": _is_text,
         "description": _is_text,
         "type": _is_text,
-        "precision": is_int,
-        "position": is_int,
+        "precision": is_whole_number,
+        "position": is_whole_number,
         "icons": _is_text_map,
     }
 

@@ -111,9 +111,8 @@ class QuestionnaireFieldListView(InvoicesAPIView):
 
     @openapi.extend_schema(responses=QuestionnaireFieldSerializer(many=True))
     def get(self, request: Request) -> Response:
-        fields = [
-            item for item in services.questionnaire_fields() if isinstance(item.get("name"), str)
-        ]
+        # Only fields with a string name come from services.questionnaire_fields.
+        fields = services.questionnaire_fields()
         return Response(QuestionnaireFieldSerializer(fields, many=True).data)
 
 

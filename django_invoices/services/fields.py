@@ -6,7 +6,7 @@ import logging
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.db import models
 from django.utils import timezone as dj_timezone
@@ -99,6 +99,11 @@ def _timestamp(value: Any, current: datetime | None) -> datetime | None:
         return None
     parsed = parse_provider_datetime(value)
     return current if parsed is None else parsed
+
+
+def is_whole_number(value: Any) -> TypeGuard[int]:
+    """An ``int`` that is not a ``bool`` (JSON's ``true`` is no position or precision)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def max_length(model: type[models.Model], name: str) -> int:

@@ -14,6 +14,7 @@ from django.urls import reverse
 from .. import conf
 from ..client import KunaPayClient
 from ..exceptions import ProviderUnavailable, RateLimited
+from .fields import is_whole_number
 
 logger = logging.getLogger("django_invoices")
 
@@ -154,9 +155,7 @@ def list_assets(
 def _asset_order(item: dict[str, Any]) -> tuple[int, str]:
     # Never a number compared with a string, whatever the provider sends.
     position = item.get("position")
-    if not isinstance(position, int) or isinstance(position, bool):
-        position = 0
-    return (position, item["code"])
+    return (position if is_whole_number(position) else 0, item["code"])
 
 
 def questionnaire_fields(
