@@ -120,6 +120,9 @@ class KunaPaySandbox:
             # Tests must not wait: no back-off, late callbacks only on demand.
             "CALLBACK_BACKOFF": 0,
             "LATE_CALLBACK_THREAD": False,
+            # Tests run with DEBUG off; inside this context nothing leaves the process.
+            "ENABLED": True,
+            "ALLOW_WITHOUT_DEBUG": True,
         }
         self._override: override_settings | None = None
         self._overrides: list[override_settings] = []
@@ -149,6 +152,11 @@ class KunaPaySandbox:
             self.mock.add_callback(
                 "POST", re.compile(re.escape(shop) + r"/.*"), callback=self._route_shop
             )
+        # Every API_URL is routed here, so every account is a sandbox account.
+        self._sandbox_settings["API_URLS"] = [
+            *(self._sandbox_settings.get("API_URLS") or []),
+            *self.api_urls(),
+        ]
         allowed = [*settings.ALLOWED_HOSTS, *(h for h in hosts if h)]
         self._overrides = [override_settings(ALLOWED_HOSTS=allowed)]
         self._overrides[0].enable()

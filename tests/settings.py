@@ -65,6 +65,16 @@ DJANGO_INVOICES = {
     "QUESTIONNAIRE_FIELDS": [],
 }
 
+# Tests run with DEBUG off, as in production: the sandbox answers only because it is
+# switched on here on purpose; the test account's API_URL is where the tests reach it
+# (through responses), and the payment page tests send callbacks to hooks.example.
+DJANGO_INVOICES_SANDBOX = {
+    "ENABLED": True,
+    "ALLOW_WITHOUT_DEBUG": True,
+    "API_URLS": ["https://api.kunapay.test"],
+    "CALLBACK_HOSTS": ["hooks.example"],
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -294,11 +294,16 @@ def test_over_real_http_a_wrong_key_is_401(keys, live_server):
 
 @pytest.mark.django_db(transaction=True)
 def test_over_real_http_the_timeout_mode_outlasts_the_read_timeout(live_server, settings):
-    settings.DJANGO_INVOICES_SANDBOX = {"FAILURES": ["api_timeout"], "API_TIMEOUT_DELAY": 0.6}
+    quiet = settings.DJANGO_INVOICES_SANDBOX
+    settings.DJANGO_INVOICES_SANDBOX = {
+        **quiet,
+        "FAILURES": ["api_timeout"],
+        "API_TIMEOUT_DELAY": 0.6,
+    }
     client = api_key_client(f"{live_server.url}/sandbox", timeout=(2, 0.2), retries=0)
     with pytest.raises(ProviderTimeout):
         client.list_assets()
-    settings.DJANGO_INVOICES_SANDBOX = {}
+    settings.DJANGO_INVOICES_SANDBOX = quiet
     # Wait for the stalled request to finish before the database is flushed.
     import time
 

@@ -32,11 +32,16 @@ def test_the_check_framework_runs_it(capsys):
     assert "django_invoices.W101" in capsys.readouterr().err
 
 
-def test_credentials_default_to_every_account_and_can_be_set(settings):
+def test_credentials_default_to_every_sandbox_account_and_can_be_set(settings):
     settings.DJANGO_INVOICES = {
+        "API_URL": "https://api.kunapay.test",  # in API_URLS of the test settings
         "API_KEY": "k",
         "PRIVATE_KEY": "p",
-        "ACCOUNTS": {"eu": {"PUBLIC_KEY": "pub", "PRIVATE_KEY": "eu"}, "bad": {}},
+        "ACCOUNTS": {
+            "eu": {"PUBLIC_KEY": "pub", "PRIVATE_KEY": "eu"},
+            "bad": {},
+            "real": {"API_URL": "https://api.kunapay.io", "API_KEY": "live", "PRIVATE_KEY": "x"},
+        },
     }
     assert [(c.api_key, c.public_key, c.private_key) for c in credentials()] == [
         ("k", "", "p"),

@@ -1,8 +1,9 @@
 """Settings of the sandbox, read from the ``DJANGO_INVOICES_SANDBOX`` dict.
 
-Read on every access, so ``override_settings`` works. With nothing configured the sandbox
-accepts the keys of every account in ``DJANGO_INVOICES``, so a project pointed at its own
-sandbox works without any extra setting.
+Read on every access, so ``override_settings`` works. With no keys of its own the sandbox
+accepts the keys of the ``DJANGO_INVOICES`` accounts whose ``API_URL`` points at it, so a
+project pointed at its own sandbox works without any extra setting; the keys of an account
+that talks to anything else are real keys, and the sandbox never takes or signs with them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.translation import gettext_lazy as _
 
 from .. import conf as app_conf
@@ -37,6 +41,16 @@ FAILURE_MODES = {
 }
 
 DEFAULTS: dict[str, Any] = {
+    # Whether the sandbox answers at all. None: only while DEBUG is on. True with DEBUG
+    # off also needs ALLOW_WITHOUT_DEBUG (otherwise: system check E110, and every
+    # sandbox URL stays a 404); False: never.
+    "ENABLED": None,
+    "ALLOW_WITHOUT_DEBUG": False,
+    # API_URLs at which this sandbox is reached, besides BASE_URL + the prefix its URLs
+    # are mounted at; accounts with one of these API_URLs are sandbox accounts.
+    "API_URLS": [],
+    # Hosts ("host" or "host:port") callbacks may go to besides BASE_URL's host and port.
+    "CALLBACK_HOSTS": [],
     # Database alias of the sandbox's tables (with routers.SandboxRouter installed).
     "DATABASE": "default",
     # Credentials the sandbox accepts. Empty: those of every DJANGO_INVOICES account.
@@ -88,15 +102,17 @@ class Credentials:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-merchant:{self.merchant}"))
 
 
-def credentials() -> list[Credentials]:
-    own = Credentials(
+def _own() -> Credentials:
+    return Credentials(
         api_key=str(get("API_KEY") or ""),
         public_key=str(get("PUBLIC_KEY") or ""),
         private_key=str(get("PRIVATE_KEY") or ""),
     )
-    if own.api_key or own.public_key or own.private_key:
-        return [own]
-    found: list[Credentials] = []
+
+
+def _accounts() -> list[tuple[str, Credentials]]:
+    """(API_URL, keys) of every readable ``DJANGO_INVOICES`` account."""
+    found = []
     for name in app_conf.account_names():
         try:
             options = app_conf.raw_account(name)
@@ -107,9 +123,137 @@ def credentials() -> list[Credentials]:
             public_key=str(options.get("PUBLIC_KEY") or ""),
             private_key=str(options.get("PRIVATE_KEY") or ""),
         )
+        found.append((str(options.get("API_URL") or ""), creds))
+    return found
+
+
+def credentials() -> list[Credentials]:
+    """The key sets the sandbox accepts: its own, else those of its own accounts."""
+    own = _own()
+    if own.api_key or own.public_key or own.private_key:
+        return [own]
+    addresses = addresses_served()
+    found: list[Credentials] = []
+    for api_url, creds in _accounts():
+        if _normalise(api_url) not in addresses:
+            continue  # an account of the real provider (or of another sandbox)
         if (creds.api_key or creds.public_key) and creds not in found:
             found.append(creds)
     return found
+
+
+def real_keys_in_use() -> list[str]:
+    """Names of the sandbox's own keys that are keys of an account it does not serve.
+
+    Such a sandbox would take requests and sign callbacks with a real merchant's keys;
+    it refuses to answer instead (system check E111).
+    """
+    own = _own()
+    addresses = addresses_served()
+    real: set[str] = set()
+    for api_url, creds in _accounts():
+        if _normalise(api_url) not in addresses:
+            real |= {v for v in (creds.api_key, creds.public_key, creds.private_key) if v}
+    return [
+        name
+        for name, value in (
+            ("API_KEY", own.api_key),
+            ("PUBLIC_KEY", own.public_key),
+            ("PRIVATE_KEY", own.private_key),
+        )
+        if value and value in real
+    ]
+
+
+# -- where the sandbox lives, and whether it answers -----------------------------------
+
+
+def _normalise(url: str) -> str:
+    """A URL compared by scheme, host (any case), port and path (no trailing slash)."""
+    try:
+        parts = urlsplit(str(url).strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    port = port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}{parts.path.rstrip('/')}"
+
+
+def mount_path() -> str | None:
+    """The path the sandbox's URLs are mounted at in ROOT_URLCONF (e.g. "/sandbox")."""
+    try:
+        path = reverse("invoices_sandbox:invoices")
+    except NoReverseMatch:
+        return None
+    prefix = get_script_prefix()  # BASE_URL already holds it, when there is one
+    if path.startswith(prefix):
+        path = "/" + path[len(prefix) :]
+    return path[: -len("/v1/invoice")]
+
+
+def addresses_served() -> set[str]:
+    """The API_URLs (normalised) that reach this sandbox."""
+    urls = [str(url) for url in get("API_URLS") or []]
+    base = str(app_conf.get("BASE_URL") or "").rstrip("/")
+    mounted = mount_path()
+    if base and mounted is not None:
+        urls.append(base + mounted)
+    return {address for address in map(_normalise, urls) if address}
+
+
+def is_enabled() -> bool:
+    """Whether the settings switch the sandbox on (DEBUG, or ENABLED acknowledged)."""
+    enabled = get("ENABLED")
+    if enabled is False:
+        return False
+    if settings.DEBUG:
+        return True
+    return bool(enabled) and bool(get("ALLOW_WITHOUT_DEBUG"))
+
+
+def refusal() -> str | None:
+    """Why the sandbox answers nothing now (every URL a 404), or None when it serves."""
+    if not is_enabled():
+        return "the sandbox is switched off (DEBUG is off and it is not enabled)"
+    if real_keys_in_use():
+        return "the sandbox is configured with the keys of a real account"
+    return None
+
+
+def _host_and_port(url: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(str(url).strip())
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname.lower(), port
+
+
+def callback_host_allowed(url: str) -> bool:
+    """Whether callbacks may go to ``url``: BASE_URL's host and port, or CALLBACK_HOSTS.
+
+    Anyone holding an API key picks the ``callbackUrl``; without this limit the sandbox
+    would POST wherever they say, from inside the shop's network.
+    """
+    target = _host_and_port(url)
+    if target is None:
+        return False
+    if target == _host_and_port(str(app_conf.get("BASE_URL") or "")):
+        return True
+    host, port = target
+    for entry in get("CALLBACK_HOSTS") or []:
+        try:  # "host", "host:port", "[::1]:8000"
+            allowed = urlsplit(f"//{str(entry).strip()}")
+            allowed_port = allowed.port
+        except ValueError:
+            continue
+        if (allowed.hostname or "").lower() == host and allowed_port in (None, port):
+            return True
+    return False
 
 
 def by_merchant(merchant: str) -> Credentials | None:

@@ -1,9 +1,11 @@
 """Mount with ``path("sandbox/", include("django_invoices.sandbox.urls"))`` and set
-``API_URL`` to the absolute URL of that prefix, e.g. ``http://127.0.0.1:8000/sandbox``."""
+``API_URL`` to the absolute URL of that prefix, e.g. ``http://127.0.0.1:8000/sandbox``.
+The URLs answer only while ``DEBUG`` is on, or when ``DJANGO_INVOICES_SANDBOX`` enables
+them on purpose (``conf.refusal``); otherwise each one is a 404."""
 
 from django.urls import path
 
-from . import api, views
+from . import api, gate, views
 
 app_name = "invoices_sandbox"
 
@@ -14,3 +16,5 @@ urlpatterns = [
     path("v1/invoice/<str:invoice_id>", api.invoice, name="invoice"),
     path("pay/<uuid:invoice_id>/", views.payment_page, name="pay"),
 ]
+# Unless the sandbox may answer (DEBUG, or enabled on purpose), none of these resolve.
+urlpatterns = gate.guard(urlpatterns)
