@@ -3,6 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANAGE := cd example_project && ../$(BIN)/python manage.py
+# The demo's published values (DEBUG on, demo keys) go to `make demo` only.
+DEMO_ENV := $(shell grep -E '^[A-Z_]+=' example_project/demo.env)
+DEMO_MANAGE := cd example_project && env $(DEMO_ENV) ../$(BIN)/python manage.py
 
 .PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
 
@@ -40,10 +43,10 @@ package-check: $(STAMP)
 
 ## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
 demo: $(STAMP)
-	$(MANAGE) migrate --noinput
-	$(MANAGE) migrate --noinput --database sandbox
-	$(MANAGE) demo_setup
-	$(MANAGE) runserver 127.0.0.1:8000
+	$(DEMO_MANAGE) migrate --noinput
+	$(DEMO_MANAGE) migrate --noinput --database sandbox
+	$(DEMO_MANAGE) demo_setup
+	$(DEMO_MANAGE) runserver 127.0.0.1:8000
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

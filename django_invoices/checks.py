@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.text import slugify
 
 from . import conf
@@ -195,5 +196,44 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             "invoice from KUNA Pay then apply per process (or not at all); use Redis or "
             "Memcached as the default cache in production.",
             id="django_invoices.W002",
+        )
+    ]
+
+
+# The values this project publishes for its demo (example_project/demo.env, printed in
+# its docs): anyone can sign callbacks, forge sessions or call the API with them.
+PUBLISHED_DEMO_VALUES = frozenset(
+    {"demo-only-not-secret", "sandbox-api-key", "sandbox-private-key"}
+)
+
+
+@register(Tags.security)
+def check_published_demo_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """With DEBUG off, no secret may be one the demo published."""
+    if settings.DEBUG:
+        return []
+    found = []
+    try:
+        if settings.SECRET_KEY in PUBLISHED_DEMO_VALUES:
+            found.append("SECRET_KEY")
+    except ImproperlyConfigured:  # empty: Django refuses it by itself
+        pass
+    for name in conf.account_names():
+        try:
+            options = conf.raw_account(name)
+        except (ImproperlyConfigured, AttributeError, TypeError):
+            continue  # reported by check_settings
+        for key in conf.SECRET_KEYS:
+            if options.get(key) in PUBLISHED_DEMO_VALUES:
+                found.append(key if name == conf.DEFAULT_ACCOUNT else f"ACCOUNTS[{name!r}] {key}")
+    if not found:
+        return []
+    return [
+        Error(
+            f"DEBUG is off, and values published for the demo shop are in use: {', '.join(found)}.",
+            hint="Anyone who has read the demo can use it (e.g. sign callbacks that mark "
+            "orders paid). Set your own secret and your own KUNA Pay keys; the demo's "
+            "values belong to `make demo` only.",
+            id="django_invoices.E020",
         )
     ]

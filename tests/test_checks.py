@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,8 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from django_invoices.checks import check_cache, check_settings
+
+from .example_shop import clean_env
 
 GOOD = {
     "API_URL": "https://api.kunapay.io",
@@ -92,13 +93,7 @@ def test_the_check_command_fails_when_keys_are_missing(db):
 
 def test_example_project_check_reports_missing_keys():
     root = Path(__file__).resolve().parent.parent
-    env = {
-        **os.environ,
-        "KUNAPAY_API_KEY": "",
-        "KUNAPAY_PRIVATE_KEY": "",
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
-    }
-    env.pop("DATABASE_URL", None)
+    env = clean_env()  # no KUNAPAY_* variable: the example has no default keys
     result = subprocess.run(
         [sys.executable, "-m", "django", "check"],
         cwd=root / "example_project",
@@ -125,3 +120,24 @@ def test_a_cache_each_process_keeps_for_itself_is_reported(settings, backend, de
     settings.CACHES = {"default": {"BACKEND": backend}}
     settings.DEBUG = debug
     assert [message.id for message in check_cache()] == expected
+
+
+def test_the_demos_published_values_are_an_error_with_debug_off(settings):
+    from django_invoices.checks import check_published_demo_values
+
+    settings.DEBUG = False
+    settings.SECRET_KEY = "demo-only-not-secret"
+    settings.DJANGO_INVOICES = {
+        **GOOD,
+        "ACCOUNTS": {"eu": {"PUBLIC_KEY": "pub", "PRIVATE_KEY": "sandbox-private-key"}},
+    }
+    (error,) = check_published_demo_values()
+    assert error.id == "django_invoices.E020"
+    assert "SECRET_KEY" in error.msg and "ACCOUNTS['eu'] PRIVATE_KEY" in error.msg
+    assert "sandbox-private-key" not in error.msg and "demo-only" not in error.msg
+    settings.DEBUG = True
+    assert check_published_demo_values() == []
+    settings.DEBUG = False
+    settings.SECRET_KEY = "tests-only-not-secret"
+    settings.DJANGO_INVOICES = GOOD
+    assert check_published_demo_values() == []

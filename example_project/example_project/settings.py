@@ -1,22 +1,30 @@
-"""The example shop. Configured from the environment; see README.rst ("The demo shop").
+"""The example shop. Configured from the environment; see docs/explanation/security.rst.
 
-With no KUNAPAY_* variable set it talks to the sandbox address below with demo keys.
-Set a variable to an empty string to see the system checks complain, e.g.
-``KUNAPAY_API_KEY= KUNAPAY_PRIVATE_KEY= python manage.py check``.
+Safe to copy: DEBUG is off unless DJANGO_DEBUG=1, and there is no default secret. The
+demo's published values (DEBUG on, a secret key, demo API keys) are in ``demo.env``, and
+only ``make demo`` passes them; with DEBUG off, system check ``django_invoices.E020``
+refuses those keys. Without DJANGO_SECRET_KEY Django refuses to serve a page.
+
+With no KUNAPAY_API_URL the shop talks to the embedded sandbox below, which answers only
+while DEBUG is on. Leave the keys out to see the system checks complain, e.g.
+``DJANGO_DEBUG=1 python manage.py check``.
 """
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 
 SHOP_BASE_URL = os.environ.get("SHOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+if urlsplit(SHOP_BASE_URL).hostname not in (None, *ALLOWED_HOSTS):
+    ALLOWED_HOSTS.append(str(urlsplit(SHOP_BASE_URL).hostname))
 CSRF_TRUSTED_ORIGINS = [SHOP_BASE_URL]
 
 INSTALLED_APPS = [
@@ -79,6 +87,8 @@ for database in DATABASES.values():
     if database["ENGINE"] == "django.db.backends.sqlite3":
         database.setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 DATABASE_ROUTERS = ["django_invoices.sandbox.routers.SandboxRouter"]
+# The sandbox answers while DEBUG is on (ENABLED: None) and takes the keys of the account
+# whose API_URL is SHOP_BASE_URL/sandbox; with DEBUG off every sandbox URL is a 404.
 DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
 
 USE_I18N = True
@@ -89,9 +99,9 @@ STATIC_URL = "static/"
 
 DJANGO_INVOICES = {
     "API_URL": os.environ.get("KUNAPAY_API_URL", f"{SHOP_BASE_URL}/sandbox"),
-    "API_KEY": os.environ.get("KUNAPAY_API_KEY", "sandbox-api-key"),
+    "API_KEY": os.environ.get("KUNAPAY_API_KEY", ""),
     "PUBLIC_KEY": os.environ.get("KUNAPAY_PUBLIC_KEY", ""),
-    "PRIVATE_KEY": os.environ.get("KUNAPAY_PRIVATE_KEY", "sandbox-private-key"),
+    "PRIVATE_KEY": os.environ.get("KUNAPAY_PRIVATE_KEY", ""),
     "BASE_URL": SHOP_BASE_URL,
     "REDIRECT_BUTTON_TITLE": "Back to the example shop",
 }

@@ -1,6 +1,7 @@
 """The example shop in a real headless Chromium: buy, pay in the sandbox, come back.
 
-The shop runs as ``make demo`` runs it (its own settings, SQLite, the embedded sandbox),
+The shop runs as ``make demo`` runs it (its own settings, the values of ``demo.env``,
+SQLite, the embedded sandbox),
 in a subprocess on a free port, with throw-away databases. Chromium is Debian's
 (``/usr/bin/chromium``, or ``CHROMIUM_PATH``), driven by Playwright's Python package;
 no browser is downloaded. Without Chromium the tests skip, unless ``REQUIRE_BROWSER=1``
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ..example_shop import clean_env, demo_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
@@ -74,16 +77,13 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     data = tmp_path_factory.mktemp("shop")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
-        "SHOP_BASE_URL": base,
-        "DATABASE_URL": f"sqlite:///{data / 'shop.sqlite3'}",
-        "SANDBOX_DATABASE_PATH": str(data / "sandbox.sqlite3"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("KUNAPAY_API_URL", "KUNAPAY_API_KEY", "KUNAPAY_PUBLIC_KEY", "KUNAPAY_PRIVATE_KEY"):
-        env.pop(name, None)
+    env = clean_env(
+        **demo_env(),  # what `make demo` passes: DEBUG on, the demo's keys
+        SHOP_BASE_URL=base,
+        DATABASE_URL=f"sqlite:///{data / 'shop.sqlite3'}",
+        SANDBOX_DATABASE_PATH=str(data / "sandbox.sqlite3"),
+        PYTHONUNBUFFERED="1",
+    )
 
     def manage(*args: str) -> None:
         subprocess.run(
