@@ -10,6 +10,7 @@ from django.db.models import Model
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import safejson
@@ -79,22 +80,105 @@ def shortened(text: str, keep: int = 10) -> SafeString | str:
     return format_html('<span title="{}">{}…{}</span>', text, text[:keep], text[-keep:])
 
 
+# Bounds of the JSON the admin indents: a forged body of 64 KB nested 800 deep once made
+# a 51 MB page. Past either bound the text is shown as stored, cut to RAW_MAX_CHARS.
+PRETTY_MAX_DEPTH = 20
+PRETTY_MAX_CHARS = 32 * 1024
+RAW_MAX_CHARS = 32 * 1024
+
+PRE_STYLE = "white-space:pre-wrap;margin:0;max-height:32em;overflow:auto"
+
+
+class _Text(str):
+    """Text to write out as it is (punctuation, keys), unlike a value still to encode."""
+
+
+def encode(
+    data: Any, *, indent: int | None, max_depth: int | None, max_chars: int
+) -> tuple[str, bool]:
+    """JSON text of ``data`` as ``json.dumps`` writes it (keys sorted), and whether it is
+    whole: without recursion, it stops once the text passes ``max_chars`` or a container
+    lies deeper than ``max_depth``, so the work is bounded by the limits, not the data."""
+    out: list[str] = []
+    size = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]  # (value or _Text, depth), next on top
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, _Text):
+            piece = str(item)
+        elif isinstance(item, (dict, list, tuple)) and item:
+            if max_depth is not None and depth >= max_depth:
+                return "".join(out), False
+            entries: list[tuple[str | None, Any]]
+            if isinstance(item, dict):
+                piece, closer = "{", "}"
+                entries = [(_scalar(str(key)), item[key]) for key in sorted(item, key=str)]
+            else:
+                piece, closer = "[", "]"
+                entries = [(None, value) for value in item]
+            inner = "" if indent is None else "\n" + " " * (indent * (depth + 1))
+            outer = "" if indent is None else "\n" + " " * (indent * depth)
+            colon = ":" if indent is None else ": "
+            stack.append((_Text(outer + closer), depth))
+            for position in range(len(entries) - 1, -1, -1):
+                key, value = entries[position]
+                stack.append((value, depth + 1))
+                lead = ("," if position else "") + inner
+                stack.append((_Text(lead if key is None else f"{lead}{key}{colon}"), depth))
+        elif isinstance(item, dict):
+            piece = "{}"
+        elif isinstance(item, (list, tuple)):
+            piece = "[]"
+        else:
+            piece = _scalar(item)
+        out.append(piece)
+        size += len(piece)
+        if size > max_chars:
+            return "".join(out)[:max_chars], False
+    return "".join(out), True
+
+
+def _scalar(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _pre(text: str) -> SafeString:
+    return format_html('<pre style="{}">{}</pre>', PRE_STYLE, text)
+
+
+def _as_stored(text: str, *, cut: bool) -> SafeString:
+    """Text that is not indented, with a line that says so (and that it is cut)."""
+    if cut:
+        note = gettext(
+            "Too large or too deeply nested to indent: the first %(count)s characters, as stored."
+        ) % {"count": len(text)}
+    else:
+        note = gettext("Too large or too deeply nested to indent: shown as stored.")
+    return format_html('<p class="help">{}</p>{}', note, _pre(text))
+
+
 def pretty_json(data: Any) -> SafeString:
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html(
-        '<pre style="white-space:pre-wrap;margin:0;max-height:32em;overflow:auto">{}</pre>',
-        text,
-    )
+    """Stored JSON, indented while that stays small; else compact, cut to a length."""
+    text, whole = encode(data, indent=2, max_depth=PRETTY_MAX_DEPTH, max_chars=PRETTY_MAX_CHARS)
+    if whole:
+        return _pre(text)
+    compact, whole = encode(data, indent=None, max_depth=None, max_chars=RAW_MAX_CHARS)
+    return _as_stored(compact, cut=not whole)
 
 
 def pretty_body(body: str) -> SafeString:
-    """A callback body: indented if it is JSON, as received otherwise."""
-    try:
-        # safejson refuses what cannot be shown: nesting deep enough for RecursionError,
-        # and lone surrogates, which no UTF-8 page can carry.
-        return pretty_json(safejson.loads(body))
-    except ValueError:  # a forged body may be anything
-        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', body)
+    """A callback body: indented if it is JSON and that stays small, as received otherwise."""
+    if len(body) <= PRETTY_MAX_CHARS:
+        try:
+            # safejson refuses what cannot be shown: nesting deep enough for
+            # RecursionError, and lone surrogates, which no UTF-8 page can carry.
+            data = safejson.loads(body)
+        except ValueError:  # a forged body may be anything
+            return _pre(body)
+        text, whole = encode(data, indent=2, max_depth=PRETTY_MAX_DEPTH, max_chars=PRETTY_MAX_CHARS)
+        if whole:
+            return _pre(text)
+    return _as_stored(body[:RAW_MAX_CHARS], cut=len(body) > RAW_MAX_CHARS)
 
 
 def redact_headers(headers: Any) -> dict[str, Any]:
