@@ -58,8 +58,9 @@ def check_ids():
         (False, {"ENABLED": True, "ALLOW_WITHOUT_DEBUG": False}),
         (False, {"ENABLED": False, "ALLOW_WITHOUT_DEBUG": True}),
         (True, {"ENABLED": False}),
+        (False, {"ENABLED": "True", "ALLOW_WITHOUT_DEBUG": "1"}),
     ],
-    ids=["debug-off", "enabled-unacknowledged", "disabled", "disabled-under-debug"],
+    ids=["debug-off", "enabled-unacknowledged", "disabled", "disabled-under-debug", "strings"],
 )
 def test_a_switched_off_sandbox_answers_404_everywhere_and_changes_nothing(
     settings, client, db, debug, options
@@ -102,7 +103,9 @@ def test_enabled_with_debug_off_is_an_error_until_acknowledged(settings):
     assert check_ids() == ["django_invoices.W101", "django_invoices.E110"]
     with pytest.raises(SystemCheckError, match="E110"):
         call_command("check")
-    sandbox(settings, ALLOW_WITHOUT_DEBUG=True)
+    sandbox(settings, ENABLED="yes", ALLOW_WITHOUT_DEBUG="yes")
+    assert check_ids() == ["django_invoices.W101", "django_invoices.E110"]
+    sandbox(settings, ENABLED=True, ALLOW_WITHOUT_DEBUG=True)
     assert check_ids() == ["django_invoices.W101"]
     settings.DEBUG = True
     sandbox(settings, ALLOW_WITHOUT_DEBUG=False)

@@ -22,13 +22,15 @@ def check_debug(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 id="django_invoices.W101",
             )
         )
-        if conf.get("ENABLED") and not conf.get("ALLOW_WITHOUT_DEBUG"):
+        enabled = conf.get("ENABLED")
+        if enabled not in (None, False) and not conf.is_enabled():
             messages.append(
                 Error(
                     'DJANGO_INVOICES_SANDBOX["ENABLED"] switches the sandbox on with DEBUG off.',
                     hint="Anyone could then pay invoices by clicking a button. Its URLs stay "
-                    "404s until you also set ALLOW_WITHOUT_DEBUG to True, which you should "
-                    "only do on a machine that takes no real payments.",
+                    "404s until ENABLED and ALLOW_WITHOUT_DEBUG are both True (the values, "
+                    "not strings), which only belongs on a machine that takes no real "
+                    "payments.",
                     id="django_invoices.E110",
                 )
             )

@@ -210,7 +210,9 @@ def is_enabled() -> bool:
         return False
     if settings.DEBUG:
         return True
-    return bool(enabled) and bool(get("ALLOW_WITHOUT_DEBUG"))
+    # Only the literal True counts: a string from the environment ("0", "False") must
+    # not switch a payment simulator on.
+    return enabled is True and get("ALLOW_WITHOUT_DEBUG") is True
 
 
 def refusal() -> str | None:
