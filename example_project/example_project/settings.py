@@ -3,7 +3,8 @@
 Safe to copy: DEBUG is off unless DJANGO_DEBUG=1, and there is no default secret. The
 demo's published values (DEBUG on, a secret key, demo API keys) are in ``demo.env``, and
 only ``make demo`` passes them; with DEBUG off, system check ``django_invoices.E020``
-refuses those keys. Without DJANGO_SECRET_KEY Django refuses to serve a page.
+refuses those keys. Without DJANGO_SECRET_KEY every page fails (Django refuses an
+empty SECRET_KEY).
 
 With no KUNAPAY_API_URL the shop talks to the embedded sandbox below, which answers only
 while DEBUG is on. Leave the keys out to see the system checks complain, e.g.
