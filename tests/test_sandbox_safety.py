@@ -177,10 +177,16 @@ def test_an_account_pointed_at_this_sandbox_lends_it_its_keys(settings, client, 
     assert client.get("/sandbox/v1/invoice/assets", headers=KEY).status_code == 200
     live = client.get("/sandbox/v1/invoice/assets", headers={"api-key": "live-key"})
     assert live.status_code == 401
-    # The same keys on an account of the real provider would make them real keys.
+    # The same key on an account of the real provider makes it a real key: taken from
+    # the sandbox account or set as the sandbox's own, it stops the sandbox.
     settings.DJANGO_INVOICES["ACCOUNTS"]["live"]["API_KEY"] = "test-api-key"
+    (error,) = [m for m in check_debug() if m.id == "django_invoices.E111"]
+    assert "API_KEY in DJANGO_INVOICES account 'default'" in error.msg
+    assert client.get("/sandbox/v1/invoice/assets", headers=KEY).status_code == 404
     sandbox(settings, API_KEY="test-api-key")
-    assert "django_invoices.E111" in check_ids()
+    (error,) = [m for m in check_debug() if m.id == "django_invoices.E111"]
+    assert "API_KEY in DJANGO_INVOICES_SANDBOX" in error.msg
+    assert "test-api-key" not in error.msg
 
 
 # -- callbacks go to the shop only -----------------------------------------------------

@@ -39,7 +39,7 @@ def check_debug(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         messages.append(
             Error(
                 f"The KUNA Pay sandbox is configured with a real account's keys "
-                f"({', '.join(real)} in DJANGO_INVOICES_SANDBOX).",
+                f"({', '.join(real)}).",
                 hint="The sandbox would accept requests and sign callbacks with a real "
                 "merchant's secrets; it answers nothing until it has keys of its own (or "
                 "none: it then takes the keys of the accounts whose API_URL points at it).",

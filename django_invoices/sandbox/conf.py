@@ -110,8 +110,8 @@ def _own() -> Credentials:
     )
 
 
-def _accounts() -> list[tuple[str, Credentials]]:
-    """(API_URL, keys) of every readable ``DJANGO_INVOICES`` account."""
+def _accounts() -> list[tuple[str, str, Credentials]]:
+    """(name, API_URL, keys) of every readable ``DJANGO_INVOICES`` account."""
     found = []
     for name in app_conf.account_names():
         try:
@@ -123,43 +123,54 @@ def _accounts() -> list[tuple[str, Credentials]]:
             public_key=str(options.get("PUBLIC_KEY") or ""),
             private_key=str(options.get("PRIVATE_KEY") or ""),
         )
-        found.append((str(options.get("API_URL") or ""), creds))
+        found.append((name, str(options.get("API_URL") or ""), creds))
     return found
 
 
-def credentials() -> list[Credentials]:
-    """The key sets the sandbox accepts: its own, else those of its own accounts."""
+def _accepted() -> list[tuple[str, Credentials]]:
+    """(where they are set, keys) of the key sets the sandbox would accept."""
     own = _own()
     if own.api_key or own.public_key or own.private_key:
-        return [own]
+        return [("DJANGO_INVOICES_SANDBOX", own)]
     addresses = addresses_served()
+    return [
+        (f"DJANGO_INVOICES account {name!r}", creds)
+        for name, api_url, creds in _accounts()
+        if _normalise(api_url) in addresses and (creds.api_key or creds.public_key)
+    ]
+
+
+def credentials() -> list[Credentials]:
+    """The key sets the sandbox accepts: its own, else those of the accounts whose
+    API_URL points at it (never those of an account of the real provider)."""
     found: list[Credentials] = []
-    for api_url, creds in _accounts():
-        if _normalise(api_url) not in addresses:
-            continue  # an account of the real provider (or of another sandbox)
-        if (creds.api_key or creds.public_key) and creds not in found:
+    for _where, creds in _accepted():
+        if creds not in found:
             found.append(creds)
     return found
 
 
 def real_keys_in_use() -> list[str]:
-    """Names of the sandbox's own keys that are keys of an account it does not serve.
+    """The keys the sandbox would accept that are also keys of an account it does not
+    serve, by where they are set (never their values).
 
     Such a sandbox would take requests and sign callbacks with a real merchant's keys;
     it refuses to answer instead (system check E111).
     """
-    own = _own()
     addresses = addresses_served()
     real: set[str] = set()
-    for api_url, creds in _accounts():
+    for _name, api_url, creds in _accounts():
         if _normalise(api_url) not in addresses:
             real |= {v for v in (creds.api_key, creds.public_key, creds.private_key) if v}
+    if not real:
+        return []
     return [
-        name
-        for name, value in (
-            ("API_KEY", own.api_key),
-            ("PUBLIC_KEY", own.public_key),
-            ("PRIVATE_KEY", own.private_key),
+        f"{key} in {where}"
+        for where, creds in _accepted()
+        for key, value in (
+            ("API_KEY", creds.api_key),
+            ("PUBLIC_KEY", creds.public_key),
+            ("PRIVATE_KEY", creds.private_key),
         )
         if value and value in real
     ]
