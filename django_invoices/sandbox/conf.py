@@ -53,7 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_HOSTS": [],
     # Database alias of the sandbox's tables (with routers.SandboxRouter installed).
     "DATABASE": "default",
-    # Credentials the sandbox accepts. Empty: those of every DJANGO_INVOICES account.
+    # Credentials the sandbox accepts. Empty: those of the DJANGO_INVOICES accounts whose
+    # API_URL points at this sandbox. Never a key of any other account (check E111).
     "API_KEY": "",
     "PUBLIC_KEY": "",
     "PRIVATE_KEY": "",
