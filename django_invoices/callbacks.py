@@ -61,6 +61,11 @@ class ParsedCallback:
         return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
 
     @property
+    def referenced_invoice_id(self) -> str:
+        """The invoice id the body names besides its own ``id`` (``invoiceId``)."""
+        return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
+
+    @property
     def external_order_id(self) -> str:
         return _text(self.data.get("externalOrderId"))
 
@@ -110,6 +115,11 @@ def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
     kept = {name: headers[name][:256] for name in KEPT_HEADERS if name in headers}
     kept[SIGNATURE_HEADER] = "present" if headers.get(SIGNATURE_HEADER) else "absent"
     return kept
+
+
+def text_of(value: Any, limit: int = 64) -> str:
+    """A scalar of a hostile body as text, cut to ``limit``; "" for objects and lists."""
+    return _text(value, limit)
 
 
 def _text(value: Any, limit: int = 64) -> str:
