@@ -161,8 +161,10 @@ def echo_provider(api):
         invoice = Invoice.objects.select_related("order").filter(provider_id=invoice_id).first()
         order_id = invoice.order.external_order_id if invoice else None
         status, extra, transactions = "CREATED", {}, {}
-        for body in CallbackEvent.objects.filter(verified=True).order_by("pk").values_list(
-            "body", flat=True
+        for body in (
+            CallbackEvent.objects.filter(verified=True)
+            .order_by("pk")
+            .values_list("body", flat=True)
         ):
             try:
                 data = json.loads(body).get("data")

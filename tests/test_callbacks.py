@@ -214,9 +214,7 @@ def test_odd_but_authentic_payloads_never_give_a_500(deliver, api, invoice, payl
 # -- what authentic callbacks do -------------------------------------------------------
 
 
-def test_an_event_naming_no_invoice_we_know_is_stored_and_acknowledged(
-    deliver, api, invoice, sent
-):
+def test_an_event_naming_no_invoice_we_know_is_stored_and_acknowledged(deliver, api, invoice, sent):
     # Its id may be a transaction: the API is asked which invoice it paid into.
     api.get(f"{API}/v1/transaction/w-1", json={"data": {"id": "w-1", "type": "Withdraw"}})
     response = deliver({"event": "Withdraw", "data": {"id": "w-1", "status": "Processed"}})

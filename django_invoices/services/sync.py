@@ -123,6 +123,7 @@ class InvoiceSync:
     new_status: str = ""
     settled_events: int = 0
     error: str = ""
+    provider_id: str = ""
 
     @property
     def changed(self) -> bool:
@@ -150,7 +151,9 @@ def sync_invoices(pks: Sequence[int], *, max_workers: int = REFRESH_WORKERS) -> 
             try:
                 client = get_client(invoice.account)
             except ImproperlyConfigured as exc:
-                results[invoice.pk] = InvoiceSync(invoice.pk, error=str(exc))
+                results[invoice.pk] = InvoiceSync(
+                    invoice.pk, error=str(exc), provider_id=str(invoice)
+                )
                 continue
             started = dj_timezone.now()
             future = pool.submit(client.get_invoice, str(invoice.provider_id))
@@ -178,13 +181,13 @@ def _apply_read(invoice: Invoice, future: Future[dict[str, Any]], started: datet
             settled = settle_covered_events(locked, data, started)
     except KunaPayError as exc:
         logger.warning("Reading invoice %s failed: %s", invoice, exc)
-        return InvoiceSync(invoice.pk, invoice.status, invoice.status, error=str(exc))
+        return InvoiceSync(invoice.pk, invoice.status, invoice.status, 0, str(exc), str(invoice))
     except DatabaseError as exc:
         logger.exception("Saving the read of invoice %s failed", invoice)
-        return InvoiceSync(invoice.pk, invoice.status, invoice.status, error=str(exc))
+        return InvoiceSync(invoice.pk, invoice.status, invoice.status, 0, str(exc), str(invoice))
     if result.changed:
         logger.info("invoices_sync: invoice %s %s", invoice, describe(result))
-    return InvoiceSync(invoice.pk, result.old_status, result.new_status, settled)
+    return InvoiceSync(invoice.pk, result.old_status, result.new_status, settled, "", str(invoice))
 
 
 def sync_order(pk: int) -> tuple[str, str]:
@@ -227,7 +230,9 @@ def run_sync(plan: SyncPlan) -> SyncReport:
     report = SyncReport()
     for result in sync_invoices(plan.invoices):
         if result.error:
-            report.failures.append(f"invoice {result.invoice_pk}: {result.error}")
+            report.failures.append(
+                f"invoice {result.provider_id or result.invoice_pk}: {result.error}"
+            )
             continue
         report.invoices_read += 1
         report.events_settled += result.settled_events

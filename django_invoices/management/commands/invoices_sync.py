@@ -64,8 +64,8 @@ class Command(BaseCommand):
         report = services.run_sync(plan)
         for change in report.changes:
             self.stdout.write(
-                _("Invoice %(pk)s: %(old)s -> %(new)s")
-                % {"pk": change.invoice_pk, "old": change.old_status, "new": change.new_status}
+                _("Invoice %(id)s: %(old)s -> %(new)s")
+                % {"id": change.provider_id, "old": change.old_status, "new": change.new_status}
             )
         for failure in report.failures:
             self.stderr.write(failure)
