@@ -9,7 +9,7 @@ states decide, so nothing is applied twice). ``run_sync`` does it all in-process
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -141,6 +141,11 @@ def sync_invoices(pks: Sequence[int], *, max_workers: int = REFRESH_WORKERS) -> 
     results: dict[int, InvoiceSync] = {pk: InvoiceSync(pk, error="no such invoice") for pk in pks}
     if not invoices:
         return [results[pk] for pk in pks]
+    if len(invoices) == 1 or max_workers <= 1:
+        # No thread for a single read: a task syncing one invoice stays in its thread.
+        for invoice in invoices:
+            results[invoice.pk] = _read_and_apply(invoice)
+        return [results[pk] for pk in pks]
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(max_workers, len(invoices))),
         thread_name_prefix="django-invoices-sync",
@@ -160,10 +165,19 @@ def sync_invoices(pks: Sequence[int], *, max_workers: int = REFRESH_WORKERS) -> 
             futures[future] = (invoice, started)
         for future in as_completed(futures):
             invoice, started = futures[future]
-            results[invoice.pk] = _apply_read(invoice, future, started)
+            results[invoice.pk] = _apply_read(invoice, future.result, started)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return [results[pk] for pk in pks]
+
+
+def _read_and_apply(invoice: Invoice) -> InvoiceSync:
+    try:
+        client = get_client(invoice.account)
+    except ImproperlyConfigured as exc:
+        return InvoiceSync(invoice.pk, error=str(exc), provider_id=str(invoice))
+    started = dj_timezone.now()
+    return _apply_read(invoice, lambda: client.get_invoice(str(invoice.provider_id)), started)
 
 
 def sync_invoice(pk: int) -> InvoiceSync:
@@ -171,9 +185,11 @@ def sync_invoice(pk: int) -> InvoiceSync:
     return sync_invoices([pk], max_workers=1)[0]
 
 
-def _apply_read(invoice: Invoice, future: Future[dict[str, Any]], started: datetime) -> InvoiceSync:
+def _apply_read(
+    invoice: Invoice, read: Callable[[], dict[str, Any]], started: datetime
+) -> InvoiceSync:
     try:
-        data = future.result()
+        data = read()
         check_same_invoice(invoice, data)
         with transaction.atomic():
             locked = lock_invoice(invoice)

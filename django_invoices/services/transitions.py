@@ -120,6 +120,15 @@ def transition(
         return Transition(invoice, old, old, changed=False)
     if payload is not None:
         mirror_invoice(invoice, payload)
+        if (
+            new == InvoiceStatus.PAID
+            and invoice.expires_at is not None
+            and invoice.completed_at is not None
+            and invoice.completed_at > invoice.expires_at
+        ):
+            # The provider's own dates say it was paid after it expired, even when no
+            # read ever saw it expired.
+            invoice.expired_once = True
     invoice.provider_status = provider_status
     if new == old:
         return Transition(invoice, old, old, changed=False)
