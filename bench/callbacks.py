@@ -132,7 +132,7 @@ def run(count: int) -> Section:
         Case("forged (no signature)", lambda n: [unknown] * n, lambda p: post(client, p, None)),
     ]
     section = Section("callback view (django_invoices:callback), GET /v1/invoice/{id} stubbed")
-    with kunapay(detail_status="PAID") as mock:
+    with kunapay(detail_status="PAID", deposits=True) as mock:
         Reads.mock = mock
         section.rows += [measure(case, count) for case in cases]
         section.rows.append(

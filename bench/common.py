@@ -227,9 +227,10 @@ def deposit_data(invoice_id: str) -> dict[str, Any]:
 
 
 @contextmanager
-def kunapay(detail_status: str = "PAYMENT_AWAITING") -> Iterator[Any]:
+def kunapay(detail_status: str = "PAYMENT_AWAITING", *, deposits: bool = False) -> Iterator[Any]:
     """KUNA Pay stubbed by ``responses``: invoice detail answers ``detail_status`` for
-    any id, invoice creation answers a new id; any other request fails loudly."""
+    any id (listing one deposit of its own with ``deposits``), a transaction names no
+    invoice, invoice creation answers a new id; any other request fails loudly."""
     import json
     import re
     import uuid
@@ -239,8 +240,8 @@ def kunapay(detail_status: str = "PAYMENT_AWAITING") -> Iterator[Any]:
     def detail(request: Any) -> tuple[int, dict[str, str], str]:
         invoice_id = request.path_url.rsplit("/", 1)[-1]
         data = invoice_data(invoice_id, detail_status)
-        # Each invoice lists one deposit of its own (bench/callbacks.py names it).
-        data["transactions"] = [deposit_data(invoice_id)]
+        if deposits:  # one deposit of its own (bench/callbacks.py names it)
+            data["transactions"] = [deposit_data(invoice_id)]
         return 200, {}, json.dumps({"data": data})
 
     def transaction(request: Any) -> tuple[int, dict[str, str], str]:
