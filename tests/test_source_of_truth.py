@@ -572,3 +572,20 @@ def test_the_pages_of_the_principle_render_without_warnings(page):
         writer="null",
         settings_overrides={"report_level": 2, "halt_level": 2},
     )
+
+
+# -- the commands speak in sentences, with plurals (issue 12) -----------------------------
+
+
+def test_command_summaries_use_plurals_in_english_and_ukrainian():
+    from django.utils import translation
+
+    from django_invoices.management.commands.invoices_process_callbacks import describe_counts
+
+    assert describe_counts({"applied": 1, "ignored": 2}) == (
+        "Acted on 3 callback events: 1 applied (the invoice read from KUNA Pay); "
+        "2 ignored (name no invoice we know)."
+    )
+    with translation.override("uk"):
+        assert describe_counts({"duplicate": 5}) == "Оброблено 5 колбеків: 5 дублікатів."
+        assert describe_counts({"duplicate": 2}) == "Оброблено 2 колбеки: 2 дублікати."

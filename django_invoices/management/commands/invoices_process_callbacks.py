@@ -51,32 +51,47 @@ class Command(BaseCommand):
         self.stdout.write(describe_counts(counts))
 
 
-STATE_PHRASES = {
-    CallbackEvent.State.APPLIED: (
-        "%(n)d applied (the invoice read from KUNA Pay)",
-        "%(n)d applied (the invoices read from KUNA Pay)",
-    ),
-    CallbackEvent.State.DUPLICATE: ("%(n)d duplicate", "%(n)d duplicates"),
-    CallbackEvent.State.IGNORED: (
-        "%(n)d ignored (names no invoice we know)",
-        "%(n)d ignored (name no invoice we know)",
-    ),
-    CallbackEvent.State.PENDING: (
-        "%(n)d not applied yet, still pending (KUNA Pay could not be read or does not "
-        "show the news yet)",
-        "%(n)d not applied yet, still pending (KUNA Pay could not be read or does not "
-        "show the news yet)",
-    ),
-    CallbackEvent.State.FAILED: ("%(n)d failed for good", "%(n)d failed for good"),
-}
+def _phrase(state: str, n: int) -> str:
+    # Literal ngettext calls, so makemessages finds every phrase.
+    if state == CallbackEvent.State.APPLIED:
+        text = ngettext(
+            "%(n)d applied (the invoice read from KUNA Pay)",
+            "%(n)d applied (the invoices read from KUNA Pay)",
+            n,
+        )
+    elif state == CallbackEvent.State.DUPLICATE:
+        text = ngettext("%(n)d duplicate", "%(n)d duplicates", n)
+    elif state == CallbackEvent.State.IGNORED:
+        text = ngettext(
+            "%(n)d ignored (names no invoice we know)",
+            "%(n)d ignored (name no invoice we know)",
+            n,
+        )
+    elif state == CallbackEvent.State.PENDING:
+        text = ngettext(
+            "%(n)d not applied yet, still pending (KUNA Pay could not be read or does "
+            "not show the news yet)",
+            "%(n)d not applied yet, still pending (KUNA Pay could not be read or does "
+            "not show the news yet)",
+            n,
+        )
+    else:
+        text = ngettext("%(n)d failed for good", "%(n)d failed for good", n)
+    return text % {"n": n}
+
+
+ORDER = (
+    CallbackEvent.State.APPLIED,
+    CallbackEvent.State.DUPLICATE,
+    CallbackEvent.State.IGNORED,
+    CallbackEvent.State.PENDING,
+    CallbackEvent.State.FAILED,
+)
 
 
 def describe_counts(counts: dict[str, int]) -> str:
     total = sum(counts.values())
-    parts = []
-    for state, (singular, plural) in STATE_PHRASES.items():
-        if counts.get(state):
-            parts.append(ngettext(singular, plural, counts[state]) % {"n": counts[state]})
+    parts = [_phrase(state, counts[state]) for state in ORDER if counts.get(state)]
     head = ngettext(
         "Acted on %(n)d callback event: ", "Acted on %(n)d callback events: ", total
     ) % {"n": total}
