@@ -589,3 +589,25 @@ def test_command_summaries_use_plurals_in_english_and_ukrainian():
     with translation.override("uk"):
         assert describe_counts({"duplicate": 5}) == "Оброблено 5 колбеків: 5 дублікатів."
         assert describe_counts({"duplicate": 2}) == "Оброблено 2 колбеки: 2 дублікати."
+
+
+def test_the_admin_says_which_recipe_verified_an_event_and_what_its_body_is(
+    admin_client, btc_invoice, api
+):
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
+    raw = b'{"event": "Invoice", "data": {"id": "%s", "status": "X", "status": "Y"}}' % (
+        INVOICE_ID.encode()
+    )
+    compact = json.dumps(json.loads(raw), separators=(",", ":")).encode()
+    admin_client.generic(
+        "POST", "/invoices/callback/default/", data=raw, content_type="application/json",
+        headers={"kun-signature": own_hmac_sha384_hex(compact)},
+    )  # fmt: skip
+    event = CallbackEvent.objects.get()
+    # Issue 11: the duplicate key is stored as the signed re-serialisation kept it.
+    assert event.body.encode() == compact and '"status":"Y"' in event.body
+
+    page = admin_client.get(f"/admin/django_invoices/callbackevent/{event.pk}/change/")
+
+    assert page.status_code == 200
+    assert "sha384/hex/compact: the signature covers a re-serialisation" in page.content.decode()
