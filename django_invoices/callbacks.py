@@ -20,7 +20,9 @@ SIGNATURE_HEADER = "kun-signature"
 EVENT_INVOICE = "Invoice"
 EVENT_DEPOSIT = "InvoiceDeposit"
 # Event names that carry an invoice object. Only "InvoiceDeposit" is confirmed; the
-# invoice event's name is inferred, so the spellings seen in the wild are accepted.
+# invoice event's name is inferred. Names decide nothing that is applied (every event
+# naming a known invoice sets off a read of it); they only spare a transaction lookup
+# for an invoice event and mark a deposit whose id the read should list.
 INVOICE_EVENTS = frozenset({EVENT_INVOICE, "InvoiceStatus", "InvoiceStatusChanged"})
 DEPOSIT_EVENTS = frozenset({EVENT_DEPOSIT})
 
