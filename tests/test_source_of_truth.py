@@ -611,3 +611,15 @@ def test_the_admin_says_which_recipe_verified_an_event_and_what_its_body_is(
 
     assert page.status_code == 200
     assert "sha384/hex/compact: the signature covers a re-serialisation" in page.content.decode()
+
+
+def test_events_naming_nothing_known_are_counted_in_the_admin(admin_client, db, api):
+    api.get(f"{API}/v1/transaction/w-1", status=404, json={"errors": []})
+    body = {"event": "BrandNewEvent", "data": {"id": "w-1"}}
+    assert deliver_callback(admin_client, body).json()["state"] == State.IGNORED
+
+    page = admin_client.get("/admin/django_invoices/callbackevent/?state__exact=ignored")
+
+    text = page.content.decode()
+    assert "BrandNewEvent" in text
+    assert "Ignored (1)" in text  # the state filter counts them

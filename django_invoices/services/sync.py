@@ -92,7 +92,13 @@ def plan_sync(*, older_than: timedelta, limit: int = 500, now: datetime | None =
         .order_by("received_at", "pk")
         .values_list("pk", "invoice_id")[:limit]
     )
-    named = list(dict.fromkeys(pk for _, pk in events if pk is not None))
+    named = list(
+        Invoice.objects.filter(
+            pk__in={pk for _, pk in events if pk is not None}, account__in=conf.account_names()
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     stale = list(
         changeable_invoices(now=now)
         .filter(Q(synced_at__lt=cutoff) | Q(synced_at__isnull=True, created_at__lt=cutoff))
