@@ -623,3 +623,19 @@ def test_events_naming_nothing_known_are_counted_in_the_admin(admin_client, db, 
     text = page.content.decode()
     assert "BrandNewEvent" in text
     assert "Ignored (1)" in text  # the state filter counts them
+
+
+def test_a_refused_callbacks_read_that_breaks_still_answers_401(client, awaiting, monkeypatch):
+    from django_invoices.services import customer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(customer, "refresh_if_stale", broken)
+    payload = {"event": "Invoice", "data": {"id": INVOICE_ID}}
+    response = client.generic(
+        "POST", "/invoices/callback/default/", data=json.dumps(payload),
+        content_type="application/json", headers={"kun-signature": "0" * 96},
+    )  # fmt: skip
+    assert response.status_code == 401
+    assert CallbackEvent.objects.get().state == State.REJECTED
