@@ -213,10 +213,24 @@ def invoice_data(invoice_id: str, status: str, external_order_id: str = "") -> d
     }
 
 
+def deposit_data(invoice_id: str) -> dict[str, Any]:
+    """The one deposit the stubbed provider lists for an invoice."""
+    return {
+        "id": f"tx-{invoice_id}",
+        "type": "Deposit",
+        "invoiceId": invoice_id,
+        "amount": "42.5",
+        "processedAmount": "42.5",
+        "asset": "USDT",
+        "status": "Processed",
+    }
+
+
 @contextmanager
-def kunapay(detail_status: str = "PAYMENT_AWAITING") -> Iterator[Any]:
+def kunapay(detail_status: str = "PAYMENT_AWAITING", *, deposits: bool = False) -> Iterator[Any]:
     """KUNA Pay stubbed by ``responses``: invoice detail answers ``detail_status`` for
-    any id, invoice creation answers a new id; any other request fails loudly."""
+    any id (listing one deposit of its own with ``deposits``), a transaction names no
+    invoice, invoice creation answers a new id; any other request fails loudly."""
     import json
     import re
     import uuid
@@ -225,8 +239,15 @@ def kunapay(detail_status: str = "PAYMENT_AWAITING") -> Iterator[Any]:
 
     def detail(request: Any) -> tuple[int, dict[str, str], str]:
         invoice_id = request.path_url.rsplit("/", 1)[-1]
-        body = {"data": invoice_data(invoice_id, detail_status)}
-        return 200, {}, json.dumps(body)
+        data = invoice_data(invoice_id, detail_status)
+        if deposits:  # one deposit of its own (bench/callbacks.py names it)
+            data["transactions"] = [deposit_data(invoice_id)]
+        return 200, {}, json.dumps({"data": data})
+
+    def transaction(request: Any) -> tuple[int, dict[str, str], str]:
+        # A transaction that paid into no invoice (a withdrawal, say).
+        tx_id = request.path_url.rsplit("/", 1)[-1]
+        return 200, {}, json.dumps({"data": {"id": tx_id, "type": "Withdraw"}})
 
     def create(request: Any) -> tuple[int, dict[str, str], str]:
         sent = json.loads(request.body)
@@ -239,4 +260,7 @@ def kunapay(detail_status: str = "PAYMENT_AWAITING") -> Iterator[Any]:
             responses.GET, re.compile(re.escape(API) + r"/v1/invoice/[0-9a-f-]{36}$"), detail
         )
         mock.add_callback(responses.POST, f"{API}/v1/invoice", create)
+        mock.add_callback(
+            responses.GET, re.compile(re.escape(API) + r"/v1/transaction/[^/?]+$"), transaction
+        )
         yield mock

@@ -20,7 +20,9 @@ SIGNATURE_HEADER = "kun-signature"
 EVENT_INVOICE = "Invoice"
 EVENT_DEPOSIT = "InvoiceDeposit"
 # Event names that carry an invoice object. Only "InvoiceDeposit" is confirmed; the
-# invoice event's name is inferred, so the spellings seen in the wild are accepted.
+# invoice event's name is inferred. Names decide nothing that is applied (every event
+# naming a known invoice sets off a read of it); they only spare a transaction lookup
+# for an invoice event and mark a deposit whose id the read should list.
 INVOICE_EVENTS = frozenset({EVENT_INVOICE, "InvoiceStatus", "InvoiceStatusChanged"})
 DEPOSIT_EVENTS = frozenset({EVENT_DEPOSIT})
 
@@ -58,6 +60,11 @@ class ParsedCallback:
         """The provider's invoice id this callback is about, when it names one."""
         if self.kind == "invoice":
             return self.object_id
+        return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
+
+    @property
+    def referenced_invoice_id(self) -> str:
+        """The invoice id the body names besides its own ``id`` (``invoiceId``)."""
         return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
 
     @property
@@ -110,6 +117,11 @@ def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
     kept = {name: headers[name][:256] for name in KEPT_HEADERS if name in headers}
     kept[SIGNATURE_HEADER] = "present" if headers.get(SIGNATURE_HEADER) else "absent"
     return kept
+
+
+def text_of(value: Any, limit: int = 64) -> str:
+    """A scalar of a hostile body as text, cut to ``limit``; "" for objects and lists."""
+    return _text(value, limit)
 
 
 def _text(value: Any, limit: int = 64) -> str:

@@ -31,6 +31,8 @@ APP_NUMBERS = {
     "REFRESH_MIN_INTERVAL": (0, False),
     "PENDING_PAGE_REFRESH": (0, True),
     "CACHE_TIMEOUT": (0, True),
+    "REJECTED_BODY_KEEP": (0, True),
+    "REJECTED_EVENT_MAX_AGE": (0, False),
 }
 # Settings where None is meaningful (Django's cache: never expire).
 NONE_ALLOWED = frozenset({"CACHE_TIMEOUT"})
@@ -161,6 +163,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             "DJANGO_INVOICES", {key: conf.get(key) for key in APP_NUMBERS}, APP_NUMBERS
         )
     )
+    messages.extend(_recipe_messages())
     base_url = str(conf.get("BASE_URL") or "")
     if not _url_is_absolute(base_url):
         messages.append(
@@ -169,6 +172,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 hint="KUNA Pay must reach the callback view and send customers back, so "
                 'set the public address of the site, e.g. "https://shop.example".',
                 id="django_invoices.E003",
+            )
+        )
+    return messages
+
+
+def _recipe_messages() -> list[CheckMessage]:
+    from .signing import parse_recipes
+
+    messages: list[CheckMessage] = []
+    try:
+        parse_recipes(conf.get("CALLBACK_SIGNATURE_RECIPES"))
+    except ValueError as exc:
+        messages.append(
+            Error(
+                f"DJANGO_INVOICES: CALLBACK_SIGNATURE_RECIPES: {exc}.",
+                hint="manage.py invoices_check_signatures names the recipe stored "
+                "callbacks were signed with.",
+                id="django_invoices.E009",
+            )
+        )
+    try:
+        conf.late_payment_window()
+    except (TypeError, ValueError, OverflowError):
+        messages.append(
+            Error(
+                "DJANGO_INVOICES: LATE_PAYMENT_WINDOW must be a timedelta or a number of days.",
+                hint="e.g. 7 (the default) or datetime.timedelta(days=3).",
+                id="django_invoices.E010",
             )
         )
     return messages

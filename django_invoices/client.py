@@ -36,6 +36,12 @@ logger = logging.getLogger("django_invoices.client")
 ASSETS_PATH = "/v1/invoice/assets"
 QUESTIONNAIRE_PATH = "/v1/invoice/questionnaire"
 INVOICE_PATH = "/v1/invoice"
+TRANSACTION_PATH = "/v1/transaction"
+
+#: Items asked for per page of a list endpoint (``take``), and the most pages read: a
+#: provider whose default page is small must not hide anything past the first page.
+PAGE_SIZE = 100
+MAX_PAGES = 100
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -159,8 +165,8 @@ class KunaPayClient:
     # -- endpoints ---------------------------------------------------------------------
 
     def list_assets(self) -> list[dict[str, Any]]:
-        """``GET /v1/invoice/assets``: the assets an invoice may be created in."""
-        return _as_list(self._request("GET", ASSETS_PATH))
+        """``GET /v1/invoice/assets``: the assets an invoice may be created in, every page."""
+        return self._all_pages(ASSETS_PATH, {})
 
     def questionnaire_fields(self) -> list[dict[str, Any]]:
         """``GET /v1/invoice/questionnaire``: buyer fields an invoice may ask for."""
@@ -221,6 +227,13 @@ class KunaPayClient:
             raise ValueError(f"not an invoice id: {invoice_id!r}")
         return _as_dict(self._request("GET", f"{INVOICE_PATH}/{invoice_id}"))
 
+    def get_transaction(self, transaction_id: str) -> dict[str, Any]:
+        """``GET /v1/transaction/{id}``: one transaction; ``invoiceId`` names its invoice."""
+        transaction_id = str(transaction_id)
+        if not transaction_id or any(c in transaction_id for c in "/?#%\x00"):
+            raise ValueError(f"not a transaction id: {transaction_id[:80]!r}")
+        return _as_dict(self._request("GET", f"{TRANSACTION_PATH}/{transaction_id}"))
+
     def list_invoices(
         self,
         *,
@@ -229,15 +242,43 @@ class KunaPayClient:
         skip: int | None = None,
         **filters: str,
     ) -> list[dict[str, Any]]:
-        """``GET /v1/invoice``, filtered (``externalOrderId``, ``take``, ``skip``, ...)."""
+        """``GET /v1/invoice``, filtered (``externalOrderId``, ...).
+
+        Without ``take`` or ``skip`` every page is read; with either, that one page.
+        """
         params: dict[str, Any] = dict(filters)
         if external_order_id is not None:
             params["externalOrderId"] = external_order_id
+        if take is None and skip is None:
+            return self._all_pages(INVOICE_PATH, params)
         if take is not None:
             params["take"] = take
         if skip is not None:
             params["skip"] = skip
         return _as_list(self._request("GET", INVOICE_PATH, params=params))
+
+    def _all_pages(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item of a list endpoint, read ``PAGE_SIZE`` at a time with take/skip.
+
+        A page shorter than asked for is the last. A provider that ignores ``skip``
+        (the same first item again) ends the reading instead of looping.
+        """
+        items: list[dict[str, Any]] = []
+        first: dict[str, Any] | None = None
+        for page_number in range(MAX_PAGES):
+            page = _as_list(
+                self._request("GET", path, params={**params, "take": PAGE_SIZE, "skip": len(items)})
+            )
+            if page_number and page and page[0] == first:
+                break
+            if page_number == 0 and page:
+                first = page[0]
+            items.extend(page)
+            if len(page) < PAGE_SIZE:
+                break
+        else:
+            logger.warning("KUNA Pay's %s had more than %d pages; read the first", path, MAX_PAGES)
+        return items
 
     # -- transport -----------------------------------------------------------------------
 

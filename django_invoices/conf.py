@@ -7,6 +7,7 @@ access (never cached at import time) so ``override_settings`` works in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -49,12 +50,24 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_TIMEOUT": 3600,
     # Callbacks
     "CALLBACK_MAX_BODY_SIZE": 64 * 1024,
-    # Re-read an invoice from the API before a callback may settle an order as paid.
+    # How KUNA Pay signs callbacks: "digest/encoding/message" names tried in order
+    # (signing.py); invoices_check_signatures tells which one stored callbacks match.
+    "CALLBACK_SIGNATURE_RECIPES": ["sha384/hex/raw", "sha384/hex/compact"],
+    # Kept for compatibility and no longer read: every callback is a hint, and only the
+    # invoice as GET /v1/invoice/{id} returns it changes anything.
     "CONFIRM_PAID_CALLBACKS": True,
-    # Read timeout (seconds, no retries) of that confirming read: the provider wants its
-    # answer within 2 seconds, and an event that cannot be confirmed in time stays
-    # pending for ``invoices_process_callbacks``.
+    # Read timeout (seconds, no retries) of the read a callback sets off: the provider
+    # wants its answer within 2 seconds, and an event that cannot be read in time stays
+    # pending for ``invoices_sync``.
     "CALLBACK_API_TIMEOUT": 1.2,
+    # Bytes kept of the body of a refused (unverified) callback; the rest is described
+    # by its size and SHA-256.
+    "REJECTED_BODY_KEEP": 4096,
+    # Days after which invoices_prune_callbacks deletes refused callbacks.
+    "REJECTED_EVENT_MAX_AGE": 30,
+    # Sweep (invoices_sync): how long after an invoice expired or ended unpaid it is
+    # still read back, so a payment that lands late is noticed (a timedelta or days).
+    "LATE_PAYMENT_WINDOW": 7,
     # Return view (the customization.redirectUrl) and checkout helper
     # Where returning customers go, per outcome ("paid", "pending", "failed"): a URL
     # name, a path, an absolute URL on an allowed host, a callable or the dotted path of
@@ -100,6 +113,11 @@ ACCOUNT_KEYS = (
 # Secrets are never inherited from the default account: a named account with no key
 # of its own must fail loudly rather than sign with someone else's key.
 SECRET_KEYS = ("API_KEY", "PUBLIC_KEY", "PRIVATE_KEY")
+
+
+def late_payment_window() -> timedelta:
+    value = get("LATE_PAYMENT_WINDOW")
+    return value if isinstance(value, timedelta) else timedelta(days=float(value))
 
 
 def read(setting: str, defaults: dict[str, Any], name: str) -> Any:

@@ -52,6 +52,11 @@ class Order(models.Model):
     # Set when a create request may have reached the provider without an answer; the
     # next attempt looks the invoice up by externalOrderId instead of creating another.
     needs_reconciliation = models.BooleanField(default=False, editable=False)
+    # Why reconciliation could not adopt what the provider has for this order (an
+    # invoice whose amount or asset differs): for staff to settle by hand.
+    reconciliation_issue = models.CharField(
+        _("reconciliation issue"), max_length=255, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -141,6 +146,8 @@ class Deposit(models.Model):
         Invoice, verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="deposits"
     )
     status = models.CharField(_("status"), max_length=32, blank=True)
+    # The provider's transaction type; only money in counts (statuses.MONEY_IN_TYPES).
+    type = models.CharField(_("type"), max_length=32, blank=True)
     asset = models.CharField(_("asset"), max_length=16, blank=True)
     payment_code = models.CharField(_("payment method"), max_length=32, blank=True)
     amount = amount_field(_("amount"), null=True, blank=True)
@@ -175,12 +182,20 @@ class CallbackEvent(models.Model):
 
     account = models.CharField(_("merchant account"), max_length=64, default="default")
     received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    # As it arrived; for a refused callback only its first few KB (body_size and
+    # body_sha256 describe the whole); for one verified by a recipe that signs a
+    # re-serialisation, that re-serialisation (what the signature covers).
     body = models.TextField(_("raw body"), blank=True)
     body_sha256 = models.CharField(_("body SHA-256"), max_length=64, db_index=True)
+    body_size = models.PositiveIntegerField(_("body size"), null=True, blank=True)
     headers = models.JSONField(_("headers"), default=dict, blank=True)
     remote_addr = models.GenericIPAddressField(_("sender"), null=True, blank=True)
     verified = models.BooleanField(_("signature valid"), default=False)
-    signature_variant = models.CharField(_("signature variant"), max_length=16, blank=True)
+    # The recipe that verified it ("sha384/hex/raw", see signing.py).
+    signature_variant = models.CharField(_("signature variant"), max_length=32, blank=True)
+    # The kun-signature of a refused callback, for invoices_check_signatures: an HMAC of
+    # that body only, no secret.
+    signature = models.CharField(_("signature"), max_length=256, blank=True, editable=False)
     event_name = models.CharField(_("event"), max_length=64, blank=True)
     object_id = models.CharField(_("object id"), max_length=64, blank=True, db_index=True)
     provider_status = models.CharField(_("provider status"), max_length=64, blank=True)

@@ -60,6 +60,17 @@ OPEN_STATUSES = frozenset(
     }
 )
 FINAL_STATUSES = frozenset(set(InvoiceStatus) - OPEN_STATUSES)
+# Endings money may still follow (a transfer that lands after the deadline, the rest of
+# a partial payment, a declined payment sent again): read back by invoices_sync for
+# LATE_PAYMENT_WINDOW. A deactivated link takes no payment, a paid invoice is done.
+LATE_PAYMENT_STATUSES = frozenset(
+    {
+        InvoiceStatus.EXPIRED,
+        InvoiceStatus.PARTIALLY_PAID,
+        InvoiceStatus.DECLINED,
+        InvoiceStatus.LIMITS_OUT_OF_RANGE,
+    }
+)
 
 # Order of progress among the open statuses: an out-of-order callback never moves an
 # invoice back from "confirming" to "awaiting payment".
@@ -105,6 +116,18 @@ _DEPOSIT_RANK = {
     "PartiallyProcessed": 2,
     "Canceled": 2,
 }
+
+
+# Transaction types that are money in (kunapay-api.md §6.2: the SDK knows "Deposit",
+# "Withdraw" and "Refund"; callbacks call a deposit "InvoiceDeposit"). An invoice's
+# transactions without a type are its deposits, as the SDK describes them. Anything else
+# (a refund, a withdrawal, a type nobody has seen yet) is stored and shown, never
+# counted towards what an invoice received.
+MONEY_IN_TYPES = ("", "Deposit", "InvoiceDeposit")
+
+
+def is_money_in(transaction_type: str | None) -> bool:
+    return (transaction_type or "") in MONEY_IN_TYPES
 
 
 def deposit_may_move(current: str, new: str) -> bool:

@@ -27,7 +27,7 @@ from django.test import Client, RequestFactory, TestCase, override_settings
 from django.urls import Resolver404, resolve, reverse
 
 from . import conf
-from .signing import compact_json, sign_callback
+from .signing import compact_json, parse_recipes, sign_callback
 
 if TYPE_CHECKING:
     import requests
@@ -59,13 +59,16 @@ def deliver_callback(
 ) -> _MonkeyPatchedWSGIResponse:
     """POST ``payload`` to the shop's callback view, signed as KUNA Pay signs it.
 
-    ``private_key`` defaults to the account's ``PRIVATE_KEY``; pass ``signature`` to
-    send a specific (e.g. wrong) ``kun-signature`` instead.
+    ``private_key`` defaults to the account's ``PRIVATE_KEY``, the recipe to the first
+    of ``CALLBACK_SIGNATURE_RECIPES``; pass ``signature`` to send a specific (e.g.
+    wrong) ``kun-signature`` instead. The view only reads the invoice the callback
+    names: what it becomes is what the provider's API (the sandbox) answers.
     """
     body = callback_body(payload)
     if signature is None:
         key = private_key if private_key is not None else conf.get_account(account).private_key
-        signature = sign_callback(key, body)
+        recipe = parse_recipes(conf.get("CALLBACK_SIGNATURE_RECIPES"))[0]
+        signature = sign_callback(key, body, recipe)
     with _run_on_commit_hooks():
         return client.post(
             reverse("django_invoices:callback", kwargs={"account": account}),
@@ -364,6 +367,17 @@ class KunaPaySandbox:
             found.save(update_fields=["failures", "updated_at"])
             return
         self._sandbox_settings["FAILURES"] = list(modes)
+        self._apply_settings()
+
+    def configure(self, **options: Any) -> None:
+        """Set ``DJANGO_INVOICES_SANDBOX`` options for the rest of the test, e.g.
+        ``configure(INVOICE_EVENT_NAME="InvoiceStatusChanged", SEND_CALLBACKS=False)``."""
+        from .sandbox.conf import DEFAULTS
+
+        unknown = [name for name in options if name not in DEFAULTS]
+        if unknown:
+            raise ValueError(f"unknown sandbox settings {unknown}; known: {list(DEFAULTS)}")
+        self._sandbox_settings.update(options)
         self._apply_settings()
 
     @contextmanager

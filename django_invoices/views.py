@@ -30,7 +30,8 @@ REJECTION_STATUS = {
 @require_POST
 @transaction.non_atomic_requests
 def callback(request: HttpRequest, account: str) -> HttpResponse:
-    """Receive a KUNA Pay callback: store it, verify it, apply it, answer 200 quickly.
+    """Receive a KUNA Pay callback: store it, verify it, read the invoice it names from
+    the API and apply that read, answer 200 quickly (the body itself is never applied).
 
     Not atomic even under ``ATOMIC_REQUESTS``: the stored event must survive whatever
     happens while it is applied.

@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,8 @@ pytest_plugins = ["pytester"]
 
 API = "https://api.kunapay.test"
 INVOICE_ID = "506c695a-4187-4463-ac41-07dc0782cb0e"
+# What echo_provider answers; api.replace("GET", ECHO_URL, ...) gives it a fixed answer.
+ECHO_URL = re.compile(re.escape(API) + r"/v1/invoice/[^/?]+$")
 
 
 @pytest.fixture(autouse=True)
@@ -130,3 +133,58 @@ def deliver(client, django_capture_on_commit_callbacks):
             return post(client, payload, **kwargs)
 
     return deliver
+
+
+@pytest.fixture
+def echo_provider(api):
+    """A KUNA Pay that agrees with every signed callback stored so far.
+
+    ``GET /v1/invoice/{id}`` answers the last status the verified callbacks about that
+    invoice reported (with their other invoice fields) and, as its transactions, every
+    deposit they named (by ``invoiceId``, or ``externalOrderId`` of the invoice's order).
+    For the tests of how a read is applied, step by step; the tests of what is trusted
+    (``test_source_of_truth.py``) give the provider answers of their own.
+    """
+    import json
+    import uuid
+
+    from django_invoices.models import CallbackEvent
+
+    def same(a, b):
+        try:
+            return uuid.UUID(str(a)) == uuid.UUID(str(b))
+        except ValueError:
+            return False
+
+    def answer(request):
+        invoice_id = request.url.rsplit("/", 1)[1]
+        invoice = Invoice.objects.select_related("order").filter(provider_id=invoice_id).first()
+        order_id = invoice.order.external_order_id if invoice else None
+        status, extra, transactions = "CREATED", {}, {}
+        for body in (
+            CallbackEvent.objects.filter(verified=True)
+            .order_by("pk")
+            .values_list("body", flat=True)
+        ):
+            try:
+                data = json.loads(body).get("data")
+            except (ValueError, AttributeError):
+                continue
+            if not isinstance(data, dict):
+                continue
+            if same(data.get("id"), invoice_id):
+                status = data.get("status", status)
+                extra.update({k: v for k, v in data.items() if k not in ("id", "status")})
+            elif same(data.get("invoiceId"), invoice_id) or (
+                "invoiceId" not in data and order_id and data.get("externalOrderId") == order_id
+            ):
+                transactions[str(data.get("id"))] = data
+        extra.setdefault("transactions", list(transactions.values()))
+        payload = invoice_payload(status, invoice_id, **extra)
+        for key in ("paymentAmount", "paymentAssetCode"):
+            if key not in extra:  # not reported: the invoice keeps what it has
+                del payload[key]
+        return 200, {"Content-Type": "application/json"}, json.dumps({"data": payload})
+
+    api.add_callback("GET", ECHO_URL, callback=answer)
+    return answer

@@ -671,10 +671,11 @@ def _stored_event(order, state, verified=True):
     )
 
 
-def test_reapply_applies_pending_events_and_skips_the_rest(api, staff_client, settings):
-    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "CONFIRM_PAID_CALLBACKS": False}
+def test_reapply_applies_pending_events_and_skips_the_rest(api, staff_client):
     order = make_order()
     pending = _stored_event(order, CallbackEvent.State.PENDING)
+    # What changes the order is the provider's answer to the read the event sets off.
+    api.get(DETAIL_URL, json={"data": invoice_payload("PAID", invoice_id=pending.object_id)})
     forged = _stored_event(order, CallbackEvent.State.REJECTED, verified=False)
     client = staff_client("refresh_invoice_remote", "view_callbackevent")
     messages = run_action(client, CALLBACKS, "reapply_callbacks", [pending, forged])

@@ -248,10 +248,53 @@ def test_every_call_has_a_timeout_and_one_session_is_reused(api, monkeypatch):
 def test_list_invoices_filters_by_external_order_id(api):
     api.get(
         f"{API}/v1/invoice",
-        match=[matchers.query_param_matcher({"externalOrderId": "A-1"})],
+        match=[
+            matchers.query_param_matcher({"externalOrderId": "A-1", "take": "100", "skip": "0"})
+        ],
         json={"data": [{"id": INVOICE_ID, "externalOrderId": "A-1"}]},
     )
     assert api_key_client().list_invoices(external_order_id="A-1")[0]["id"] == INVOICE_ID
+
+
+def _page(api, path, skip, items, **query):
+    api.get(
+        f"{API}{path}",
+        match=[matchers.query_param_matcher({**query, "take": "100", "skip": str(skip)})],
+        json={"data": items},
+    )
+
+
+def test_asset_lists_are_read_page_by_page_until_a_short_page(api):
+    first = [{"code": f"A{n:03d}"} for n in range(100)]
+    _page(api, "/v1/invoice/assets", 0, first)
+    _page(api, "/v1/invoice/assets", 100, [{"code": "LAST"}])
+    assets = api_key_client().list_assets()
+    assert len(assets) == 101 and assets[-1] == {"code": "LAST"}
+    assert len(api.calls) == 2
+
+
+def test_invoice_lists_are_read_page_by_page_with_their_filter(api):
+    _page(api, "/v1/invoice", 0, [{"id": str(n)} for n in range(100)], externalOrderId="A-1")
+    _page(api, "/v1/invoice", 100, [], externalOrderId="A-1")
+    assert len(api_key_client().list_invoices(external_order_id="A-1")) == 100
+    assert len(api.calls) == 2
+
+
+def test_a_provider_that_ignores_skip_does_not_make_the_reading_loop(api):
+    api.get(f"{API}/v1/invoice/assets", json={"data": [{"code": "SAME"}] * 100})
+    assert len(api_key_client().list_assets()) == 100
+    assert len(api.calls) == 2
+
+
+def test_get_transaction_reads_one_transaction(api):
+    api.get(f"{API}/v1/transaction/tx-1", json={"data": {"id": "tx-1", "invoiceId": INVOICE_ID}})
+    assert api_key_client().get_transaction("tx-1")["invoiceId"] == INVOICE_ID
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "a?b", "a#b", "%2e%2e", "a\x00"])
+def test_transaction_ids_cannot_smuggle_paths(bad):
+    with pytest.raises(ValueError):
+        api_key_client().get_transaction(bad)
 
 
 def test_invoice_ids_cannot_smuggle_paths():
@@ -308,7 +351,7 @@ def test_api_url_with_a_path_prefix_is_signed_with_that_prefix():
     client.list_assets()
     sent = responses.calls[0].request
     assert sent.headers["signature"] == sign_request(
-        KEY, "/sandbox/v1/invoice/assets", sent.headers["nonce"], ""
+        KEY, "/sandbox/v1/invoice/assets?take=100&skip=0", sent.headers["nonce"], ""
     )
 
 

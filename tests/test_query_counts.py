@@ -83,23 +83,67 @@ def test_a_re_read_without_news_takes_five_queries(
 # -- callbacks -----------------------------------------------------------------------------
 
 
-def test_a_deposit_callback_takes_ten_queries(client, api, invoice, django_assert_num_queries):
-    # INSERT event; SAVEPOINT; SELECT ... FOR UPDATE invoice and order; SELECT
-    # already-applied twins; SELECT deposit by its id; INSERT deposit; SELECT SUM of
-    # credited deposits; UPDATE invoice (paid_amount); UPDATE event; RELEASE.
-    with django_assert_num_queries(10):
-        response = post(client, deposit_event("tx-1"))
+def test_a_status_callback_takes_eleven_queries_and_one_read(
+    client, api, invoice, django_assert_num_queries
+):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAYMENT_AWAITING")})
+    # SELECT the invoice it names; INSERT event; SELECT already-applied twins; then
+    # GET /v1/invoice/{id} and under the locks: SAVEPOINT; SELECT ... FOR UPDATE invoice
+    # and order; SELECT ... FOR UPDATE the event's state; UPDATE order (new -> awaiting
+    # payment); UPDATE invoice; SELECT pending events the read covers; UPDATE event;
+    # RELEASE.
+    with django_assert_num_queries(11):
+        response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.json()["state"] == CallbackEvent.State.APPLIED
-    assert len(api.calls) == 0
+    assert len(api.calls) == 1
 
 
-def test_a_duplicate_callback_takes_six_queries(client, api, invoice, django_assert_num_queries):
+def test_a_deposit_callback_takes_fourteen_queries_and_one_read(
+    client, api, invoice, django_assert_num_queries
+):
+    listed = {**deposit_event("tx-1")["data"], "type": "Deposit"}
+    api.get(
+        f"{API}/v1/invoice/{INVOICE_ID}",
+        json={"data": invoice_payload("CONFIRMATION_AWAITING", transactions=[listed])},
+    )
+    # As a status callback, plus what the read's transactions cost: SELECT deposit by
+    # its id; INSERT deposit; SELECT SUM of credited deposits. The body's own amount is
+    # never written.
+    with django_assert_num_queries(14):
+        response = post(client, deposit_event("tx-1", amount="999999"))
+    assert response.json()["state"] == CallbackEvent.State.APPLIED
+    assert len(api.calls) == 1
+
+
+def test_a_duplicate_callback_takes_four_queries_and_no_read(
+    client, api, invoice, django_assert_num_queries
+):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAYMENT_AWAITING")})
     assert post(client, invoice_event("PAYMENT_AWAITING")).json()["state"] == "applied"
-    # INSERT event; SAVEPOINT; SELECT ... FOR UPDATE invoice and order; SELECT
-    # already-applied twins (finds the first one); UPDATE event; RELEASE.
-    with django_assert_num_queries(6):
+    # SELECT the invoice; INSERT event; SELECT already-applied twins (finds the first
+    # one); UPDATE event. The read that applied the first came after this news.
+    with django_assert_num_queries(4):
         response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.json()["state"] == CallbackEvent.State.DUPLICATE
+    assert len(api.calls) == 1
+
+
+def test_a_burst_of_pending_callbacks_about_one_invoice_costs_one_read(
+    client, api, invoice, django_assert_num_queries
+):
+    # The provider was down while five callbacks arrived: all five stayed pending.
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", status=503, json={"errors": []})
+    for status in ("PAYMENT_AWAITING", "CONFIRMATION_AWAITING", "PAID", "PAID", "PAID"):
+        post(client, invoice_event(status, updatedAt=f"t-{status}-{CallbackEvent.objects.count()}"))
+    assert set(CallbackEvent.objects.values_list("state", flat=True)) == {"pending"}
+    api.replace("GET", f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    calls_before = len(api.calls)
+
+    counts = services.process_pending_callbacks()
+
+    assert len(api.calls) - calls_before == 1
+    assert counts == {"applied": 5}
+    assert CallbackEvent.objects.filter(outcome__startswith="covered by the read").count() == 4
 
 
 # -- checkout ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``invoices_refresh_open``: the cron job that catches up on lost callbacks."""
+"""``invoices_refresh_open``, the former name of ``invoices_sync``: the cron job that
+catches up on lost callbacks (the sweep's own tests are in test_sync.py)."""
 
 import json
 import re
@@ -72,7 +73,7 @@ def test_only_open_invoices_nobody_heard_of_lately_are_read_back(
         out, err = run()
 
     assert requested_ids(api) == {str(stale.provider_id), str(never_synced.provider_id)}
-    assert "Refreshed 2 of 2 open invoices (2 changed status)." in out
+    assert "Read 2 invoices (2 changed status), settled 0 callback events" in out
     assert err == ""
     assert paid == ["order_paid", "order_paid"]
     paid_orders = Order.objects.filter(status=OrderStatus.PAID).values_list("pk", flat=True)
@@ -88,7 +89,10 @@ def test_an_unchanged_invoice_is_counted_but_not_listed(api, db):
 
     out, _ = run("--older-than", "60")
 
-    assert out == "Refreshed 1 of 1 open invoices (0 changed status).\n"
+    assert out == (
+        "Read 1 invoice (0 changed status), settled 0 callback events (0 still pending), "
+        "reconciled 0 orders (0 adopted, 0 flagged for staff), 0 could not be read.\n"
+    )
     invoice.refresh_from_db()
     assert invoice.synced_at > timezone.now() - timedelta(minutes=1)
 
@@ -109,7 +113,11 @@ def test_nothing_to_do_asks_nothing(api, db):
 
     out, _ = run()
 
-    assert out == "No open invoices to refresh.\n"
+    # Issue 12: the open invoice is only younger than the default, and the line says so.
+    assert out == (
+        "Nothing to read: no invoice that can change older than 15 minutes, "
+        "no order to reconcile, no pending callback event.\n"
+    )
     assert len(api.calls) == 0
 
 
@@ -117,7 +125,7 @@ def test_a_provider_outage_fails_the_command_and_changes_nothing(api, db):
     invoice = make_invoice("A-1", synced_ago=timedelta(hours=1))
     api.add("GET", DETAIL_URL, status=503, body="upstream down")
 
-    with pytest.raises(CommandError, match="1 invoices could not be refreshed"):
+    with pytest.raises(CommandError, match="1 item could not be read from KUNA Pay"):
         call_command("invoices_refresh_open", stdout=StringIO(), stderr=(err := StringIO()))
 
     assert str(invoice) in err.getvalue()

@@ -29,7 +29,10 @@ def received(kunapay):
     for call in kunapay.mock.calls:
         if call.request.url == HOOK:
             body = call.request.body
-            assert verify_callback(KEY, body, call.request.headers["kun-signature"]) == "raw"
+            assert (
+                verify_callback(KEY, body, call.request.headers["kun-signature"]).__str__()
+                == "sha384/hex/raw"
+            )
             bodies.append(json.loads(body))
     return bodies
 

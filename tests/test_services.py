@@ -123,7 +123,9 @@ def test_timeout_on_create_is_reconciled_by_external_order_id_with_exactly_one_p
     api.post(CREATE_URL, body=requests.ReadTimeout("no answer"))
     api.get(
         CREATE_URL,
-        match=[matchers.query_param_matcher({"externalOrderId": "A-1"})],
+        match=[
+            matchers.query_param_matcher({"externalOrderId": "A-1", "take": "100", "skip": "0"})
+        ],
         json={"data": [invoice_payload("CREATED")]},
     )
     invoice = services.create_invoice(order)

@@ -64,7 +64,13 @@ class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
     )
     list_filter = ("status", "asset")
     search_fields = ("external_order_id", "email", "invoices__provider_id")
-    readonly_fields = ("status", "current_invoice", "created_at", "updated_at")
+    readonly_fields = (
+        "status",
+        "current_invoice",
+        "reconciliation_issue",
+        "created_at",
+        "updated_at",
+    )
     raw_id_fields = ("user",)
     exclude = ("content_type", "object_id")
     date_hierarchy = "created_at"
@@ -350,6 +356,9 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
         "attempts",
     )
     list_filter = ("verified", "state", "event_name", "account")
+    # Counts beside each filter: events that name no invoice we know ("Ignored") show
+    # up as a number, so a new event type does not go unnoticed.
+    show_facets = admin.ShowFacets.ALWAYS
     list_select_related = ("invoice",)
     search_fields = ("object_id", "body_sha256", "invoice__provider_id")
     date_hierarchy = "received_at"
@@ -358,7 +367,7 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
         "account",
         "remote_addr",
         "verified",
-        "signature_variant",
+        "signature_variant_display",
         "event_name",
         "object_id",
         "provider_status",
@@ -368,6 +377,7 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
         "attempts",
         "processed_at",
         "body_sha256",
+        "body_size",
         "headers_display",
         "body_display",
     )
@@ -380,6 +390,18 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
     @admin.display(description=_("state"), ordering="state")
     def state_display(self, obj: CallbackEvent) -> Any:
         return display.badge(obj.state, obj.get_state_display())
+
+    @admin.display(description=_("signature variant"))
+    def signature_variant_display(self, obj: CallbackEvent) -> str:
+        variant = obj.signature_variant
+        if not variant:
+            return "-"
+        if variant.endswith("/raw"):
+            return _("%(recipe)s: the raw body below is what was signed.") % {"recipe": variant}
+        return _(
+            "%(recipe)s: the signature covers a re-serialisation of the body, so the body "
+            "below is that re-serialisation, not the bytes that arrived."
+        ) % {"recipe": variant}
 
     @admin.display(description=_("headers"))
     def headers_display(self, obj: CallbackEvent) -> Any:

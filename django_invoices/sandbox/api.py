@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import safejson
 from ..signing import sign_request
 from . import conf, wire
-from .models import SandboxInvoice
+from .models import SandboxInvoice, SandboxTransaction
 
 AMOUNT_RE = re.compile(r"^[0-9]{1,18}(\.[0-9]{1,18})?$")
 # Invoice amounts stay below this, so that converted (x60000 from BTC to USDT) and
@@ -181,6 +181,26 @@ def invoice(request: HttpRequest, creds: conf.Credentials, invoice_id: str) -> H
     if found is None:
         raise ApiError(404, "NOT_FOUND", _("Invoice %(id)s was not found.") % {"id": invoice_id})
     return _invoice_failures([found]) or data_response(wire.invoice_detail(found))
+
+
+@endpoint("GET")
+def transaction(request: HttpRequest, creds: conf.Credentials, transaction_id: str) -> HttpResponse:
+    try:
+        pk = uuid.UUID(transaction_id)
+    except ValueError:
+        pk = None
+    found = (
+        SandboxTransaction.objects.select_related("invoice")
+        .filter(pk=pk, invoice__merchant=creds.merchant)
+        .first()
+        if pk
+        else None
+    )
+    if found is None:
+        raise ApiError(
+            404, "NOT_FOUND", _("Transaction %(id)s was not found.") % {"id": transaction_id[:60]}
+        )
+    return _invoice_failures([found.invoice]) or data_response(wire.transaction_detail(found))
 
 
 def _create(request: HttpRequest, creds: conf.Credentials) -> HttpResponse:

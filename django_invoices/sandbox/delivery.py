@@ -43,12 +43,13 @@ def schedule(
 
     Nothing is sent here; call ``deliver`` once the change is committed.
     """
-    if not invoice.callback_url:
+    if not invoice.callback_url or not conf.get("SEND_CALLBACKS"):
         return []
     ordered = list(events)
     if conf.CALLBACK_OUT_OF_ORDER in modes:
         # The first status report arrives last: "PAID", then a stale "PAYMENT_AWAITING".
-        first = next((e for e in ordered if e.get("event") == "Invoice"), None)
+        name = conf.get("INVOICE_EVENT_NAME")
+        first = next((e for e in ordered if e.get("event") == name), None)
         if first is not None and len(ordered) > 1:
             ordered.remove(first)
             ordered.append(first)
@@ -112,7 +113,7 @@ def signature_for(delivery: CallbackDelivery) -> str | None:
     key = creds.private_key
     if delivery.bad_signature:
         key = f"not-{key}"
-    return sign_callback(key, delivery.body.encode("utf-8"))
+    return sign_callback(key, delivery.body.encode("utf-8"), str(conf.get("SIGNATURE_RECIPE")))
 
 
 def send(delivery: CallbackDelivery) -> bool:

@@ -190,6 +190,7 @@ def _settle(invoice: SandboxInvoice, status: str, events: list[dict[str, Any]]) 
 
 
 def _expire(invoice: SandboxInvoice, modes: set[str], events: list[dict[str, Any]]) -> None:
+    invoice.expire_at = timezone.now()  # expireAt says when it ran out
     _settle(invoice, SandboxInvoice.TIMEOUT, events)
     if conf.PAID_AFTER_EXPIRY in modes:
         # The buyer's transfer was already on its way: it lands after the deadline.

@@ -14,6 +14,7 @@ urlpatterns = [
     path("v1/invoice/questionnaire", api.questionnaire, name="questionnaire"),
     path("v1/invoice", api.invoices, name="invoices"),
     path("v1/invoice/<str:invoice_id>", api.invoice, name="invoice"),
+    path("v1/transaction/<str:transaction_id>", api.transaction, name="transaction"),
     path("pay/<uuid:invoice_id>/", views.payment_page, name="pay"),
 ]
 # Unless the sandbox may answer (DEBUG, or enabled on purpose), none of these resolve.

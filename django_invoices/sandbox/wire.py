@@ -132,33 +132,38 @@ def transaction(tx: SandboxTransaction) -> dict[str, Any]:
 
 
 def invoice_event(invoice: SandboxInvoice) -> dict[str, Any]:
-    return {"event": "Invoice", "data": invoice_detail(invoice)}
+    return {"event": str(conf.get("INVOICE_EVENT_NAME")), "data": invoice_detail(invoice)}
 
 
 def deposit_event(tx: SandboxTransaction) -> dict[str, Any]:
     invoice = tx.invoice
     creds = conf.by_merchant(invoice.merchant)
-    return {
-        "event": "InvoiceDeposit",
-        "data": {
-            "id": str(tx.id),
-            "type": "InvoiceDeposit",
-            "companyId": creds.creator_id if creds else None,
-            "invoiceId": str(invoice.id),
-            "externalOrderId": invoice.external_order_id or None,
-            "paymentCode": tx.payment_code,
-            "asset": tx.asset,
-            "amount": amount(tx.amount),
-            "fee": amount(tx.fee),
-            "processedAmount": amount(tx.processed_amount),
-            "status": tx.status,
-            "address": tx.address or None,
-            "memo": None,
-            "txId": tx.tx_id or None,
-            "createdAt": timestamp(tx.created_at),
-            "updatedAt": timestamp(tx.updated_at),
-        },
+    data: dict[str, Any] = {
+        "id": str(tx.id),
+        "type": "InvoiceDeposit",
+        "companyId": creds.creator_id if creds else None,
+        "invoiceId": str(invoice.id),
+        "externalOrderId": invoice.external_order_id or None,
+        "paymentCode": tx.payment_code,
+        "asset": tx.asset,
+        "amount": amount(tx.amount),
+        "fee": amount(tx.fee),
+        "processedAmount": amount(tx.processed_amount),
+        "status": tx.status,
+        "address": tx.address or None,
+        "memo": None,
+        "txId": tx.tx_id or None,
+        "createdAt": timestamp(tx.created_at),
+        "updatedAt": timestamp(tx.updated_at),
     }
+    if not conf.get("DEPOSIT_REFERENCES"):
+        del data["invoiceId"], data["externalOrderId"]
+    return {"event": str(conf.get("DEPOSIT_EVENT_NAME")), "data": data}
+
+
+def transaction_detail(tx: SandboxTransaction) -> dict[str, Any]:
+    """``GET /v1/transaction/{id}``: a transaction with the invoice it paid into."""
+    return {**transaction(tx), "invoiceId": str(tx.invoice_id)}
 
 
 def return_url(invoice: SandboxInvoice) -> str:

@@ -11,6 +11,8 @@ may move.
 - ``callback_events``: storing callbacks and applying them exactly once;
 - ``customer``: what the return view, checkout and REST API ask for a customer;
 - ``bulk``: the admin's actions on many orders or invoices;
+- ``sync``: the reconciliation sweep (``invoices_sync``), as ids and units of work;
+- ``signatures``: which signature recipe stored callbacks were signed with;
 - ``fields``: reading the provider's fields into what the models store.
 """
 
@@ -35,10 +37,15 @@ from .callback_events import (
     REJECT_TOO_LARGE,
     REJECT_UNKNOWN_ACCOUNT,
     RETRYABLE_EVENT_STATES,
+    find_named_invoice,
+    pending_event_ids,
     process_callback_event,
     process_callback_events,
+    process_event_by_id,
     process_pending_callbacks,
+    prune_rejected_events,
     receive_callback,
+    settle_covered_events,
 )
 from .customer import (
     OUTCOME_FAILED,
@@ -52,7 +59,7 @@ from .customer import (
     payment_outcome,
     refresh_if_stale,
 )
-from .invoices import create_invoice, refresh_invoice
+from .invoices import create_invoice, reconcile_order, refresh_invoice
 from .provider import (
     absolute_url,
     callback_url,
@@ -60,6 +67,21 @@ from .provider import (
     list_assets,
     questionnaire_fields,
     redirect_url,
+)
+from .signatures import Diagnosis, diagnose_signatures
+from .sync import (
+    InvoiceSync,
+    SyncPlan,
+    SyncReport,
+    changeable_invoices,
+    chunks,
+    may_still_change,
+    plan_sync,
+    run_sync,
+    sync_event,
+    sync_invoice,
+    sync_invoices,
+    sync_order,
 )
 from .transitions import (
     Transition,
@@ -83,36 +105,56 @@ __all__ = [
     "REJECT_TOO_LARGE",
     "REJECT_UNKNOWN_ACCOUNT",
     "RETRYABLE_EVENT_STATES",
+    "Diagnosis",
+    "InvoiceSync",
     "OrderOutcome",
     "Outcome",
     "Refresh",
     "RefreshOutcome",
+    "SyncPlan",
+    "SyncReport",
     "Transition",
     "absolute_url",
     "apply_invoice_data",
     "apply_status",
     "callback_url",
+    "changeable_invoices",
+    "chunks",
     "create_invoice",
     "create_invoices",
     "current_invoices",
+    "diagnose_signatures",
     "find_customer_invoice",
+    "find_named_invoice",
     "get_client",
     "get_order",
     "list_assets",
     "lock_invoice",
+    "may_still_change",
     "parse_invoice_id",
     "payment_outcome",
+    "pending_event_ids",
+    "plan_sync",
     "process_callback_event",
     "process_callback_events",
+    "process_event_by_id",
     "process_pending_callbacks",
+    "prune_rejected_events",
     "questionnaire_fields",
     "receive_callback",
+    "reconcile_order",
     "record_deposit",
     "redirect_url",
     "refresh_if_stale",
     "refresh_invoice",
     "refresh_invoices",
     "refresh_orders",
+    "run_sync",
+    "settle_covered_events",
     "stale_open_invoices",
+    "sync_event",
+    "sync_invoice",
+    "sync_invoices",
+    "sync_order",
     "with_current_invoice",
 ]

@@ -104,7 +104,9 @@ class Refresh:
     error: KunaPayError | None = None
 
 
-def refresh_if_stale(invoice: Invoice, *, min_interval: float | None = None) -> Refresh:
+def refresh_if_stale(
+    invoice: Invoice, *, min_interval: float | None = None, late_payments: bool = False
+) -> Refresh:
     """Re-read an unsettled invoice from the provider unless that was done recently.
 
     ``invoice`` should be freshly loaded (with its order): the decision is made on it.
@@ -118,10 +120,19 @@ def refresh_if_stale(invoice: Invoice, *, min_interval: float | None = None) -> 
     same locked transition callbacks use. The read has the short timeout of
     ``get_client(fast=True)``, since a customer is waiting. Provider errors are logged
     and returned, never raised: the customer still gets a page.
+
+    ``late_payments`` also reads an invoice that ended unpaid within
+    ``LATE_PAYMENT_WINDOW`` (see ``sync.may_still_change``): a refused callback about
+    it may be a late payment under a signature we do not understand.
     """
+    from .sync import may_still_change
+
     interval = float(conf.get("REFRESH_MIN_INTERVAL") if min_interval is None else min_interval)
     now = dj_timezone.now()
-    if payment_outcome(invoice) != OUTCOME_PENDING:
+    if late_payments:
+        if not may_still_change(invoice, now=now):
+            return Refresh(invoice, refreshed=False)
+    elif payment_outcome(invoice) != OUTCOME_PENDING:
         return Refresh(invoice, refreshed=False)
     if interval > 0:
         synced = invoice.synced_at

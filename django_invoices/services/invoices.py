@@ -24,7 +24,7 @@ from ..statuses import (
     InvoiceStatus,
     OrderStatus,
 )
-from .fields import mirror_invoice, parse_provider_uuid, provider_text
+from .fields import mirror_invoice, parse_provider_uuid, provider_amount, provider_text
 from .provider import callback_url, get_client, redirect_url
 from .transitions import apply_invoice_data, set_order_status, transition
 
@@ -48,22 +48,11 @@ def create_invoice(
     invoice is first looked up by ``externalOrderId``.
     """
     client = get_client(account)
-    sent = _InvoiceOptions(
-        callback_url=callback_url(account),
-        redirect_url=redirect_url(),
-        redirect_button_title=str(conf.get("REDIRECT_BUTTON_TITLE") or "")
-        if redirect_button_title is None
-        else redirect_button_title,
-        transactional_callbacks=bool(
-            conf.get("TRANSACTIONAL_CALLBACKS")
-            if transactional_callbacks is None
-            else transactional_callbacks
-        ),
-        questionnaire_fields=list(
-            conf.get("QUESTIONNAIRE_FIELDS")
-            if questionnaire_fields is None
-            else questionnaire_fields
-        ),
+    sent = _options(
+        account,
+        redirect_button_title=redirect_button_title,
+        transactional_callbacks=transactional_callbacks,
+        questionnaire_fields=questionnaire_fields,
     )
     error: KunaPayError | None = None
     invoice: Invoice | None = None
@@ -116,6 +105,32 @@ def create_invoice(
     return invoice
 
 
+def _options(
+    account: str,
+    *,
+    redirect_button_title: str | None = None,
+    transactional_callbacks: bool | None = None,
+    questionnaire_fields: Iterable[str] | None = None,
+) -> _InvoiceOptions:
+    return _InvoiceOptions(
+        callback_url=callback_url(account),
+        redirect_url=redirect_url(),
+        redirect_button_title=str(conf.get("REDIRECT_BUTTON_TITLE") or "")
+        if redirect_button_title is None
+        else redirect_button_title,
+        transactional_callbacks=bool(
+            conf.get("TRANSACTIONAL_CALLBACKS")
+            if transactional_callbacks is None
+            else transactional_callbacks
+        ),
+        questionnaire_fields=list(
+            conf.get("QUESTIONNAIRE_FIELDS")
+            if questionnaire_fields is None
+            else questionnaire_fields
+        ),
+    )
+
+
 def _check_payable(order: Order) -> None:
     if order.status == OrderStatus.PAID:
         raise InvoiceCreationError(
@@ -163,11 +178,17 @@ def _owe_reconciliation(order: Order) -> None:
     # Committed with the order (the caller does not roll back): the next attempt looks
     # the invoice up by externalOrderId before it creates one.
     order.needs_reconciliation = True
-    order.save(update_fields=["needs_reconciliation", "updated_at"])
+    order.save(update_fields=["needs_reconciliation", "reconciliation_issue", "updated_at"])
 
 
 def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] | None:
-    """The provider's newest invoice for this order that we have not recorded yet."""
+    """The provider's newest invoice for this order that we have not recorded yet, when
+    its amount and asset are the order's.
+
+    One with another amount or asset is not this order's payment (the order changed, or
+    another system reused the id): it is never adopted, and the order says why in
+    ``reconciliation_issue`` for staff (the caller saves the order).
+    """
     known = {str(pk) for pk in order.invoices.values_list("provider_id", flat=True)}
     candidates = [
         item
@@ -178,9 +199,27 @@ def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] 
     if not candidates:
         return None
     candidates.sort(key=lambda item: str(item.get("createdAt") or ""), reverse=True)
-    found = candidates[0]
-    logger.info("Adopted KUNA Pay invoice %s for order %s", found.get("id"), order)
-    return found
+    for found in candidates:
+        if _same_amount_and_asset(order, found):
+            logger.info("Adopted KUNA Pay invoice %s for order %s", found.get("id"), order)
+            order.reconciliation_issue = ""
+            return found
+    other = candidates[0]
+    order.reconciliation_issue = (
+        f"KUNA Pay has invoice {str(other.get('id'))[:40]} for this order with "
+        f"{str(other.get('invoiceAmount'))[:40]} {str(other.get('invoiceAssetCode'))[:16]}, "
+        f"not {order.amount.normalize():f} {order.asset}; not adopted"
+    )[:255]
+    logger.warning("Order %s: %s", order, order.reconciliation_issue)
+    return None
+
+
+def _same_amount_and_asset(order: Order, item: dict[str, Any]) -> bool:
+    try:
+        amount = provider_amount(item.get("invoiceAmount"))
+    except InvalidResponse:
+        return False
+    return amount == order.amount and item.get("invoiceAssetCode") == order.asset
 
 
 def _record_created(
@@ -215,7 +254,7 @@ def _record_created(
     invoice.save()
     if order.needs_reconciliation:
         order.needs_reconciliation = False
-        order.save(update_fields=["needs_reconciliation", "updated_at"])
+        order.save(update_fields=["needs_reconciliation", "reconciliation_issue", "updated_at"])
     set_order_status(order, ORDER_STATUS_FOR[InvoiceStatus.CREATED])
     # Saved as "CREATED" above; only another status needs the transition and a save.
     if status and status != invoice.provider_status:
@@ -231,3 +270,45 @@ def refresh_invoice(invoice: Invoice) -> Invoice:
     """Read the invoice from the provider and apply what it says."""
     data = get_client(invoice.account).get_invoice(str(invoice.provider_id))
     return apply_invoice_data(invoice, data)
+
+
+# -- reconciliation (invoices_sync) ----------------------------------------------------
+
+RECONCILED_ADOPTED = "adopted"
+RECONCILED_FLAGGED = "flagged"
+RECONCILED_NOTHING = "nothing found"
+RECONCILED_DONE = "already done"
+
+
+def reconcile_order(order_pk: int) -> tuple[str, Invoice | None]:
+    """Finish an order whose invoice create got no clear answer; idempotent.
+
+    The provider's invoices for its ``externalOrderId`` are read (every page); one
+    whose amount and asset are the order's is adopted, one that differs is flagged in
+    ``reconciliation_issue`` and never adopted, and none at all means the create never
+    arrived: the order may be paid afresh. Returns what was done and the adopted
+    invoice. Provider errors propagate (the sweep counts them as unread).
+    """
+    order = Order.objects.get(pk=order_pk)
+    if not order.needs_reconciliation:
+        return RECONCILED_DONE, None
+    newest = order.invoices.order_by("-created_at", "-pk").first()
+    account = newest.account if newest is not None else conf.DEFAULT_ACCOUNT
+    client = get_client(account)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order_pk)
+        if not locked.needs_reconciliation:
+            return RECONCILED_DONE, None
+        data = _find_remote_invoice(client, locked)
+        if data is not None:
+            if locked.invoices.filter(status__in=OPEN_STATUSES).exists():
+                # The order went on without it; adopting would break one-open-invoice.
+                locked.reconciliation_issue = (
+                    f"KUNA Pay has invoice {str(data.get('id'))[:40]} for this order, "
+                    "which has another open invoice; not adopted"
+                )
+            else:
+                return RECONCILED_ADOPTED, _record_created(locked, data, account, _options(account))
+        locked.needs_reconciliation = False
+        locked.save(update_fields=["needs_reconciliation", "reconciliation_issue", "updated_at"])
+        return (RECONCILED_FLAGGED if locked.reconciliation_issue else RECONCILED_NOTHING), None

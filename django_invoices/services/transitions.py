@@ -23,6 +23,7 @@ from ..models import Deposit, Invoice, Order
 from ..statuses import (
     CREDITED_DEPOSIT_STATUSES,
     FINAL_STATUSES,
+    MONEY_IN_TYPES,
     OPEN_STATUSES,
     ORDER_STATUS_FOR,
     InvoiceStatus,
@@ -119,6 +120,15 @@ def transition(
         return Transition(invoice, old, old, changed=False)
     if payload is not None:
         mirror_invoice(invoice, payload)
+        if (
+            new == InvoiceStatus.PAID
+            and invoice.expires_at is not None
+            and invoice.completed_at is not None
+            and invoice.completed_at > invoice.expires_at
+        ):
+            # The provider's own dates say it was paid after it expired, even when no
+            # read ever saw it expired.
+            invoice.expired_once = True
     invoice.provider_status = provider_status
     if new == old:
         return Transition(invoice, old, old, changed=False)
@@ -161,9 +171,7 @@ def _may_be_overpaid(invoice: Invoice) -> bool:
 
 def credited_gross(invoice: Invoice) -> Decimal:
     """What the invoice's credited deposits brought, fees included (payment asset)."""
-    total = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
-        total=Sum("amount")
-    )["total"]
+    total = _credited(invoice).aggregate(total=Sum("amount"))["total"]
     return total or Decimal("0")
 
 
@@ -272,6 +280,7 @@ def write_deposit(
     fields = {
         "invoice": invoice,
         "status": status,
+        "type": provider_text(Deposit, "type", data.get("type"), "transaction type"),
         "asset": provider_text(Deposit, "asset", data.get("asset"), "deposit asset"),
         "payment_code": provider_text(
             Deposit, "payment_code", data.get("paymentCode"), "paymentCode"
@@ -357,8 +366,11 @@ def _is_older(deposit: Deposit, status: str, data: dict[str, Any]) -> bool:
     return then is not None and now is not None and now < then
 
 
+def _credited(invoice: Invoice) -> Any:
+    """The invoice's deposits that count: money in, credited."""
+    return invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES, type__in=MONEY_IN_TYPES)
+
+
 def recount_paid(invoice: Invoice) -> None:
-    total = invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES).aggregate(
-        total=Sum("processed_amount")
-    )["total"]
+    total = _credited(invoice).aggregate(total=Sum("processed_amount"))["total"]
     invoice.paid_amount = total or Decimal("0")

@@ -1,14 +1,18 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from django_invoices import services
+from django_invoices.models import CallbackEvent
 
 
 class Command(BaseCommand):
     help = (
-        "Apply stored KUNA Pay callbacks that are still pending (the provider or the "
-        "database failed while they arrived). Run it from cron every few minutes."
+        "Act on stored KUNA Pay callbacks that are still pending (the provider or the "
+        "database failed while they arrived): each reads the invoice it names. "
+        "invoices_sync does this too; run either from cron every few minutes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -18,13 +22,77 @@ class Command(BaseCommand):
             action="store_true",
             help="Also retry events whose last attempt failed for good.",
         )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="List the events, and act on none."
+        )
 
-    def handle(self, *args: Any, limit: int, include_failed: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, limit: int, include_failed: bool, dry_run: bool, **options: Any
+    ) -> None:
         if limit < 1:
-            raise CommandError("--limit must be 1 or more.")
+            raise CommandError(_("--limit must be 1 or more."))
+        if dry_run:
+            ids = services.pending_event_ids(limit=limit, include_failed=include_failed)
+            for pk in ids:
+                self.stdout.write(_("would act on callback event %(pk)s") % {"pk": pk})
+            self.stdout.write(
+                ngettext(
+                    "Dry run: %(n)d callback event to act on; nothing was done.",
+                    "Dry run: %(n)d callback events to act on; nothing was done.",
+                    len(ids),
+                )
+                % {"n": len(ids)}
+            )
+            return
         counts = services.process_pending_callbacks(limit=limit, include_failed=include_failed)
         if not counts:
-            self.stdout.write("No pending callback events.")
+            self.stdout.write(_("No pending callback events."))
             return
-        summary = ", ".join(f"{state}: {count}" for state, count in sorted(counts.items()))
-        self.stdout.write(f"Processed {sum(counts.values())} callback events ({summary}).")
+        self.stdout.write(describe_counts(counts))
+
+
+def _phrase(state: str, n: int) -> str:
+    # Literal ngettext calls, so makemessages finds every phrase.
+    if state == CallbackEvent.State.APPLIED:
+        text = ngettext(
+            "%(n)d applied (the invoice read from KUNA Pay)",
+            "%(n)d applied (the invoices read from KUNA Pay)",
+            n,
+        )
+    elif state == CallbackEvent.State.DUPLICATE:
+        text = ngettext("%(n)d duplicate", "%(n)d duplicates", n)
+    elif state == CallbackEvent.State.IGNORED:
+        text = ngettext(
+            "%(n)d ignored (names no invoice we know)",
+            "%(n)d ignored (name no invoice we know)",
+            n,
+        )
+    elif state == CallbackEvent.State.PENDING:
+        text = ngettext(
+            "%(n)d not applied yet, still pending (KUNA Pay could not be read or does "
+            "not show the news yet)",
+            "%(n)d not applied yet, still pending (KUNA Pay could not be read or does "
+            "not show the news yet)",
+            n,
+        )
+    else:
+        text = ngettext("%(n)d failed for good", "%(n)d failed for good", n)
+    return text % {"n": n}
+
+
+ORDER = (
+    CallbackEvent.State.APPLIED,
+    CallbackEvent.State.DUPLICATE,
+    CallbackEvent.State.IGNORED,
+    CallbackEvent.State.PENDING,
+    CallbackEvent.State.FAILED,
+)
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    parts = [_phrase(state, counts[state]) for state in ORDER if counts.get(state)]
+    head = ngettext(
+        "Acted on %(n)d callback event: ", "Acted on %(n)d callback events: ", total
+    ) % {"n": total}
+    return head + "; ".join(parts) + "."

@@ -1,0 +1,129 @@
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from django_invoices import services
+
+#: Minutes in a year: as good as forever here, and keeps the date arithmetic in range.
+MAX_MINUTES = 366 * 24 * 60
+
+
+class Command(BaseCommand):
+    help = (
+        "Read back from KUNA Pay everything that can still change: open invoices, "
+        "invoices that ended unpaid within LATE_PAYMENT_WINDOW (late payments), orders "
+        "whose invoice create got no clear answer, and pending callback events. Run it "
+        "from cron every few minutes; it exits with status 1 when something could not "
+        "be read."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=15,
+            metavar="MINUTES",
+            help="Only invoices not read back for this many minutes (default: 15).",
+        )
+        parser.add_argument(
+            "--limit", type=int, default=500, help="At most this many of each kind."
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="List what would be read, and read nothing.",
+        )
+
+    def handle(
+        self, *args: Any, older_than: int, limit: int, dry_run: bool, **options: Any
+    ) -> None:
+        if not 0 <= older_than <= MAX_MINUTES or limit < 1:
+            raise CommandError(
+                _("--older-than must be 0 to %(max)d minutes (a year) and --limit 1 or more.")
+                % {"max": MAX_MINUTES}
+            )
+        plan = services.plan_sync(older_than=timedelta(minutes=older_than), limit=limit)
+        if not plan:
+            self.stdout.write(
+                ngettext(
+                    "Nothing to read: no invoice that can change older than %(n)d minute, "
+                    "no order to reconcile, no pending callback event.",
+                    "Nothing to read: no invoice that can change older than %(n)d minutes, "
+                    "no order to reconcile, no pending callback event.",
+                    older_than,
+                )
+                % {"n": older_than}
+            )
+            return
+        if dry_run:
+            self._list(plan)
+            return
+        report = services.run_sync(plan)
+        for change in report.changes:
+            self.stdout.write(
+                _("Invoice %(id)s: %(old)s -> %(new)s")
+                % {"id": change.provider_id, "old": change.old_status, "new": change.new_status}
+            )
+        for failure in report.failures:
+            self.stderr.write(failure)
+        self.stdout.write(summary(report))
+        if report.failures:
+            raise CommandError(
+                ngettext(
+                    "%(n)d item could not be read from KUNA Pay; it is read again next time.",
+                    "%(n)d items could not be read from KUNA Pay; they are read again next time.",
+                    len(report.failures),
+                )
+                % {"n": len(report.failures)}
+            )
+
+    def _list(self, plan: services.SyncPlan) -> None:
+        for pk in plan.invoices:
+            self.stdout.write(_("would read invoice %(pk)s") % {"pk": pk})
+        for pk in plan.orders:
+            self.stdout.write(_("would reconcile order %(pk)s") % {"pk": pk})
+        for pk in plan.events:
+            self.stdout.write(_("would settle callback event %(pk)s") % {"pk": pk})
+        self.stdout.write(
+            _("Dry run: %(invoices)s, %(orders)s, %(events)s; nothing was read.")
+            % {
+                "invoices": _count_invoices(len(plan.invoices)),
+                "orders": _count_orders(len(plan.orders)),
+                "events": _count_events(len(plan.events)),
+            }
+        )
+
+
+def _count_invoices(n: int) -> str:
+    return ngettext("%(n)d invoice", "%(n)d invoices", n) % {"n": n}
+
+
+def _count_orders(n: int) -> str:
+    return ngettext("%(n)d order", "%(n)d orders", n) % {"n": n}
+
+
+def _count_events(n: int) -> str:
+    return ngettext("%(n)d callback event", "%(n)d callback events", n) % {"n": n}
+
+
+def summary(report: services.SyncReport) -> str:
+    """The one line a sweep prints."""
+    return _(
+        "Read %(read)s (%(changed)d changed status), settled %(settled)s (%(pending)d still "
+        "pending), reconciled %(orders)s (%(adopted)d adopted, %(flagged)d flagged for "
+        "staff), %(failed)d could not be read."
+    ) % {
+        "read": _count_invoices(report.invoices_read),
+        "changed": report.invoices_changed,
+        "settled": _count_events(report.events_settled),
+        "pending": report.events_pending,
+        "orders": _count_orders(
+            report.orders_adopted + report.orders_flagged + report.orders_cleared
+        ),
+        "adopted": report.orders_adopted,
+        "flagged": report.orders_flagged,
+        "failed": len(report.failures),
+    }

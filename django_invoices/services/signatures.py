@@ -1,0 +1,55 @@
+"""Which signature recipe the provider uses, told from the callbacks we refused."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .. import conf
+from ..models import CallbackEvent
+from ..signing import ALL_RECIPES, signed_by
+
+
+@dataclass
+class Diagnosis:
+    """``matches``: recipe name -> how many stored callbacks it verifies."""
+
+    checked: int = 0
+    skipped: int = 0
+    matches: Counter[str] = field(default_factory=Counter)
+    unmatched: int = 0
+
+
+def diagnose_signatures(account: str = conf.DEFAULT_ACCOUNT, *, limit: int = 200) -> Diagnosis:
+    """Try every plausible recipe (``signing.ALL_RECIPES``) with the account's private
+    key on its newest refused callbacks that kept their whole body and signature.
+
+    A callback cut short when it was stored (``REJECTED_BODY_KEEP``) cannot be checked
+    and counts as skipped.
+    """
+    private_key = conf.get_account(account).private_key
+    diagnosis = Diagnosis()
+    refused = (
+        CallbackEvent.objects.filter(
+            account=account, state=CallbackEvent.State.REJECTED, verified=False
+        )
+        .exclude(signature="")
+        .order_by("-received_at", "-pk")
+        .only("body", "body_size", "signature")[:limit]
+    )
+    for event in refused:
+        body = event.body.encode("utf-8")
+        if event.body_size is not None and event.body_size != len(body):
+            diagnosis.skipped += 1
+            continue
+        diagnosis.checked += 1
+        found = [
+            str(recipe)
+            for recipe in ALL_RECIPES
+            if signed_by(private_key, body, event.signature, recipe)
+        ]
+        if found:
+            diagnosis.matches.update(found)
+        else:
+            diagnosis.unmatched += 1
+    return diagnosis
