@@ -164,7 +164,7 @@ def test_amounts_are_shown_in_the_assets_precision(hook, client):
     invoice = make_invoice(amount="24.9", asset="EUR", questionnaire_fields=[])
     text = client.get(page(invoice)).content.decode()
     assert "<title>Pay 24.90 EUR</title>" in text
-    assert "<p class=\"amount\" data-amount>24.90 EUR</p>" in text
+    assert '<p class="amount" data-amount>24.90 EUR</p>' in text
 
 
 def test_the_amount_field_names_its_currency_and_limit(hook, client):

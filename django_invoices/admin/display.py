@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from .. import safejson
+from ..returns import display_amount
 
 # Invoice, order and callback-event states share one palette.
 COLOURS = {
@@ -53,21 +54,28 @@ def badge(value: str | None, label: Any) -> SafeString | str:
     )
 
 
+def change_url(site_name: str, model: type[Model], pk: Any) -> str:
+    """The URL of an object's admin page, built from its pk alone (no query)."""
+    opts = model._meta
+    return reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[pk])
+
+
 def change_link(site_name: str, model: type[Model], pk: Any, text: Any) -> SafeString | str:
     """A link to an object's admin page, built from its pk alone (no query)."""
     if pk is None:
         return "-"
-    opts = model._meta
-    url = reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[pk])
-    return format_html('<a href="{}">{}</a>', url, text)
+    return format_html('<a href="{}">{}</a>', change_url(site_name, model, pk), text)
 
 
 def amount(value: Decimal | None, asset: str = "") -> str:
-    """An amount without the 18 trailing zeros the column stores."""
+    """An amount as the customer's pages show it: ``59.00 EUR``, ``0.00108167 BTC``.
+
+    At least two decimals and every significant one, never the 18 trailing zeros the
+    column stores, so one amount reads the same in every list, page and inline.
+    """
     if value is None:
         return "-"
-    text = format(value.normalize(), "f") if value else "0"
-    return f"{text} {asset}".strip()
+    return f"{display_amount(value)} {asset}".strip()
 
 
 def shortened(text: str, keep: int = 10) -> SafeString | str:
@@ -97,13 +105,21 @@ def pretty_body(body: str) -> SafeString:
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', body)
 
 
+# What callbacks.safe_headers stores for the signature: whether one came, never its value.
+PRESENCE = ("present", "absent")
+
+
 def redact_headers(headers: Any) -> dict[str, Any]:
-    """Headers with the values of anything secret-looking replaced."""
+    """Headers with the values of anything secret-looking replaced.
+
+    The signature's "present"/"absent" is shown as stored (the docs promise it); any
+    other value under a secret-looking name (rows stored before that) stays hidden.
+    """
     if not isinstance(headers, dict):
         return {}
     return {
         name: str(REDACTED)
-        if any(word in str(name).lower() for word in SECRET_HEADER_WORDS)
+        if any(word in str(name).lower() for word in SECRET_HEADER_WORDS) and value not in PRESENCE
         else value
         for name, value in headers.items()
     }

@@ -144,6 +144,8 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
             invoice = _invoice_of(parsed, event.account)
             if invoice is None:
                 return _ignore_unknown_invoice(event)
+            # Linked now, so an event left pending by the provider still names its invoice.
+            event.invoice = invoice
             if invoice.status != InvoiceStatus.PAID:  # already settled: nothing to confirm
                 try:
                     confirmed = get_client(invoice.account, fast=True).get_invoice(
@@ -174,6 +176,23 @@ def process_callback_event(event: CallbackEvent) -> CallbackEvent:
 
 
 RETRYABLE_EVENT_STATES = (CallbackEvent.State.PENDING, CallbackEvent.State.FAILED)
+
+
+def invoice_of_event(event: CallbackEvent) -> Invoice | None:
+    """The invoice an authentic event names, found as applying it would find it.
+
+    For pages that show an event not applied (yet): nothing is locked or changed.
+    """
+    if event.invoice_id is not None:
+        return event.invoice
+    if not event.verified:
+        return None
+    try:
+        parsed = callbacks.parse(event.body.encode("utf-8"))
+    except ValueError:
+        return None
+    return _invoice_of(parsed, event.account)
+
 
 #: Attempts at confirming a PAID callback through the API before its event fails.
 CONFIRM_ATTEMPTS = 12
