@@ -38,12 +38,15 @@ package-check: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl
 
-## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
+## The example shop on http://127.0.0.1:$(PORT) (SQLite, built-in sandbox);
+## `make demo PORT=8123` serves it on another port, and its URLs follow.
+PORT ?= 8000
+SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
 demo: $(STAMP)
 	$(MANAGE) migrate --noinput
 	$(MANAGE) migrate --noinput --database sandbox
-	$(MANAGE) demo_setup
-	$(MANAGE) runserver 127.0.0.1:8000
+	cd example_project && SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py demo_setup
+	cd example_project && SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -320,3 +320,23 @@ def test_strict_mode_off_in_the_pytest_configuration(pytester, monkeypatch):
     )
     result = pytester.runpytest_subprocess("--ds=tests.settings", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_an_api_under_the_shops_own_address_keeps_answering(settings, db):
+    """The example project's layout: API_URL is BASE_URL + "/sandbox"."""
+    from django_invoices.models import Order
+    from django_invoices.testing import KunaPaySandbox
+
+    settings.DJANGO_INVOICES = {
+        **settings.DJANGO_INVOICES,
+        "API_URL": "https://shop.example/sandbox",
+        "BASE_URL": "https://shop.example",
+    }
+    with KunaPaySandbox() as sandbox:
+        for number in range(3):
+            order = Order.objects.create(
+                external_order_id=f"S-{number}", amount=Decimal("5"), asset="USDT"
+            )
+            sandbox.pay(order)
+            order.refresh_from_db()
+            assert order.status == "paid"
