@@ -42,3 +42,58 @@ def test_make_demo_takes_a_port_and_the_urls_follow():
     assert "SHOP_BASE_URL=http://127.0.0.1:8123 ../.venv/bin/python manage.py demo_setup" in planned
     assert "manage.py runserver 127.0.0.1:8123" in planned
     assert "8000" not in planned
+
+
+HOWTO = ROOT / "docs" / "howto" / "testing.rst"
+
+
+def _included(source: Path, options: dict) -> str:
+    """What ``literalinclude`` shows of ``source``: between the markers, if any."""
+    text = source.read_text(encoding="utf-8")
+    if "start-after" in options:
+        assert options["start-after"] in text, (source, options["start-after"])
+        text = text.split(options["start-after"], 1)[1]
+    if "end-before" in options:
+        assert options["end-before"] in text, (source, options["end-before"])
+        text = text.split(options["end-before"], 1)[0]
+    return text
+
+
+def test_the_testing_howto_renders_and_includes_only_code_the_suite_runs():
+    import docutils.core
+    from docutils import nodes
+    from docutils.parsers.rst import Directive, directives
+
+    shown = []
+
+    class LiteralInclude(Directive):
+        """Sphinx's directive, as far as this page uses it."""
+
+        required_arguments = 1
+        option_spec = {
+            "language": directives.unchanged,
+            "start-after": directives.unchanged,
+            "end-before": directives.unchanged,
+        }
+
+        def run(self):
+            source = (HOWTO.parent / self.arguments[0]).resolve()
+            assert source.is_file(), source
+            text = _included(source, self.options)
+            assert text.strip(), (source, self.options)
+            shown.append(source.relative_to(ROOT).as_posix())
+            return [nodes.literal_block(text, text)]
+
+    directives.register_directive("literalinclude", LiteralInclude)
+    try:
+        docutils.core.publish_string(
+            HOWTO.read_text(encoding="utf-8"),
+            writer="null",
+            settings_overrides={"report_level": 2, "halt_level": 2},
+        )
+    finally:
+        directives._directives.pop("literalinclude", None)
+    # Every snippet comes from the example shop, whose tests the test above runs.
+    assert shown and all(path.startswith("example_project/") for path in shown)
+    assert "example_project/shop/tests/test_payments.py" in shown
+    assert "example_project/pytest.ini" in shown
