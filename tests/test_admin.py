@@ -877,7 +877,7 @@ def test_callback_list_names_the_status_and_what_a_refused_event_claims(admin_cl
 
     text = admin_client.get(CALLBACKS).content.decode()
     assert "PROVIDER STATUS" in text.upper()
-    assert '<td class="field-provider_status_display">PAYMENT_AWAITING</td>' in text
+    assert '<td class="field-provider_status_display">PAYMENT_<wbr>AWAITING</td>' in text
     claim = 'title="What the refused body claims; not verified."'
     assert f"<i {claim}>forged-1</i>" in text
     assert f"<i {claim}>PAID</i>" in text

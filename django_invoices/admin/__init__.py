@@ -396,10 +396,10 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
     list_display = (
         "received_at",
         "event_display",
-        "object_display",
+        "object_short",
         "provider_status_display",
         "invoice_link",
-        "verified",
+        "signed",
         "state_display",
         "attempts",
     )
@@ -435,13 +435,27 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
     def object_display(self, obj: CallbackEvent) -> Any:
         return obj.object_id or _claimed(obj, "object_id")
 
+    @admin.display(description=_("object id"), ordering="object_id")
+    def object_short(self, obj: CallbackEvent) -> Any:
+        return display.short_id(obj.object_id) if obj.object_id else _claimed(obj, "object_id")
+
     @admin.display(description=_("provider status"), ordering="provider_status")
     def provider_status_display(self, obj: CallbackEvent) -> Any:
-        return obj.provider_status or _claimed(obj, "status")
+        if obj.provider_status:
+            return display.breakable(obj.provider_status)
+        return _claimed(obj, "status")
+
+    @admin.display(description=_("signed"), boolean=True, ordering="verified")
+    def signed(self, obj: CallbackEvent) -> bool:
+        return obj.verified
 
     @admin.display(description=_("invoice"), ordering="invoice")
     def invoice_link(self, obj: CallbackEvent) -> Any:
-        return display.change_link(self.admin_site.name, Invoice, obj.invoice_id, obj.invoice)
+        if obj.invoice is None:
+            return "-"
+        return display.change_link(
+            self.admin_site.name, Invoice, obj.invoice_id, display.short_id(obj.invoice)
+        )
 
     @admin.display(description=_("invoice"))
     def invoice_display(self, obj: CallbackEvent) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Model
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
@@ -85,6 +85,28 @@ def shortened(text: str, keep: int = 10) -> SafeString | str:
     if len(text) <= 2 * keep + 1:
         return text
     return format_html('<span title="{}">{}…{}</span>', text, text[:keep], text[-keep:])
+
+
+def short_id(text: Any) -> SafeString | str:
+    """A UUID-like id by its first block, whole in its tooltip: lists stay narrow, and
+    the first block is enough to tell rows apart (and to search for)."""
+    text = str(text or "")
+    if len(text) <= 12:
+        return text or "-"
+    return format_html('<span title="{}">{}…</span>', text, text[:8])
+
+
+def breakable(text: str) -> SafeString:
+    """``CONFIRMATION_AWAITING`` allowed to wrap after its underscore, never mid-word."""
+    parts = str(text).split("_")
+    return format_html_join(
+        "",
+        "{}{}",
+        (
+            (part, format_html("_<wbr>{}", "") if i < len(parts) - 1 else "")
+            for i, part in enumerate(parts)
+        ),
+    )
 
 
 def pretty_json(data: Any) -> SafeString:
