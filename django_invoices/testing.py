@@ -201,8 +201,8 @@ class KunaPaySandbox:
             # Never the API's own URLs, when the API lives under the shop's address (the
             # example project's sandbox): responses would answer a URL matched twice
             # from the first route once, then from the second.
-            api = "|".join(re.escape(url) for url in self.api_urls())
-            not_api = rf"(?!(?:{api})(?:[/?]|$))" if api else ""
+            apis = "|".join(re.escape(url) for url in self.api_urls())
+            not_api = rf"(?!(?:{apis})(?:[/?]|$))" if apis else ""
             self.mock.add_callback(
                 "POST", re.compile(not_api + re.escape(shop) + r"/.*"), callback=self._route_shop
             )
