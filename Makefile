@@ -43,12 +43,15 @@ package-check: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl
 
-## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
+## The example shop on http://127.0.0.1:$(PORT) (SQLite, built-in sandbox);
+## `make demo PORT=8123` serves it on another port, and its URLs follow.
+PORT ?= 8000
+SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
 demo: $(STAMP)
 	$(DEMO_MANAGE) migrate --noinput
 	$(DEMO_MANAGE) migrate --noinput --database sandbox
 	$(DEMO_MANAGE) demo_setup
-	$(DEMO_MANAGE) runserver 127.0.0.1:8000
+	$(DEMO_MANAGE) runserver 127.0.0.1:$(PORT)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

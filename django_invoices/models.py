@@ -13,6 +13,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -222,4 +223,12 @@ class CallbackEvent(models.Model):
         ordering = ("-received_at", "-pk")
 
     def __str__(self) -> str:
-        return f"{self.event_name or '?'} {self.object_id} ({self.state})"
+        if self.event_name:
+            return f"{self.event_name} {self.object_id} ({self.state})".replace("  ", " ")
+        if self.state == self.State.REJECTED:
+            # A refused callback has no event or object we trust: say what is known.
+            return gettext("Callback %(pk)s refused: %(reason)s") % {
+                "pk": self.pk,
+                "reason": self.outcome or self.state,
+            }
+        return gettext("Callback %(pk)s (%(state)s)") % {"pk": self.pk, "state": self.state}

@@ -30,6 +30,16 @@ def _sandbox_database() -> str | None:
     return None if database == "default" else database
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "kunapay_strict",
+        type="bool",
+        default=True,
+        help="django-invoices: the kunapay fixture re-raises exceptions of signal "
+        "receivers (default true; false only logs them, as production does)",
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests using ``kunapay`` may also use the sandbox's own database.
 
@@ -54,14 +64,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def kunapay(db: Any) -> Iterator[KunaPaySandbox]:
+def kunapay(db: Any, request: pytest.FixtureRequest) -> Iterator[KunaPaySandbox]:
     """KUNA Pay played by the embedded sandbox, for the length of one test.
 
     Invoices the shop creates can be read back (``kunapay.get(invoice)``) and paid
-    (``kunapay.pay(invoice)``, ``pay_part``, ``overpay``, ``expire``, ``decline``); the
-    callbacks reach the shop's callback view through Django's test client.
+    (``kunapay.pay(invoice_or_order)``, ``pay_part``, ``overpay``, ``expire``,
+    ``decline``); the callbacks reach the shop's callback view through Django's test
+    client. An exception raised by one of the shop's signal receivers is raised again in
+    the test (strict mode): set ``kunapay.strict = False``, or ``kunapay_strict = false``
+    in the pytest configuration, to have it only logged, as in production.
     """
     from .testing import KunaPaySandbox
 
-    with KunaPaySandbox() as sandbox:
+    strict = bool(request.config.getini("kunapay_strict"))
+    with KunaPaySandbox(strict=strict) as sandbox:
         yield sandbox

@@ -112,6 +112,7 @@ def page_context(invoice: Invoice, outcome: str, *, provider_error: bool) -> dic
     """What ``django_invoices/return.html`` is rendered with."""
     order = invoice.order
     pending = outcome == services.OUTCOME_PENDING
+    over = services.overpayment(invoice) if outcome == services.OUTCOME_PAID else None
     return {
         "invoice": invoice,
         "order": order,
@@ -127,4 +128,9 @@ def page_context(invoice: Invoice, outcome: str, *, provider_error: bool) -> dic
         "payment_url": invoice.payment_url if pending else "",
         "refresh_seconds": max(1, int(conf.get("PENDING_PAGE_REFRESH"))) if pending else None,
         "provider_error": provider_error,
+        # More arrived than was due: the page says so, and what the customer can do.
+        "overpaid": over is not None,
+        "received_total": display_amount(over[0]) if over else "",
+        "due_total": display_amount(over[1]) if over else "",
+        "excess": display_amount(over[0] - over[1]) if over else "",
     }

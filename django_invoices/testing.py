@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from .sandbox.models import CallbackDelivery, SandboxInvoice
 
 SANDBOX_URLCONF = "django_invoices.sandbox.urls"
+
+# Sandboxes inside their ``with`` block: deliver_callback re-raises their receiver errors.
+_ACTIVE: list[KunaPaySandbox] = []
 FORWARDED_API_HEADERS = ("api-key", "public-key", "nonce", "signature", "accept")
 
 
@@ -70,12 +73,15 @@ def deliver_callback(
         recipe = parse_recipes(conf.get("CALLBACK_SIGNATURE_RECIPES"))[0]
         signature = sign_callback(key, body, recipe)
     with _run_on_commit_hooks():
-        return client.post(
+        response = client.post(
             reverse("django_invoices:callback", kwargs={"account": account}),
             data=body,
             content_type="application/json",
             headers={"kun-signature": signature},
         )
+    for sandbox in _ACTIVE:
+        sandbox.raise_receiver_errors()
+    return response
 
 
 def _run_on_commit_hooks() -> Any:
@@ -96,15 +102,56 @@ class _Stalled(Exception):
     """The sandbox plays a timeout; the fake turns it into ``requests.ReadTimeout``."""
 
 
-def _invoice_pk(invoice: Any) -> str:
-    """The sandbox id of an app ``Invoice``, a sandbox invoice, a dict or an id."""
-    for attr in ("provider_id", "pk"):
-        value = getattr(invoice, attr, None)
-        if value is not None and not isinstance(invoice, (str, uuid.UUID)):
-            return str(value)
-    if isinstance(invoice, dict):
-        return str(invoice["id"])
-    return str(invoice)
+ACCEPTED = "an Order, an Invoice, a sandbox invoice, an API dict with an 'id', or an invoice id"
+
+
+def _invoice_pk(invoice: Any, *, create: bool = False) -> str:
+    """The sandbox id of what a test passes for an invoice.
+
+    An app ``Order`` stands for its open invoice, or its newest one; with ``create``
+    (the buyer's actions) an order without an open invoice gets one, as checkout would.
+    Anything else that names no invoice is a ``TypeError``, said plainly.
+    """
+    from .models import Invoice, Order
+    from .sandbox.models import SandboxInvoice
+
+    if isinstance(invoice, Order):
+        return str(_order_invoice(invoice, create=create).provider_id)
+    if isinstance(invoice, Invoice):
+        return str(invoice.provider_id)
+    if isinstance(invoice, SandboxInvoice):
+        return str(invoice.pk)
+    if isinstance(invoice, dict) and "id" in invoice:
+        return _uuid_text(invoice["id"])
+    if isinstance(invoice, (str, uuid.UUID)):
+        return _uuid_text(invoice)
+    raise TypeError(f"expected {ACCEPTED}, not {type(invoice).__name__} {invoice!r}")
+
+
+def _uuid_text(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a KUNA Pay invoice id (a UUID); pass {ACCEPTED}"
+        ) from None
+
+
+def _order_invoice(order: Any, *, create: bool) -> Any:
+    from . import services
+    from .statuses import OPEN_STATUSES
+
+    if create:
+        # The order's open invoice, or a new one: create_invoice does exactly that (and
+        # says clearly why a paid order cannot be paid again).
+        return services.create_invoice(order)
+    found = (
+        order.invoices.order_by("-created_at", "-pk").filter(status__in=OPEN_STATUSES).first()
+        or order.invoices.order_by("-created_at", "-pk").first()
+    )
+    if found is None:
+        raise LookupError(f"order {order} has no invoice yet; kunapay.pay(order) creates one")
+    return found
 
 
 class KunaPaySandbox:
@@ -115,8 +162,13 @@ class KunaPaySandbox:
     ``BASE_URL`` go to the shop through Django's test client.
     """
 
-    def __init__(self, *, shop_client: Client | None = None) -> None:
+    def __init__(self, *, shop_client: Client | None = None, strict: bool = True) -> None:
         self.shop_client = shop_client or Client()
+        #: Re-raise what the shop's signal receivers raise (see ``receiver_errors``).
+        self.strict = strict
+        #: Every exception a receiver raised while this sandbox was active, in order.
+        self.receiver_errors: list[Exception] = []
+        self._unraised: list[Exception] = []
         self.mock: responses.RequestsMock | None = None
         self._sandbox_settings: dict[str, Any] = {
             **(getattr(settings, "DJANGO_INVOICES_SANDBOX", None) or {}),
@@ -152,8 +204,13 @@ class KunaPaySandbox:
         shop = str(conf.get("BASE_URL") or "").rstrip("/")
         if shop:
             hosts.append(urlsplit(shop).hostname or "")
+            # Never the API's own URLs, when the API lives under the shop's address (the
+            # example project's sandbox): responses would answer a URL matched twice
+            # from the first route once, then from the second.
+            apis = "|".join(re.escape(url) for url in self.api_urls())
+            not_api = rf"(?!(?:{apis})(?:[/?]|$))" if apis else ""
             self.mock.add_callback(
-                "POST", re.compile(re.escape(shop) + r"/.*"), callback=self._route_shop
+                "POST", re.compile(not_api + re.escape(shop) + r"/.*"), callback=self._route_shop
             )
         # Every API_URL is routed here, so every account is a sandbox account.
         self._sandbox_settings["API_URLS"] = [
@@ -165,14 +222,32 @@ class KunaPaySandbox:
         self._overrides[0].enable()
         self._apply_settings()
         from .sandbox import api
+        from .services import transitions
 
-        patch = unittest_mock.patch.object(api, "stall", self._stall)
-        patch.start()
-        self._patches.append(patch)
+        for patch in (
+            unittest_mock.patch.object(api, "stall", self._stall),
+            unittest_mock.patch.object(
+                transitions, "receiver_failed", self._receiver_failed(transitions.receiver_failed)
+            ),
+        ):
+            patch.start()
+            self._patches.append(patch)
         self.mock.start()
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+        try:
+            self._stop()
+        finally:
+            if exc_info[0] is None:
+                # A receiver failed after the last action (a callback the test posted
+                # itself, say): the test must not pass as if nothing happened.
+                self.raise_receiver_errors()
+
+    def _stop(self) -> None:
         if self.mock is not None:
             self.mock.stop()
             self.mock.reset()
@@ -273,6 +348,38 @@ class KunaPaySandbox:
     def _stall(seconds: float) -> None:
         raise _Stalled
 
+    # -- the shop's receivers ------------------------------------------------------------
+
+    def _receiver_failed(self, log: Any) -> Any:
+        def failed(receiver: Any, error: Exception) -> None:
+            log(receiver, error)  # logged as in production
+            self.receiver_errors.append(error)
+            self._unraised.append(error)
+
+        return failed
+
+    def raise_receiver_errors(self) -> None:
+        """In strict mode, raise the first exception a receiver raised since the last call.
+
+        Called after every buyer action and ``deliver_late``: a shop's ``order_paid``
+        receiver that breaks fails the test with its own exception, where production only
+        logs it. ``kunapay.strict = False`` (or ``kunapay_strict = false`` in the pytest
+        configuration) keeps production's behaviour; ``receiver_errors`` lists them all.
+        """
+        errors, self._unraised = self._unraised, []
+        if not errors or not self.strict:
+            return
+        first = errors[0]
+        note = (
+            "Raised by a receiver of a django-invoices signal; the kunapay fixture re-raises "
+            "it (strict mode). Set kunapay.strict = False to only log it, as production does."
+        )
+        if len(errors) > 1:
+            note += f" {len(errors) - 1} more receiver error(s) in kunapay.receiver_errors."
+        if hasattr(first, "add_note"):
+            first.add_note(note)
+        raise first
+
     # -- reading the provider's state ----------------------------------------------------
 
     def get(self, invoice: Any) -> SandboxInvoice:
@@ -310,7 +417,12 @@ class KunaPaySandbox:
     # -- the buyer's actions -------------------------------------------------------------
 
     def pay(self, invoice: Any, *, asset: str | None = None, **answers: str) -> SandboxInvoice:
-        """The buyer pays the amount due (in ``asset``, default the sandbox's choice)."""
+        """The buyer pays the amount due (in ``asset``, default the sandbox's choice).
+
+        ``invoice`` is an app ``Invoice``, a sandbox invoice, an API dict or an id, or an
+        ``Order``: its open invoice, created first when it has none (as checkout does).
+        The other actions below take the same.
+        """
         return self._act(invoice, "pay", None, asset, answers)
 
     def pay_part(
@@ -343,9 +455,15 @@ class KunaPaySandbox:
     ) -> SandboxInvoice:
         from .sandbox import simulate
 
-        return simulate.act(
-            _invoice_pk(invoice), action, amount=amount, payment_asset=asset, answers=answers
+        acted = simulate.act(
+            _invoice_pk(invoice, create=True),
+            action,
+            amount=amount,
+            payment_asset=asset,
+            answers=answers,
         )
+        self.raise_receiver_errors()
+        return acted
 
     # -- bad days ------------------------------------------------------------------------
 
@@ -394,4 +512,6 @@ class KunaPaySandbox:
         """Send the callbacks held back by ``callback_late`` now; return how many."""
         from .sandbox import delivery
 
-        return delivery.deliver_due(force=True)
+        sent = delivery.deliver_due(force=True)
+        self.raise_receiver_errors()
+        return sent

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from . import conf, returns, services
 
@@ -66,7 +66,7 @@ def _content_length(request: HttpRequest) -> int:
 
 
 @never_cache
-@require_GET
+@require_safe  # HEAD too: link checkers and some browsers ask before they follow
 def payment_return(request: HttpRequest) -> HttpResponse:
     """Where KUNA Pay sends the customer back (``customization.redirectUrl``).
 

@@ -143,8 +143,8 @@ def test_create_action_skips_paid_and_open_orders_and_reports_refusals(admin_cli
 
     assert texts(messages, "success") == ["Created an invoice for 1 order: F-1."]
     assert texts(messages, "warning") == [
-        "Skipped 1 order because the order is already paid: P-1.",
-        f"Skipped 1 order because it already has the open invoice {open_invoice}: O-1.",
+        "Skipped 1 order: P-1. The order is already paid.",
+        f"Skipped 1 order: O-1. It already has the open invoice {open_invoice}.",
     ]
     [error] = texts(messages, "error")
     assert error.startswith("Could not create an invoice for 1 order: R-1.")
@@ -153,6 +153,19 @@ def test_create_action_skips_paid_and_open_orders_and_reports_refusals(admin_cli
     assert not Invoice.objects.filter(order__in=[paid, refused]).exists()
     assert Invoice.objects.filter(order=with_open).get() == open_invoice
     assert len(api.calls) == 2  # F-1 and R-1 only
+
+
+def test_a_skip_for_a_reason_that_is_a_sentence_reads_as_sentences(admin_client, api):
+    order = make_order("shop-4-89a9d2f9", status=OrderStatus.PARTIALLY_PAID)
+    messages = run_action(admin_client, ORDERS, "create_invoices", [order])
+    assert messages == [
+        (
+            "warning",
+            "Skipped 1 order: shop-4-89a9d2f9. Order shop-4-89a9d2f9 was partly paid; "
+            "settle the rest with the customer.",
+        )
+    ]
+    assert not api.calls
 
 
 def test_create_action_twice_creates_no_second_invoice(admin_client, api):
@@ -164,7 +177,7 @@ def test_create_action_twice_creates_no_second_invoice(admin_client, api):
 
     invoice = Invoice.objects.get(order=order)
     assert messages == [
-        ("warning", f"Skipped 1 order because it already has the open invoice {invoice}: A-1.")
+        ("warning", f"Skipped 1 order: A-1. It already has the open invoice {invoice}.")
     ]
     assert len(api.calls) == 1
 
@@ -225,9 +238,7 @@ def test_refresh_orders_action_refreshes_the_current_invoice(admin_client, api):
     assert texts(messages, "success") == [
         "Refreshed the invoices of 2 orders from KUNA Pay: A-1, A-2."
     ]
-    assert texts(messages, "warning") == [
-        "Skipped 1 order because the order has no invoice yet: A-3."
-    ]
+    assert texts(messages, "warning") == ["Skipped 1 order: A-3. The order has no invoice yet."]
     assert {call.request.url.rsplit("/", 1)[1] for call in api.calls} == {
         str(current.provider_id),
         str(other.provider_id),
@@ -438,8 +449,10 @@ def test_order_changelist_shows_status_current_invoice_and_searches(admin_client
     page = admin_client.get(ORDERS).content.decode()
 
     current_url = reverse("admin:django_invoices_invoice_change", args=[current.pk])
-    assert f'<a href="{current_url}">{current.provider_id} (Awaiting payment)</a>' in page
-    assert "42.5 EUR" in page
+    # Narrow: the id's first block links to the invoice, the whole id in the tooltip.
+    short = str(current.provider_id)[:8]
+    assert f'<a href="{current_url}" title="{current.provider_id}">{short}…</a>' in page
+    assert "42.50 EUR" in page
     assert "background:#6c757d" in page  # "New" as a badge
     for term, expected in (
         ("A-1", {"A-1"}),
@@ -490,7 +503,7 @@ def test_invoice_page_mirrors_the_provider_with_link_payload_and_inlines(admin_c
     assert "&quot;extra&quot;: [\n    1,\n    2\n  ]" in page  # indented JSON
     assert "tx-42" in page
     assert "27.39 USDT" in page and "27.39000" not in page  # no stored trailing zeros
-    assert re.search(r'field-fee_display">\s*<p>0 USDT</p>', page)
+    assert re.search(r'field-fee_display">\s*<p>0.00 USDT</p>', page)
     assert f'<span title="0x{"ab" * 32}">0xabababab…ababababab</span>' in page
     assert "invoice.status" in page
 
@@ -756,3 +769,162 @@ def test_odd_provider_assets_never_break_the_order_form(admin_client, api, asset
 
     assert page.status_code == 200
     assert re.findall(r'<option value="(\w+)"', page.content.decode()) == offered
+
+
+# -- deleting orders -------------------------------------------------------------------
+
+
+def test_an_invoiced_order_offers_no_delete_and_says_why(admin_client):
+    invoiced = make_order("A-1")
+    make_invoice(invoiced)
+    bare = make_order("B-1")
+
+    page = admin_client.get(reverse("admin:django_invoices_order_change", args=[invoiced.pk]))
+    text = page.content.decode()
+    delete_url = reverse("admin:django_invoices_order_delete", args=[invoiced.pk])
+    assert delete_url not in text
+    assert "An order with an invoice cannot be deleted" in text
+    assert "have permission" not in text
+    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
+
+    bare_page = admin_client.get(reverse("admin:django_invoices_order_change", args=[bare.pk]))
+    bare_text = bare_page.content.decode()
+    assert reverse("admin:django_invoices_order_delete", args=[bare.pk]) in bare_text
+    assert "data-delete-refusal" not in bare_text
+
+
+def test_delete_action_keeps_invoiced_orders_and_names_them(admin_client):
+    invoiced = make_order("A-1")
+    make_invoice(invoiced)
+    bare = make_order("B-1")
+
+    confirm = admin_client.post(
+        ORDERS, {"action": "delete_selected", "_selected_action": [invoiced.pk, bare.pk]}
+    )
+    assert confirm.status_code == 200
+    text = confirm.content.decode()
+    # Django's confirmation page, for the order that can go only, and no permission talk.
+    assert "Are you sure" in text
+    assert "B-1" in text and "permission" not in text
+    assert [str(m) for m in get_messages(confirm.wsgi_request)] == [
+        "Kept 1 order: A-1. An order with an invoice cannot be deleted: the invoice is the "
+        "record of what KUNA Pay was asked to collect."
+    ]
+    assert list(confirm.context["queryset"]) == [bare]
+
+    done = admin_client.post(
+        ORDERS, {"action": "delete_selected", "_selected_action": [bare.pk], "post": "yes"}
+    )
+    assert done.status_code == 302
+    assert list(Order.objects.values_list("external_order_id", flat=True)) == ["A-1"]
+
+
+def test_delete_action_with_only_invoiced_orders_deletes_nothing(admin_client):
+    invoiced = make_order("A-1")
+    make_invoice(invoiced)
+    messages = run_action(admin_client, ORDERS, "delete_selected", [invoiced])
+    assert texts(messages, "warning") == [
+        "Kept 1 order: A-1. An order with an invoice cannot be deleted: the invoice is the "
+        "record of what KUNA Pay was asked to collect."
+    ]
+    assert Order.objects.count() == 1
+
+
+# -- amounts ---------------------------------------------------------------------------
+
+
+def test_order_page_and_its_invoices_show_amounts_as_the_list_does(admin_client):
+    invoiced = make_order("A-1", amount=Decimal("59"))
+    invoice = make_invoice(invoiced)
+    Invoice.objects.filter(pk=invoice.pk).update(paid_amount=Decimal("64.9"), payment_asset="USDT")
+    bare = make_order("B-1", amount=Decimal("24.9"))
+
+    text = admin_client.get(
+        reverse("admin:django_invoices_order_change", args=[invoiced.pk])
+    ).content.decode()
+    assert "59.000" not in text
+    assert re.search(r'field-amount_display">.*?<div class="readonly">59.00 EUR</div>', text, re.S)
+    assert re.search(r'field-invoice_amount_display">\s*<p>59.00 EUR</p>', text)
+    assert re.search(r'field-paid_amount_display">\s*<p>64.90 USDT</p>', text)
+    assert "59.00 EUR" in admin_client.get(ORDERS).content.decode()
+
+    form = admin_client.get(reverse("admin:django_invoices_order_change", args=[bare.pk]))
+    assert 'name="amount" value="24.90"' in form.content.decode()
+
+
+# -- the callback log ------------------------------------------------------------------
+
+
+def test_callback_list_names_the_status_and_what_a_refused_event_claims(admin_client):
+    order = make_order("A-1")
+    invoice = make_invoice(order)
+    CallbackEvent.objects.create(
+        body="{}",
+        body_sha256="1" * 64,
+        verified=True,
+        state=CallbackEvent.State.APPLIED,
+        event_name="Invoice",
+        object_id=str(invoice.provider_id),
+        provider_status="PAYMENT_AWAITING",
+        invoice=invoice,
+    )
+    forged = CallbackEvent.objects.create(
+        body=json.dumps({"event": "Invoice", "data": {"id": "forged-1", "status": "PAID"}}),
+        body_sha256="2" * 64,
+        headers={"kun-signature": "present"},
+        state=CallbackEvent.State.REJECTED,
+        outcome="bad_signature",
+    )
+
+    text = admin_client.get(CALLBACKS).content.decode()
+    assert "PROVIDER STATUS" in text.upper()
+    assert '<td class="field-provider_status_display">PAYMENT_<wbr>AWAITING</td>' in text
+    claim = 'title="What the refused body claims; not verified."'
+    assert f"<i {claim}>forged-1</i>" in text
+    assert f"<i {claim}>PAID</i>" in text
+    assert "bad_signature" in text
+
+    change = reverse("admin:django_invoices_callbackevent_change", args=[forged.pk])
+    detail = admin_client.get(change).content.decode()
+    title = re.search(r"<title>(.*?)</title>", detail).group(1)
+    assert title.startswith(f"Callback {forged.pk} refused: bad_signature |")
+    assert "?" not in title
+    # The stored headers read as the docs say: whether a signature came, not its value.
+    assert "&quot;kun-signature&quot;: &quot;present&quot;" in detail
+    assert "[hidden]" not in detail
+
+
+def test_a_pending_event_shows_the_invoice_it_names(admin_client):
+    invoice = make_invoice(make_order("A-1"))
+    event = CallbackEvent.objects.create(
+        body=json.dumps({"event": "Invoice", "data": {"id": str(invoice.provider_id)}}),
+        body_sha256="1" * 64,
+        verified=True,
+        event_name="Invoice",
+        object_id=str(invoice.provider_id),
+        provider_status="PAID",
+    )
+    change = reverse("admin:django_invoices_callbackevent_change", args=[event.pk])
+    detail = admin_client.get(change).content.decode()
+    invoice_url = reverse("admin:django_invoices_invoice_change", args=[invoice.pk])
+    assert f'<a href="{invoice_url}">{invoice}</a>' in detail
+
+
+def test_a_paid_callback_left_pending_by_an_outage_is_linked_to_its_invoice(api, db):
+    from django_invoices import services
+    from django_invoices.signing import sign_callback
+    from django_invoices.testing import callback_body
+
+    invoice = make_invoice(make_order("A-1"))
+    api.add("GET", DETAIL_URL, status=503)
+    body = callback_body(
+        {"event": "Invoice", "data": {"id": str(invoice.provider_id), "status": "PAID"}}
+    )
+    event, rejection = services.receive_callback(
+        "default", body, {"kun-signature": sign_callback("test-private-key", body)}
+    )
+    assert rejection == ""
+    event = services.process_callback_event(event)
+    assert event.state == CallbackEvent.State.PENDING
+    event.refresh_from_db()
+    assert event.invoice == invoice

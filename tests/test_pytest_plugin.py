@@ -216,3 +216,130 @@ def test_a_sandbox_with_a_database_of_its_own_needs_no_marks(pytester, monkeypat
     )
     result = pytester.runpytest_subprocess("--ds=shop_settings", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+# -- receivers that break, and what kunapay.pay accepts -------------------------------
+
+
+class ShippingFailed(Exception):
+    pass
+
+
+@pytest.fixture
+def broken_shipping():
+    """An ``order_paid`` receiver that raises, as a shop's buggy one would."""
+
+    def ship(sender, order, invoice, **kwargs):
+        raise ShippingFailed(f"cannot ship {order.external_order_id}")
+
+    order_paid.connect(ship, weak=False)
+    yield ship
+    order_paid.disconnect(ship)
+
+
+def test_a_receiver_that_raises_fails_the_test_with_its_own_exception(
+    kunapay, order, broken_shipping
+):
+    with pytest.raises(ShippingFailed, match="cannot ship A-1"):
+        kunapay.pay(services.create_invoice(order))
+    # As in production, the payment itself is recorded; only the receiver broke.
+    order.refresh_from_db()
+    assert order.status == "paid"
+    assert [str(e) for e in kunapay.receiver_errors] == ["cannot ship A-1"]
+
+
+def test_strict_mode_can_be_switched_off(kunapay, order, broken_shipping, caplog):
+    kunapay.strict = False
+    kunapay.pay(services.create_invoice(order))  # logged, not raised
+    assert [str(e) for e in kunapay.receiver_errors] == ["cannot ship A-1"]
+    assert "Receiver" in caplog.text and "failed" in caplog.text
+
+
+def test_a_callback_posted_by_the_test_re_raises_too(kunapay, order, broken_shipping, client):
+    invoice = services.create_invoice(order)
+    kunapay.strict = False
+    kunapay.pay(invoice)  # the order is paid; its receiver error is left behind
+    kunapay.strict = True
+    order.invoices.update(status="awaiting_payment")
+    type(order).objects.filter(pk=order.pk).update(status="awaiting_payment")
+    payload = invoice_event({"id": str(invoice.provider_id), "status": "PAID"})
+    with pytest.raises(ShippingFailed):
+        deliver_callback(client, payload)
+
+
+def test_pay_takes_an_order_and_creates_its_invoice(kunapay, order):
+    assert not order.invoices.exists()
+    paid = kunapay.pay(order)
+    invoice = order.invoices.get()
+    assert str(paid.pk) == str(invoice.provider_id)
+    order.refresh_from_db()
+    assert order.status == "paid"
+    assert kunapay.get(order) == paid  # reading needs no new invoice
+
+
+def test_pay_takes_an_order_and_uses_its_open_invoice(kunapay, order):
+    invoice = services.create_invoice(order)
+    kunapay.pay_part(order)
+    assert list(order.invoices.all()) == [invoice]
+    assert kunapay.get(invoice).status == "PARTIALLY_PAID"
+
+
+def test_pay_refuses_what_names_no_invoice_clearly(kunapay, order):
+    with pytest.raises(TypeError, match=rf"expected an Order, an Invoice, .* not int {order.pk}$"):
+        kunapay.pay(order.pk)
+    with pytest.raises(ValueError, match="'1' is not a KUNA Pay invoice id"):
+        kunapay.pay("1")
+    with pytest.raises(LookupError, match="has no invoice yet"):
+        kunapay.get(order)
+
+
+def test_strict_mode_off_in_the_pytest_configuration(pytester, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    pytester.makeini("[pytest]\nkunapay_strict = false\n")
+    pytester.makepyfile(
+        test_shop="""
+        from decimal import Decimal
+
+        from django_invoices.models import Order
+        from django_invoices.signals import order_paid
+
+
+        def test_a_broken_receiver_is_only_logged(kunapay):
+            def ship(sender, order, invoice, **kwargs):
+                raise RuntimeError("boom")
+
+            order_paid.connect(ship, weak=False)
+            try:
+                order = Order.objects.create(
+                    external_order_id="S-1", amount=Decimal("5"), asset="USDT"
+                )
+                kunapay.pay(order)
+            finally:
+                order_paid.disconnect(ship)
+            assert not kunapay.strict
+            assert [str(e) for e in kunapay.receiver_errors] == ["boom"]
+        """
+    )
+    result = pytester.runpytest_subprocess("--ds=tests.settings", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_an_api_under_the_shops_own_address_keeps_answering(settings, db):
+    """The example project's layout: API_URL is BASE_URL + "/sandbox"."""
+    from django_invoices.models import Order
+    from django_invoices.testing import KunaPaySandbox
+
+    settings.DJANGO_INVOICES = {
+        **settings.DJANGO_INVOICES,
+        "API_URL": "https://shop.example/sandbox",
+        "BASE_URL": "https://shop.example",
+    }
+    with KunaPaySandbox() as sandbox:
+        for number in range(3):
+            order = Order.objects.create(
+                external_order_id=f"S-{number}", amount=Decimal("5"), asset="USDT"
+            )
+            sandbox.pay(order)
+            order.refresh_from_db()
+            assert order.status == "paid"

@@ -204,6 +204,7 @@ def test_unknown_mismatched_malformed_or_missing_answer_a_friendly_404(
     response = back(client, invoice_id, order_id)
     assert response.status_code == 404
     assert "We could not find this payment" in response.content.decode()
+    assert '<a href="/">Back to the shop</a>' in response.content.decode()
     assert response.templates[0].name == "django_invoices/not_found.html"
     assert len(api.calls) == 0
 
@@ -215,8 +216,46 @@ def test_mismatched_order_id_of_an_existing_order_is_404(client, invoice):
     assert back(client, INVOICE_ID, "B-2").status_code == 404
 
 
-def test_only_get(client, invoice):
+def test_only_get_and_head(client, invoice):
     assert client.post(f"{RETURN}?invoiceId={INVOICE_ID}&orderId=A-1").status_code == 405
+
+
+def test_head_answers_as_get_does(client, invoice):
+    services.apply_status(invoice, "PAID")
+    get = back(client)
+    head = client.head(RETURN, {"invoiceId": INVOICE_ID, "orderId": "A-1"})
+    assert (head.status_code, head["Content-Type"]) == (get.status_code, get["Content-Type"])
+    assert head.content == b""
+    assert client.head(RETURN, {"invoiceId": str(uuid.uuid4())}).status_code == 404
+
+
+def test_an_overpayment_says_more_arrived_and_what_happens_next(client, invoice):
+    from django_invoices.models import Deposit
+
+    Invoice.objects.filter(pk=invoice.pk).update(payment_asset="USDT", payment_amount="46.75")
+    Deposit.objects.create(
+        provider_id="tx-1",
+        invoice=invoice,
+        status="Processed",
+        asset="USDT",
+        amount=Decimal("70.125"),
+    )
+    invoice.refresh_from_db()
+    services.apply_status(invoice, "PAID")
+
+    body = back(client).content.decode()
+
+    assert "Thank you, your payment was received" in body
+    assert "More arrived than was due: we received 70.125 USDT, and 46.75 USDT was due." in body
+    assert (
+        "The extra 23.375 USDT is not lost: please contact us, quoting the order reference A-1"
+        in body
+    )
+
+
+def test_an_exact_payment_says_nothing_of_an_overpayment(client, invoice):
+    services.apply_status(invoice, "PAID")
+    assert "data-overpaid" not in back(client).content.decode()
 
 
 # -- forwarding to the shop's pages ----------------------------------------------------

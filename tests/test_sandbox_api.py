@@ -275,7 +275,7 @@ def test_over_real_http_in_both_modes(keys, live_server, make_client):
     assert [i["id"] for i in client.list_invoices(external_order_id="L-1")] == [created["id"]]
     page = requests.get(created["paymentLink"], timeout=5)
     assert page.status_code == 200
-    assert "10.5 USDT" in page.text
+    assert "10.500000 USDT" in page.text
 
 
 @pytest.mark.django_db(transaction=True)

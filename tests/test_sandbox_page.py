@@ -1,13 +1,14 @@
 """The hosted payment page: statuses, deposits, signed callbacks, the way back, bad days."""
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
 import responses
 
 from django_invoices.client import KunaPayClient
-from django_invoices.sandbox import delivery, simulate
+from django_invoices.sandbox import conf, delivery, simulate
 from django_invoices.sandbox.models import CallbackDelivery, SandboxInvoice
 from django_invoices.signing import verify_callback
 
@@ -70,7 +71,7 @@ def test_the_page_shows_amount_questionnaire_and_choices(hook, client):
     response = client.get(page(invoice))
     assert response.status_code == 200
     text = response.content.decode()
-    assert "42.5 USDT" in text
+    assert "42.500000 USDT" in text  # in the asset's precision (6 places for USDT)
     assert "Green tea" in text
     assert 'name="q_email"' in text
     for action in ("pay", "pay_part", "overpay", "expire", "decline"):
@@ -155,11 +156,72 @@ def test_pay_part_with_a_chosen_amount_and_a_wrong_one(hook, client):
     invoice = make_invoice()
     response = act(client, invoice, "pay_part", amount="50")
     assert response.status_code == 400
-    assert "less than 42.5" in response.content.decode()
+    assert "less than 42.500000 USDT." in response.content.decode()
     invoice.refresh_from_db()
     assert invoice.status == "CREATED" and not invoice.transactions.exists()
     act(client, invoice, "pay_part", amount="10.000001")
     assert invoice.transactions.get().amount == Decimal("10.000001")
+
+
+def test_amounts_are_shown_in_the_assets_precision(hook, client):
+    invoice = make_invoice(amount="24.9", asset="EUR", questionnaire_fields=[])
+    text = client.get(page(invoice)).content.decode()
+    assert "<title>Pay 24.90 EUR</title>" in text
+    assert '<p class="amount" data-amount>24.90 EUR</p>' in text
+
+
+def test_the_amount_field_names_its_currency_and_limit(hook, client):
+    invoice = make_invoice(amount="59", asset="EUR", questionnaire_fields=[])
+    text = client.get(page(invoice)).content.decode()
+    # Before the buyer picks a currency, each choice says what is due in it.
+    assert '<option value="USDT" selected>USDT (64.900000 USDT due)</option>' in text
+    assert '<option value="BTC">BTC (0.00108167 BTC due)</option>' in text
+    assert "Amount in the currency chosen above" in text
+    response = client.post(page(invoice), {"action": "pay_part", "amount": "1000"})
+    assert response.status_code == 400
+    assert "A part payment must be more than 0 and less than 64.900000 USDT." in (
+        response.content.decode()
+    )
+    # Once the currency is chosen, the field itself names it and the amount due.
+    simulate._choose(invoice, "USDT", None)
+    text = client.get(page(invoice)).content.decode()
+    assert "Amount in USDT for a part payment or an overpayment" in text
+    assert "64.900000 USDT is due: a part payment is less, an overpayment more." in text
+
+
+def test_after_payment_the_page_says_what_was_received_not_what_to_pay(hook, client):
+    invoice = make_invoice(amount="59", asset="EUR", questionnaire_fields=[])
+    client.post(page(invoice), {"action": "pay_part", "amount": "20"})
+    text = client.get(page(invoice)).content.decode()
+    assert "To pay" not in text
+    assert "data-to-pay" not in text
+    assert "Received 20.000000 USDT of the 64.900000 USDT due." in text
+
+
+def test_each_callback_row_names_the_status_it_carried(hook, client):
+    invoice = make_invoice(questionnaire_fields=[])
+    client.post(page(invoice), {"action": "pay"})
+    text = client.get(page(invoice)).content.decode()
+    carried = re.findall(r"<span class=\"status status-(\w+)\" data-carried>(.*?)</span>", text)
+    assert carried == [
+        ("PAYMENT_AWAITING", "PAYMENT_<wbr>AWAITING"),
+        ("CONFIRMATION_AWAITING", "CONFIRMATION_<wbr>AWAITING"),
+        ("Processed", "Processed"),
+        ("PAID", "PAID"),
+    ]
+    assert "break-all" not in text
+
+
+def test_each_failure_mode_checkbox_sits_inside_its_own_label(hook, client):
+    invoice = make_invoice()
+    text = client.get(page(invoice)).content.decode()
+    boxes = re.findall(
+        r'<li><label for="(id_failures_\d+)"><input type="checkbox" name="failures" '
+        r'value="(\w+)" id="(id_failures_\d+)"',
+        text,
+    )
+    assert len(boxes) == len(conf.FAILURE_MODES)
+    assert all(label_for == box_id for label_for, _mode, box_id in boxes)
 
 
 def test_overpay(hook, client):

@@ -12,9 +12,10 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from .. import services
+from .. import callbacks, services
 from ..models import CallbackEvent, Deposit, Invoice, Order
 from ..statuses import InvoiceStatus, OrderStatus
 from . import actions, display
@@ -47,8 +48,22 @@ class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
 
 class InvoiceInline(ReadOnlyInline):
     model = Invoice
-    fields = ("provider_id", "status", "invoice_amount", "invoice_asset", "created_at")
+    fields = (
+        "provider_id",
+        "status",
+        "invoice_amount_display",
+        "paid_amount_display",
+        "created_at",
+    )
     verbose_name_plural = _("invoices")
+
+    @admin.display(description=_("invoice amount"))
+    def invoice_amount_display(self, obj: Invoice) -> str:
+        return display.amount(obj.invoice_amount, obj.invoice_asset)
+
+    @admin.display(description=_("received"))
+    def paid_amount_display(self, obj: Invoice) -> str:
+        return display.amount(obj.paid_amount, obj.payment_asset)
 
 
 @admin.register(Order)
@@ -75,7 +90,7 @@ class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
     exclude = ("content_type", "object_id")
     date_hierarchy = "created_at"
     inlines = (InvoiceInline,)
-    actions = (actions.create_invoices, actions.refresh_orders)
+    actions = (actions.create_invoices, actions.refresh_orders, actions.delete_selected)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return services.with_current_invoice(super().get_queryset(request))
@@ -86,10 +101,33 @@ class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and getattr(obj, "current_invoice_pk", None) is not None:
+        if _invoiced(obj):
             # What was sent to KUNA Pay stays as it was sent.
-            fields += ["external_order_id", "amount", "asset"]
+            fields += ["external_order_id", "amount_display", "asset"]
         return fields
+
+    def get_exclude(self, request: HttpRequest, obj: Order | None = None) -> Any:
+        exclude = list(super().get_exclude(request, obj) or ())
+        # Shown as amount_display (in the asset's terms), not as the column's 18 places.
+        return [*exclude, "amount"] if _invoiced(obj) else exclude
+
+    def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
+        # An invoiced order's invoices protect it: offer no button that cannot work.
+        return not _invoiced(obj) and super().has_delete_permission(request, obj)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Order | None = None,
+    ) -> Any:
+        if _invoiced(obj) and super().has_delete_permission(request, obj):
+            # Say why there is no delete button, to those who would otherwise have one.
+            context["delete_refusal"] = actions.KEPT_WITH_INVOICES
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: Order) -> str:
@@ -106,12 +144,27 @@ class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
             return "-"
         status = getattr(obj, "current_invoice_status", "")
         label = InvoiceStatus(status).label if status in InvoiceStatus.values else status
-        return display.change_link(
-            self.admin_site.name,
-            Invoice,
-            pk,
-            f"{obj.current_invoice_provider_id} ({label})",  # type: ignore[attr-defined]
+        provider_id = str(obj.current_invoice_provider_id)  # type: ignore[attr-defined]
+        # The id's first block is enough to tell invoices apart in a list (and to search
+        # for); the whole id is in the tooltip, so the column stays narrow.
+        return format_html(
+            '<a href="{}" title="{}">{}…</a> {}',
+            display.change_url(self.admin_site.name, Invoice, pk),
+            provider_id,
+            provider_id[:8],
+            display.badge(status, label),
         )
+
+
+def _invoiced(obj: Order | None) -> bool:
+    """Whether an order has an invoice (looked up once per object)."""
+    if obj is None or obj.pk is None:
+        return False
+    if getattr(obj, "current_invoice_pk", None) is not None:
+        return True
+    if not hasattr(obj, "_has_invoices"):
+        obj._has_invoices = obj.invoices.exists()  # type: ignore[attr-defined]
+    return bool(obj._has_invoices)  # type: ignore[attr-defined]
 
 
 # -- invoices --------------------------------------------------------------------------
@@ -348,10 +401,11 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
 
     list_display = (
         "received_at",
-        "event_name",
-        "object_id",
+        "event_display",
+        "object_short",
+        "provider_status_display",
         "invoice_link",
-        "verified",
+        "signed",
         "state_display",
         "attempts",
     )
@@ -368,10 +422,10 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
         "remote_addr",
         "verified",
         "signature_variant_display",
-        "event_name",
-        "object_id",
-        "provider_status",
-        "invoice_link",
+        "event_display",
+        "object_display",
+        "provider_status_display",
+        "invoice_display",
         "state_display",
         "outcome",
         "attempts",
@@ -383,13 +437,55 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
     )
     readonly_fields = fields
 
+    @admin.display(description=_("event"), ordering="event_name")
+    def event_display(self, obj: CallbackEvent) -> Any:
+        return obj.event_name or _claimed(obj, "event")
+
+    @admin.display(description=_("object id"), ordering="object_id")
+    def object_display(self, obj: CallbackEvent) -> Any:
+        return obj.object_id or _claimed(obj, "object_id")
+
+    @admin.display(description=_("object id"), ordering="object_id")
+    def object_short(self, obj: CallbackEvent) -> Any:
+        return display.short_id(obj.object_id) if obj.object_id else _claimed(obj, "object_id")
+
+    @admin.display(description=_("provider status"), ordering="provider_status")
+    def provider_status_display(self, obj: CallbackEvent) -> Any:
+        if obj.provider_status:
+            return display.breakable(obj.provider_status)
+        return _claimed(obj, "status")
+
+    @admin.display(description=_("signed"), boolean=True, ordering="verified")
+    def signed(self, obj: CallbackEvent) -> bool:
+        return obj.verified
+
     @admin.display(description=_("invoice"), ordering="invoice")
     def invoice_link(self, obj: CallbackEvent) -> Any:
-        return display.change_link(self.admin_site.name, Invoice, obj.invoice_id, obj.invoice)
+        if obj.invoice is None:
+            return "-"
+        return display.change_link(
+            self.admin_site.name, Invoice, obj.invoice_id, display.short_id(obj.invoice)
+        )
+
+    @admin.display(description=_("invoice"))
+    def invoice_display(self, obj: CallbackEvent) -> Any:
+        """The linked invoice; for an event not applied yet, the invoice it names."""
+        invoice = obj.invoice if obj.invoice_id else services.invoice_of_event(obj)
+        if invoice is None:
+            return "-"
+        return display.change_link(self.admin_site.name, Invoice, invoice.pk, invoice)
 
     @admin.display(description=_("state"), ordering="state")
     def state_display(self, obj: CallbackEvent) -> Any:
-        return display.badge(obj.state, obj.get_state_display())
+        badge = display.badge(obj.state, obj.get_state_display())
+        if obj.state != CallbackEvent.State.REJECTED or not obj.outcome:
+            return badge
+        # Why it was refused, under the badge: the list then says what is known.
+        return format_html(
+            '{}<br><span style="font-size:11px">{}</span>',
+            badge,
+            Truncator(obj.outcome).chars(80),
+        )
 
     @admin.display(description=_("signature variant"))
     def signature_variant_display(self, obj: CallbackEvent) -> str:
@@ -410,3 +506,24 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
     @admin.display(description=_("raw body"))
     def body_display(self, obj: CallbackEvent) -> Any:
         return display.pretty_body(obj.body)
+
+
+def _claimed(event: CallbackEvent, attribute: str) -> Any:
+    """What a refused callback's body says, marked as unverified; "-" when it says nothing.
+
+    Only for display: nothing from an unverified body is ever applied or stored as fact.
+    """
+    if event.verified:
+        return "-"
+    if not hasattr(event, "_claimed"):
+        try:
+            event._claimed = callbacks.parse(event.body.encode("utf-8"))  # type: ignore[attr-defined]
+        except ValueError:
+            event._claimed = None  # type: ignore[attr-defined]
+    claimed = event._claimed  # type: ignore[attr-defined]
+    value = getattr(claimed, attribute, "") if claimed is not None else ""
+    if not value:
+        return "-"
+    return format_html(
+        '<i title="{}">{}</i>', _("What the refused body claims; not verified."), value
+    )

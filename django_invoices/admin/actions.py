@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import capfirst
@@ -152,11 +153,11 @@ def _report_orders(
         modeladmin.message_user(
             request,
             ngettext(
-                "Skipped %(count)d order because %(reason)s: %(names)s.",
-                "Skipped %(count)d orders because %(reason)s: %(names)s.",
+                "Skipped %(count)d order: %(names)s. %(reason)s",
+                "Skipped %(count)d orders: %(names)s. %(reason)s",
                 len(orders),
             )
-            % {"count": len(orders), "reason": reason, "names": names(orders)},
+            % {"count": len(orders), "reason": sentence(reason), "names": names(orders)},
             messages.WARNING,
         )
     for reason, orders in failures.items():
@@ -169,7 +170,14 @@ def _report_orders(
 
 def _failure(reason: str, error: KunaPayError | None) -> str:
     """Our own reason if there is one (e.g. not attempted), else the provider's error."""
-    return f"{capfirst(reason)}." if reason else describe_error(error)
+    return sentence(reason) if reason else describe_error(error)
+
+
+def sentence(reason: str) -> str:
+    """A reason as a sentence of its own: "the order is already paid" reads "The order
+    is already paid."; a reason that is a sentence already stays as it is."""
+    text = str(capfirst(reason.strip()))
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def names(objects: Iterable[Any]) -> str:
@@ -209,6 +217,40 @@ def describe_error(exc: KunaPayError | None) -> str:
     if isinstance(exc, NotFound):
         return _("KUNA Pay does not know this invoice (%(detail)s).") % {"detail": detail}
     return _("KUNA Pay answered: %(detail)s.") % {"detail": detail}
+
+
+@admin.action(description=gettext_lazy("Delete selected orders"), permissions=["delete"])
+def delete_selected(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]
+) -> Any:
+    """Django's delete action for the orders that can go; the others are named and kept.
+
+    An order with an invoice is kept: the invoice is the record of what KUNA Pay was asked
+    to collect (its foreign key protects it). Named ``delete_selected`` so that Django's
+    confirmation page, which posts that action name back, comes here again.
+    """
+    kept = list(queryset.filter(invoices__isnull=False).distinct().order_by("pk"))
+    if kept:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Kept %(count)d order: %(names)s. %(reason)s",
+                "Kept %(count)d orders: %(names)s. %(reason)s",
+                len(kept),
+            )
+            % {"count": len(kept), "names": names(kept), "reason": KEPT_WITH_INVOICES},
+            messages.WARNING,
+        )
+    deletable = queryset.filter(invoices__isnull=True)
+    if not deletable.exists():
+        return None
+    return django_delete_selected(modeladmin, request, deletable)
+
+
+KEPT_WITH_INVOICES = gettext_lazy(
+    "An order with an invoice cannot be deleted: the invoice is the record of what "
+    "KUNA Pay was asked to collect."
+)
 
 
 @admin.action(

@@ -8,12 +8,13 @@ from typing import Any
 
 from django.db.models import Model
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import safejson
+from ..returns import display_amount
 
 # Invoice, order and callback-event states share one palette.
 COLOURS = {
@@ -54,21 +55,28 @@ def badge(value: str | None, label: Any) -> SafeString | str:
     )
 
 
+def change_url(site_name: str, model: type[Model], pk: Any) -> str:
+    """The URL of an object's admin page, built from its pk alone (no query)."""
+    opts = model._meta
+    return reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[pk])
+
+
 def change_link(site_name: str, model: type[Model], pk: Any, text: Any) -> SafeString | str:
     """A link to an object's admin page, built from its pk alone (no query)."""
     if pk is None:
         return "-"
-    opts = model._meta
-    url = reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[pk])
-    return format_html('<a href="{}">{}</a>', url, text)
+    return format_html('<a href="{}">{}</a>', change_url(site_name, model, pk), text)
 
 
 def amount(value: Decimal | None, asset: str = "") -> str:
-    """An amount without the 18 trailing zeros the column stores."""
+    """An amount as the customer's pages show it: ``59.00 EUR``, ``0.00108167 BTC``.
+
+    At least two decimals and every significant one, never the 18 trailing zeros the
+    column stores, so one amount reads the same in every list, page and inline.
+    """
     if value is None:
         return "-"
-    text = format(value.normalize(), "f") if value else "0"
-    return f"{text} {asset}".strip()
+    return f"{display_amount(value)} {asset}".strip()
 
 
 def shortened(text: str, keep: int = 10) -> SafeString | str:
@@ -157,6 +165,28 @@ def _as_stored(text: str, *, cut: bool) -> SafeString:
     return format_html('<p class="help">{}</p>{}', note, _pre(text))
 
 
+def short_id(text: Any) -> SafeString | str:
+    """A UUID-like id by its first block, whole in its tooltip: lists stay narrow, and
+    the first block is enough to tell rows apart (and to search for)."""
+    text = str(text or "")
+    if len(text) <= 12:
+        return text or "-"
+    return format_html('<span title="{}">{}…</span>', text, text[:8])
+
+
+def breakable(text: str) -> SafeString:
+    """``CONFIRMATION_AWAITING`` allowed to wrap after its underscore, never mid-word."""
+    parts = str(text).split("_")
+    return format_html_join(
+        "",
+        "{}{}",
+        (
+            (part, format_html("_<wbr>{}", "") if i < len(parts) - 1 else "")
+            for i, part in enumerate(parts)
+        ),
+    )
+
+
 def pretty_json(data: Any) -> SafeString:
     """Stored JSON, indented while that stays small; else compact, cut to a length."""
     text, whole = encode(data, indent=2, max_depth=PRETTY_MAX_DEPTH, max_chars=PRETTY_MAX_CHARS)
@@ -181,13 +211,21 @@ def pretty_body(body: str) -> SafeString:
     return _as_stored(body[:RAW_MAX_CHARS], cut=len(body) > RAW_MAX_CHARS)
 
 
+# What callbacks.safe_headers stores for the signature: whether one came, never its value.
+PRESENCE = ("present", "absent")
+
+
 def redact_headers(headers: Any) -> dict[str, Any]:
-    """Headers with the values of anything secret-looking replaced."""
+    """Headers with the values of anything secret-looking replaced.
+
+    The signature's "present"/"absent" is shown as stored (the docs promise it); any
+    other value under a secret-looking name (rows stored before that) stays hidden.
+    """
     if not isinstance(headers, dict):
         return {}
     return {
         name: str(REDACTED)
-        if any(word in str(name).lower() for word in SECRET_HEADER_WORDS)
+        if any(word in str(name).lower() for word in SECRET_HEADER_WORDS) and value not in PRESENCE
         else value
         for name, value in headers.items()
     }

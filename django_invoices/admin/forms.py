@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -10,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import services
 from ..exceptions import KunaPayError
 from ..models import Order
+from ..returns import display_amount
 
 
 def asset_choices(assets: list[dict[str, Any]], current: str = "") -> list[tuple[str, str]]:
@@ -37,6 +39,10 @@ class OrderAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "asset" in self.fields:
             self._offer_assets()
+        amount = self.initial.get("amount")
+        if "amount" in self.fields and isinstance(amount, Decimal):
+            # "24.90", as every page shows it, not the column's 18 decimal places.
+            self.initial["amount"] = display_amount(amount)
 
     def _offer_assets(self) -> None:
         field = self.fields["asset"]

@@ -32,7 +32,6 @@ class PaymentForm(forms.Form):
         max_value=Decimal(10) ** 17,
         max_digits=36,
         decimal_places=18,
-        help_text=_("Leave empty for half (part payment) or one and a half (overpayment)."),
     )
 
     def __init__(self, *args: Any, invoice: SandboxInvoice, **kwargs: Any) -> None:
@@ -40,12 +39,34 @@ class PaymentForm(forms.Form):
         self.invoice = invoice
         field = self.fields["payment_asset"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [(code, code) for code in wire.PAYMENT_ASSETS]
+        dues = self.amounts_due()
+        # Each choice names what it costs, so the amount below has its unit and limits.
+        field.choices = [
+            (code, _("%(asset)s (%(due)s due)") % {"asset": code, "due": due} if due else code)
+            for code, due in dues.items()
+        ]
         field.initial = invoice.payment_asset or (
             invoice.asset if invoice.asset in wire.PAYMENT_ASSETS else wire.PAYMENT_ASSETS[0]
         )
+        amount = self.fields["amount"]
         if invoice.payment_asset:
             field.disabled = True
+            amount.label = _("Amount in %(asset)s for a part payment or an overpayment") % {
+                "asset": invoice.payment_asset
+            }
+            amount.help_text = _(
+                "%(due)s is due: a part payment is less, an overpayment more. Leave empty "
+                "for half (part payment) or one and a half (overpayment)."
+            ) % {"due": dues.get(invoice.payment_asset, "")}
+        else:
+            amount.label = _(
+                "Amount in the currency chosen above, for a part payment or an overpayment"
+            )
+            amount.help_text = _(
+                "The list above shows what is due in each currency: a part payment is "
+                "less, an overpayment more. Leave empty for half (part payment) or one "
+                "and a half (overpayment)."
+            )
         answers = invoice.answers or {}
         for name in invoice.questionnaire or []:
             label = FIELD_LABELS.get(name, name)
@@ -56,6 +77,25 @@ class PaymentForm(forms.Form):
                 question = forms.CharField(label=label, max_length=255)
             question.initial = answers.get(name)
             self.fields[f"q_{name}"] = question
+
+    def amounts_due(self) -> dict[str, str]:
+        """What the invoice costs in each currency the buyer may pay with, as text."""
+        invoice = self.invoice
+        if invoice.payment_asset and invoice.payment_amount is not None:
+            return {
+                invoice.payment_asset: wire.amount_text(
+                    invoice.payment_amount, invoice.payment_asset
+                )
+            }
+        dues = {}
+        for code in wire.PAYMENT_ASSETS:
+            try:
+                due = wire.convert(invoice.amount, invoice.asset, code)
+            except KeyError:  # an invoice asset the sandbox has no rate for
+                dues[code] = ""
+            else:
+                dues[code] = wire.amount_text(due, code)
+        return dues
 
     def answers(self) -> dict[str, str]:
         return {

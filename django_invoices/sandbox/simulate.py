@@ -87,7 +87,7 @@ def act(
                 if not Decimal(0) < part < due:
                     raise ActionRefused(
                         _("A part payment must be more than 0 and less than %(due)s.")
-                        % {"due": wire.amount(due)}
+                        % {"due": wire.amount_text(due, locked.payment_asset)}
                     )
                 _deposit(locked, part, SandboxTransaction.PROCESSED, events)
                 _settle(locked, SandboxInvoice.PARTIALLY_PAID, events)
@@ -95,7 +95,8 @@ def act(
                 more = value if value is not None else due + _half(locked, due)
                 if not more > due:
                     raise ActionRefused(
-                        _("An overpayment must be more than %(due)s.") % {"due": wire.amount(due)}
+                        _("An overpayment must be more than %(due)s.")
+                        % {"due": wire.amount_text(due, locked.payment_asset)}
                     )
                 _deposit(locked, more, SandboxTransaction.PROCESSED, events)
                 _settle(locked, SandboxInvoice.PAID, events)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from decimal import Decimal
+from typing import Any
 
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -14,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import conf, delivery, simulate, wire
 from .forms import FailureForm, PaymentForm
-from .models import CallbackDelivery, SandboxInvoice
+from .models import CallbackDelivery, SandboxInvoice, SandboxTransaction
 
 ACTION_LABELS = {
     simulate.PAY: gettext_lazy("Pay in full"),
@@ -85,6 +88,11 @@ def payment_page(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
         invoice.refresh_from_db()
     else:
         status = 200
+    transactions = list(invoice.transactions.all())
+    received = sum(
+        (tx.amount for tx in transactions if tx.status == SandboxTransaction.PROCESSED),
+        Decimal(0),
+    )
     return render(
         request,
         "invoices_sandbox/pay.html",
@@ -99,23 +107,38 @@ def payment_page(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
             ),
             "return_url": "" if invoice.is_open else wire.return_url(invoice),
             "button_title": invoice.redirect_button_title or _("Back to the shop"),
-            "deliveries": invoice.deliveries.all(),
+            "deliveries": [_delivery_row(delivery) for delivery in invoice.deliveries.all()],
             "has_held": invoice.deliveries.filter(state=CallbackDelivery.HELD).exists(),
             "transactions": [
                 {
-                    "amount": wire.amount(tx.amount),
-                    "asset": tx.asset,
+                    "amount": wire.amount_text(tx.amount, tx.asset),
                     "status": tx.status,
                     "tx_id": tx.tx_id,
                 }
-                for tx in invoice.transactions.all()
+                for tx in transactions
             ],
-            "amount_text": wire.amount(invoice.amount),
-            "payment_amount_text": wire.amount(invoice.payment_amount),
+            "amount_text": wire.amount_text(invoice.amount, invoice.asset),
+            "payment_amount_text": wire.amount_text(invoice.payment_amount, invoice.payment_asset),
+            "received_text": wire.amount_text(received, invoice.payment_asset) if received else "",
             "error": error,
         },
         status=status,
     )
+
+
+def _delivery_row(sent: CallbackDelivery) -> dict[str, Any]:
+    """A callback with the status it carried (its body is the sandbox's own JSON)."""
+    try:
+        data = json.loads(sent.body).get("data")
+    except (ValueError, AttributeError):
+        data = None
+    status = str(data.get("status") or "") if isinstance(data, dict) else ""
+    return {
+        "delivery": sent,
+        "status": status,
+        # A narrow screen may break CONFIRMATION_AWAITING at its underscore, not mid-word.
+        "status_parts": status.split("_") if status else [],
+    }
 
 
 def _back(request: HttpRequest) -> HttpResponse:

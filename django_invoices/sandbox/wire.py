@@ -62,6 +62,22 @@ def amount(value: Decimal | None) -> str | None:
     return None if value is None else format_amount(value)
 
 
+def amount_text(value: Decimal | None, asset: str) -> str:
+    """An amount for people, in the asset's precision: ``24.90 EUR``, ``0.00108167 BTC``.
+
+    Digits beyond the precision are kept (an amount is never shown rounded); an asset
+    the sandbox does not know is shown as the wire writes it.
+    """
+    if value is None:
+        return ""
+    text = format_amount(value)
+    precision = ASSETS_BY_CODE.get(asset, {}).get("precision")
+    whole, _, fraction = text.partition(".")
+    if precision and len(fraction) < precision:
+        text = f"{whole}.{fraction.ljust(precision, '0')}"
+    return f"{text} {asset}".strip()
+
+
 def convert(value: Decimal, from_asset: str, to_asset: str) -> Decimal:
     """``value`` of ``from_asset`` in ``to_asset``, rounded up to its precision."""
     if from_asset == to_asset:

@@ -287,6 +287,23 @@ def describe(result: Transition) -> str:
     return f"no change (stays {result.old_status})"
 
 
+def invoice_of_event(event: CallbackEvent) -> Invoice | None:
+    """The invoice an authentic event names, as far as our own records tell.
+
+    For pages that show an event not applied (yet): nothing is locked, read from the
+    provider or changed.
+    """
+    if event.invoice_id is not None:
+        return event.invoice
+    if not event.verified:
+        return None
+    try:
+        parsed = callbacks.parse(event.body.encode("utf-8"))
+    except ValueError:
+        return None
+    return find_named_invoice(parsed, event.account)
+
+
 def _resolve_through_api(
     parsed: callbacks.ParsedCallback, account: str, *, fast: bool
 ) -> Invoice | None:

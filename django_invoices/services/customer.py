@@ -9,6 +9,7 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
@@ -25,7 +26,7 @@ from ..statuses import (
 )
 from .fields import max_length
 from .provider import get_client
-from .transitions import apply_invoice_data
+from .transitions import apply_invoice_data, credited_gross
 
 logger = logging.getLogger("django_invoices")
 
@@ -51,6 +52,14 @@ def payment_outcome(invoice: Invoice) -> str:
     if invoice.is_open:
         return OUTCOME_PENDING
     return OUTCOME_FAILED
+
+
+def overpayment(invoice: Invoice) -> tuple[Decimal, Decimal] | None:
+    """``(received, due)`` in the payment asset when a paid invoice got more than due."""
+    if invoice.status != InvoiceStatus.PAID or invoice.payment_amount is None:
+        return None
+    received = credited_gross(invoice)
+    return (received, invoice.payment_amount) if received > invoice.payment_amount else None
 
 
 def parse_invoice_id(value: Any) -> uuid.UUID | None:

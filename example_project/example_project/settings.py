@@ -36,9 +36,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Before django_invoices: its templates/django_invoices/return.html extends the app's.
+    "shop",
     "django_invoices",
     "django_invoices.sandbox",
-    "shop",
 ]
 
 MIDDLEWARE = [
@@ -111,5 +112,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_invoices": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "django_invoices": {"handlers": ["console"], "level": "INFO"},
+        # The shop's own lines ("Shipped Purchase 3 ...") on the runserver console.
+        "shop": {"handlers": ["console"], "level": "INFO"},
+    },
 }

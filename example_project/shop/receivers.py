@@ -11,9 +11,15 @@ from .models import Purchase
 logger = logging.getLogger("shop")
 
 
+# [start]
 @receiver(order_paid)
 def ship_purchase(sender, order, invoice, **kwargs):  # type: ignore[no-untyped-def]
     purchase = order.shop_object
-    if isinstance(purchase, Purchase) and not purchase.shipped:
-        Purchase.objects.filter(pk=purchase.pk).update(shipped=True)
+    if not isinstance(purchase, Purchase):
+        return  # an order of someone else's making
+    # One conditional UPDATE: whoever flips the flag ships, so nothing ships twice.
+    if Purchase.objects.filter(pk=purchase.pk, shipped=False).update(shipped=True):
         logger.info("Shipped %s (paid through invoice %s)", purchase, invoice)
+
+
+# [end]

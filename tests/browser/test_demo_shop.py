@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from ..example_shop import clean_env, demo_env
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
 SHOTS = ROOT / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "screenshots"  # the pictures the docs show, kept in git
 CHROMIUM_FLAGS = [
     "--headless=new",
     "--no-sandbox",
@@ -64,6 +66,7 @@ class Shop(str):
     """The shop's base URL, knowing where its database is."""
 
     database: Path
+    log: Path
 
     def shipped(self) -> list[int]:
         """The ``shipped`` flag of every purchase, read straight from the shop's database."""
@@ -113,6 +116,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
                 time.sleep(0.2)
         served = Shop(base)
         served.database = data / "shop.sqlite3"
+        served.log = data / "server.log"
         yield served
     finally:
         server.terminate()
@@ -176,8 +180,10 @@ def test_buy_pay_and_come_back_to_a_paid_order(page, shop):  # type: ignore[no-u
     page.shot("shop-return-paid")
     assert "Thank you, your payment was received" in page.inner_text("h1")
     assert "24.90 EUR" in page.content()
-    # The signed callbacks reached the shop: its order_paid receiver shipped the purchase.
+    # The signed callbacks reached the shop: its order_paid receiver shipped the purchase,
+    # and said so on the console (the shop logger has a handler).
     assert shop.shipped()[-1] == 1
+    assert "Shipped Purchase" in shop.log.read_text()
 
 
 def test_let_it_expire_and_come_back(page, shop):  # type: ignore[no-untyped-def]
@@ -191,6 +197,52 @@ def test_let_it_expire_and_come_back(page, shop):  # type: ignore[no-untyped-def
     page.shot("shop-return-expired")
     assert "Your payment was not completed" in page.inner_text("h1")
     assert shop.shipped()[-1] == 0
+    # The same order can be paid again, from the page the customer is on.
+    page.click("[data-pay-again]")
+    page.wait_for_url("**/sandbox/pay/**")
+    page.click("button[name=action][value=pay]")
+    page.wait_for_selector("[data-return]")
+    page.click("[data-return]")
+    page.wait_for_url("**/invoices/return/**")
+    page.shot("shop-return-paid-again")
+    assert "Thank you, your payment was received" in page.inner_text("h1")
+    assert shop.shipped()[-1] == 1
+
+
+def _overflow(page):  # type: ignore[no-untyped-def]
+    """How far the page, or any card on it, is wider than its box (0 when it fits)."""
+    return page.evaluate(
+        """() => Math.max(
+            document.documentElement.scrollWidth - document.documentElement.clientWidth,
+            ...[...document.querySelectorAll('.card')].map(c => c.scrollWidth - c.clientWidth))"""
+    )
+
+
+def test_the_sandbox_page_fits_a_375_px_phone(page, shop):  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": 375, "height": 812})
+    buy_first_product(page, shop)
+    page.click("summary:has-text('Failure modes')")
+    # Each checkbox sits inside the label of its own option, on the same line.
+    for box in page.locator("ul.checks input[type=checkbox]").all():
+        label = page.locator(f"label[for='{box.get_attribute('id')}']")
+        assert label.locator("input").get_attribute("id") == box.get_attribute("id")
+        box_top, text_top = box.bounding_box()["y"], label.locator("span").bounding_box()["y"]
+        assert abs(box_top - text_top) < 12
+    assert "USDT (" in page.inner_text("select[name=payment_asset]")  # what is due in each
+    assert _overflow(page) == 0
+    page.screenshot(path=str(DOCS_SHOTS / "sandbox-payment-page-375px.png"), full_page=True)
+    page.click("button[name=action][value=pay]")
+    page.wait_for_selector("[data-return]")
+    assert page.locator("[data-to-pay]").count() == 0
+    assert "Received" in page.inner_text("[data-received]")
+    assert "24.90 EUR" in page.inner_text("[data-amount]")
+    carried = page.locator("[data-carried]").all_inner_texts()
+    assert carried[-1] == "PAID" and "CONFIRMATION_AWAITING" in [
+        t.replace("\n", "") for t in carried
+    ]
+    assert _overflow(page) == 0
+    page.shot("sandbox-375px")
+    page.screenshot(path=str(DOCS_SHOTS / "sandbox-paid-375px.png"), full_page=True)
 
 
 def test_staff_find_the_payment_in_the_admin(page, shop):  # type: ignore[no-untyped-def]
@@ -215,3 +267,50 @@ def test_staff_find_the_payment_in_the_admin(page, shop):  # type: ignore[no-unt
     assert "Paid" in page.inner_text("#content")
     assert page.locator("#deposits-group tbody tr.has_original").count() >= 1
     assert "applied" in page.inner_text("#callback_events-group").lower()
+    assert "59.000" not in page.content() and "24.900" not in page.content()
+
+
+def test_staff_see_the_current_invoice_and_the_callback_log(page, shop):  # type: ignore[no-untyped-def]
+    buy_first_product(page, shop)
+    page.click("button[name=action][value=pay]")
+    page.wait_for_selector("[data-return]")
+    page.set_viewport_size({"width": 1100, "height": 860})
+    page.goto(shop + "/admin/")
+    if page.locator("input[name=username]").count():
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", "admin")
+        page.click("input[type=submit]")
+    page.goto(shop + "/admin/django_invoices/order/")
+    # At 1100 px the current-invoice column is whole, inside the list's visible width.
+    visible = page.locator(".results").bounding_box()
+    cell = page.locator("#result_list td.field-current_invoice").first.bounding_box()
+    assert cell["x"] + cell["width"] <= visible["x"] + visible["width"]
+    page.shot("admin-orders-1100px")
+
+    # A forged callback: refused, and listed with what it claims and why it was refused.
+    forged = urllib.request.Request(
+        shop + "/invoices/callback/default/",
+        data=b'{"event": "Invoice", "data": {"id": "forged-invoice", "status": "PAID"}}',
+        headers={"Content-Type": "application/json", "kun-signature": "0" * 96},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 401
+
+    # The callback log on a wide screen: every column in view, the nav sidebar open.
+    page.set_viewport_size({"width": 1600, "height": 860})
+    page.goto(shop + "/admin/django_invoices/callbackevent/")
+    visible = page.locator(".results").bounding_box()
+    last = page.locator("#result_list thead th").last.bounding_box()
+    assert last["x"] + last["width"] <= visible["x"] + visible["width"]
+    header = page.inner_text("#result_list thead")
+    assert "PROVIDER STATUS" in header.upper()
+    statuses = [
+        text.replace("\n", "")
+        for text in page.locator("#result_list td.field-provider_status_display").all_inner_texts()
+    ]
+    assert "PAID" in statuses and "PAYMENT_AWAITING" in statuses
+    refused_row = page.locator("#result_list tr", has_text="forged-invoice")
+    assert "bad_signature" in refused_row.inner_text()
+    page.shot("admin-callback-events")
+    page.screenshot(path=str(DOCS_SHOTS / "admin-callback-events.png"), full_page=True)

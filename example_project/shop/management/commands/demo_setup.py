@@ -3,6 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -29,14 +30,15 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if not user_model.objects.filter(username=USERNAME).exists():
             user_model.objects.create_superuser(USERNAME, "admin@example.com", PASSWORD)
+        # Where the shop really is: the URL the settings build every link from.
+        base = settings.SHOP_BASE_URL.rstrip("/")
         self.stdout.write(
             "\n".join(
                 [
                     "",
                     "Demo shop ready:",
-                    "  shop:  http://127.0.0.1:8000/",
-                    f"  admin: http://127.0.0.1:8000/admin/  (user {USERNAME!r}, "
-                    f"password {PASSWORD!r})",
+                    f"  shop:  {base}/",
+                    f"  admin: {base}/admin/  (user {USERNAME!r}, password {PASSWORD!r})",
                     "",
                 ]
             )

@@ -1,0 +1,50 @@
+"""A shop's payment tests with the kunapay fixture: docs/howto/testing.rst shows them."""
+
+# [start-imports]
+import logging
+
+from django_invoices.models import CallbackEvent
+
+# [end-imports]
+
+
+# [start-ships]
+def test_customer_pays_and_the_purchase_ships(kunapay, order, purchase):
+    kunapay.pay(order)  # makes the order's invoice, then the buyer pays it in full
+
+    # The sandbox's signed callbacks reached the shop's callback view; its
+    # order_paid receiver (shop/receivers.py) shipped the purchase.
+    purchase.refresh_from_db()
+    assert purchase.shipped
+
+
+def test_an_expired_invoice_ships_nothing(kunapay, order, purchase):
+    kunapay.expire(order)
+
+    order.refresh_from_db()
+    purchase.refresh_from_db()
+    assert order.status == "expired"
+    assert not purchase.shipped
+
+
+# [end-ships]
+
+
+# [start-ships-once]
+def test_a_repeated_callback_ships_once(kunapay, order, purchase, caplog):
+    caplog.set_level(logging.INFO, logger="shop")
+    with kunapay.failing("callback_twice"):  # KUNA Pay sends every callback twice
+        kunapay.pay(order)
+
+    # The PAID news arrived twice...
+    paid = [body for body in kunapay.callbacks() if body["data"].get("status") == "PAID"]
+    assert len(paid) == 2
+    # ...was applied once and recognised once as a duplicate...
+    states = CallbackEvent.objects.filter(provider_status="PAID").values_list("state", flat=True)
+    assert sorted(states) == ["applied", "duplicate"]
+    # ...and the purchase shipped once.
+    shipped = [r for r in caplog.records if r.getMessage().startswith("Shipped")]
+    assert len(shipped) == 1
+
+
+# [end-ships-once]
