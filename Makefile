@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 MANAGE := cd example_project && ../$(BIN)/python manage.py
 # The demo's published values (DEBUG on, demo keys) go to `make demo` only.
 DEMO_ENV := $(shell grep -E '^[A-Z_]+=' example_project/demo.env)
-DEMO_MANAGE := cd example_project && env $(DEMO_ENV) ../$(BIN)/python manage.py
+# `make demo PORT=8123` serves the demo on another port, and its URLs follow.
+PORT ?= 8000
+SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
+DEMO_MANAGE := cd example_project && env $(DEMO_ENV) SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py
 
 .PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
 
@@ -45,8 +48,6 @@ package-check: $(STAMP)
 
 ## The example shop on http://127.0.0.1:$(PORT) (SQLite, built-in sandbox);
 ## `make demo PORT=8123` serves it on another port, and its URLs follow.
-PORT ?= 8000
-SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
 demo: $(STAMP)
 	$(DEMO_MANAGE) migrate --noinput
 	$(DEMO_MANAGE) migrate --noinput --database sandbox
