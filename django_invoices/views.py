@@ -30,7 +30,8 @@ REJECTION_STATUS = {
 @require_POST
 @transaction.non_atomic_requests
 def callback(request: HttpRequest, account: str) -> HttpResponse:
-    """Receive a KUNA Pay callback: store it, verify it, apply it, answer 200 quickly.
+    """Receive a KUNA Pay callback: store it, verify it, apply it (or, with a task
+    system, queue it), answer 200 quickly.
 
     Not atomic even under ``ATOMIC_REQUESTS``: the stored event must survive whatever
     happens while it is applied.
@@ -51,7 +52,7 @@ def callback(request: HttpRequest, account: str) -> HttpResponse:
             {"error": rejection, "detail": event.outcome}, status=REJECTION_STATUS[rejection]
         )
     try:
-        event = services.process_callback_event(event)
+        event = services.dispatch_callback_event(event)
     except Exception:  # the event is stored; never answer an authentic callback with 500
         logger.exception("Applying callback event %s failed; it stays pending", event.pk)
     return JsonResponse({"event": event.pk, "state": event.state, "detail": event.outcome})

@@ -11,6 +11,7 @@ may move.
 - ``callback_events``: storing callbacks and applying them exactly once;
 - ``customer``: what the return view, checkout and REST API ask for a customer;
 - ``bulk``: the admin's actions on many orders or invoices;
+- ``dispatch``: applying work now or queueing it for a task worker (``TASKS``);
 - ``fields``: reading the provider's fields into what the models store.
 """
 
@@ -52,6 +53,7 @@ from .customer import (
     payment_outcome,
     refresh_if_stale,
 )
+from .dispatch import dispatch_callback_event
 from .invoices import create_invoice, refresh_invoice
 from .provider import (
     absolute_url,
@@ -95,6 +97,7 @@ __all__ = [
     "create_invoice",
     "create_invoices",
     "current_invoices",
+    "dispatch_callback_event",
     "find_customer_invoice",
     "get_client",
     "get_order",
