@@ -41,11 +41,12 @@ def retry_delay(retries_so_far: int) -> float:
     return float(min(cap, first * 2 ** max(0, retries_so_far)))
 
 
-def enqueue(job: str, *args: Any) -> None:
+def enqueue(job: str, *args: Any, at_once: bool = False) -> None:
     """Queue ``jobs.<job>(*args)`` once the current transaction commits.
 
     After the commit, so a worker never looks for rows it cannot see yet; outside a
-    transaction it is sent at once. Raises ``ImproperlyConfigured`` when no task system
+    transaction, or ``at_once`` (the caller's rows are committed already), it is sent
+    at once. Raises ``ImproperlyConfigured`` when no task system
     is chosen, and whatever the task system raises when it cannot take the task (the
     callers keep their rows pending, so a sweep still finds them).
     """
@@ -62,7 +63,7 @@ def enqueue(job: str, *args: Any) -> None:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured(f"DJANGO_INVOICES['TASKS'] is {chosen!r}: nothing to queue.")
-    if transaction.get_connection().in_atomic_block:
+    if not at_once and transaction.get_connection().in_atomic_block:
         transaction.on_commit(lambda: send(job, list(args)))
     else:
         send(job, list(args))

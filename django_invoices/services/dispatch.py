@@ -21,7 +21,8 @@ def dispatch_callback_event(event: CallbackEvent) -> CallbackEvent:
     if not background.queued() or event.state != CallbackEvent.State.PENDING:
         return process_callback_event(event)
     try:
-        background.enqueue("process_callback_event", event.pk)
+        # The event was committed when stored (``receive_callback``).
+        background.enqueue("process_callback_event", event.pk, at_once=True)
     except Exception:
         logger.exception("Could not queue callback event %s; applying it now", event.pk)
         return process_callback_event(event)
