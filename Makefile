@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANAGE := cd example_project && ../$(BIN)/python manage.py
 
-.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
+.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,22 @@ demo: $(STAMP)
 	$(MANAGE) migrate --noinput --database sandbox
 	$(MANAGE) demo_setup
 	$(MANAGE) runserver 127.0.0.1:8000
+
+## The example shop with a task worker: callbacks are acknowledged at once and applied
+## a moment later by django-tasks' database worker (same SQLite database). Ctrl-C stops both.
+demo-worker: $(STAMP)
+	DEMO_WORKER=1 $(MANAGE) migrate --noinput
+	DEMO_WORKER=1 $(MANAGE) migrate --noinput --database sandbox
+	DEMO_WORKER=1 $(MANAGE) demo_setup
+	cd example_project && DEMO_WORKER=1 sh -c 'trap "kill 0" EXIT INT TERM; \
+		../$(BIN)/python manage.py db_worker --interval 0.5 --no-reload & \
+		../$(BIN)/python manage.py runserver 127.0.0.1:8000'
+
+## Tests with real worker processes: a Celery worker on Redis and django-tasks' database
+## worker on PostgreSQL, killed in the middle of tasks. Needs DATABASE_URL (PostgreSQL)
+## and Debian's redis-server (or REDIS_URL); fails, not skips, when one is missing.
+test-workers: $(STAMP)
+	REQUIRE_WORKERS=1 $(BIN)/python -m pytest -q --ds=tests.workers.settings tests/workers
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -146,6 +146,8 @@ def send(delivery: CallbackDelivery) -> bool:
             delivery.error = f"{exc.__class__.__name__}: {exc}"[:1000]
         else:
             delivery.response_status = response.status_code
+            delivery.response_text = response.text[:1000]
+            delivery.response_ms = int(response.elapsed.total_seconds() * 1000)
             delivery.error = "" if response.status_code == 200 else response.text[:1000]
             if response.status_code == 200:
                 delivery.state = CallbackDelivery.DELIVERED
