@@ -70,37 +70,38 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_url():
     """REDIS_URL, or a private redis-server on a free loopback port."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    os.environ["REDIS_URL"] = url
+    server = None
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    _wait_for_redis(url)
     yield url
-    server.terminate()
-    server.wait(10)
+    if server is not None:
+        server.terminate()
+        server.wait(10)
+
+
+def _wait_for_redis(url, seconds=15):
+    import redis
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
