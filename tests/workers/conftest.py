@@ -50,15 +50,16 @@ def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.fspath).parents:
-            if os.environ.get("REQUIRE_WORKERS") == "1":
-                item.add_marker(pytest.mark.usefixtures("_required_workers"))
-            else:
+            # With REQUIRE_WORKERS=1, _workers_available fails them instead.
+            if os.environ.get("REQUIRE_WORKERS") != "1":
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture
-def _required_workers():
-    pytest.fail(f"REQUIRE_WORKERS=1 but the worker tests cannot run: {_missing()}")
+@pytest.fixture(autouse=True)
+def _workers_available():
+    reason = _missing()
+    if reason:
+        pytest.fail(f"REQUIRE_WORKERS=1 but the worker tests cannot run: {reason}")
 
 
 def free_port() -> int:
@@ -105,7 +106,7 @@ def _wait_for_redis(url, seconds=15):
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache(redis_url, settings):
+def _clear_cache(_workers_available, redis_url, settings):
     """Replaces the suite's own: the cache here is this Redis, emptied for each test."""
     import redis
 
