@@ -389,3 +389,20 @@ def test_queue_named_by_setting(db, queued, settings, committed):
 def test_detail_pattern_matches_the_invoice_url():
     # Guards the stub URL the tests above register against a change of the client.
     assert re.fullmatch(rf"{re.escape(API)}/v1/invoice/[0-9a-f-]{{36}}", DETAIL)
+
+
+def test_refresh_open_command_queues_chunks_when_a_task_system_is_set(
+    db, queued, settings, committed
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.DJANGO_INVOICES = {**QUEUED, "TASKS_CHUNK_SIZE": 2}
+    invoices = [make_invoice(f"A-{i}") for i in range(3)]
+    Invoice.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    out = StringIO()
+    with committed():
+        call_command("invoices_refresh_open", stdout=out)
+    assert out.getvalue().strip() == "Queued 3 open invoices in 2 tasks."
+    assert sorted(pk for r in queued for pk in r.args[0]) == sorted(i.pk for i in invoices)

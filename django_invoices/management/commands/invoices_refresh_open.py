@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_invoices import services
+from django_invoices import background, services
 
 
 class Command(BaseCommand):
@@ -21,8 +21,16 @@ class Command(BaseCommand):
             help="Only invoices not read back for this many minutes (default: 15).",
         )
         parser.add_argument("--limit", type=int, default=500, help="At most this many invoices.")
+        parser.add_argument(
+            "--now",
+            action="store_true",
+            help="Read them here and now even when DJANGO_INVOICES['TASKS'] names a task "
+            "system (which otherwise gets them in chunks of TASKS_CHUNK_SIZE).",
+        )
 
-    def handle(self, *args: Any, older_than: int, limit: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, older_than: int, limit: int, now: bool = False, **options: Any
+    ) -> None:
         # A year is as good as forever here, and keeps the date arithmetic in range.
         if not 0 <= older_than <= 366 * 24 * 60 or limit < 1:
             raise CommandError(
@@ -33,6 +41,10 @@ class Command(BaseCommand):
         )
         if not invoices:
             self.stdout.write("No open invoices to refresh.")
+            return
+        if background.queued() and not now:
+            tasks = background.enqueue_chunks("refresh_invoices", [i.pk for i in invoices])
+            self.stdout.write(f"Queued {len(invoices)} open invoices in {tasks} tasks.")
             return
         outcomes = services.refresh_invoices(invoices)
         failed = [o for o in outcomes if o.outcome == services.Outcome.FAILED]
