@@ -251,7 +251,7 @@ def test_admin_queues_a_large_selection_and_says_where_to_watch(
         )
     messages = [str(m) for m in response.context["messages"]]
     assert messages == [
-        "Queued 5 invoices for a refresh from KUNA Pay (3 tasks). Watch the workers at /flower/."
+        "Queued 5 invoices for a refresh from KUNA Pay in 3 tasks. Watch the workers at /flower/."
     ]
     assert [r.task.name for r in queued] == ["refresh_invoices"] * 3
     assert sorted(pk for r in queued for pk in r.args[0]) == sorted(i.pk for i in invoices)

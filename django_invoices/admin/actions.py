@@ -56,8 +56,8 @@ def create_invoices(
         "create_invoices",
         queryset.order_by("pk").values_list("pk", flat=True),
         lambda count: ngettext(
-            "Queued %(count)d order for an invoice at KUNA Pay (%(tasks)d task).",
-            "Queued %(count)d orders for invoices at KUNA Pay (%(tasks)d tasks).",
+            "Queued %(count)d order for an invoice at KUNA Pay",
+            "Queued %(count)d orders for invoices at KUNA Pay",
             count,
         ),
     ):
@@ -90,9 +90,8 @@ def refresh_orders(
         "refresh_invoices",
         [invoice.pk for invoice in services.current_invoices(queryset.order_by("pk")).values()],
         lambda count: ngettext(
-            "Queued the invoice of %(count)d order for a refresh from KUNA Pay (%(tasks)d task).",
-            "Queued the invoices of %(count)d orders for a refresh from KUNA Pay "
-            "(%(tasks)d tasks).",
+            "Queued the invoice of %(count)d order for a refresh from KUNA Pay",
+            "Queued the invoices of %(count)d orders for a refresh from KUNA Pay",
             count,
         ),
     ):
@@ -125,8 +124,8 @@ def refresh_invoices(
         "refresh_invoices",
         queryset.order_by("pk").values_list("pk", flat=True),
         lambda count: ngettext(
-            "Queued %(count)d invoice for a refresh from KUNA Pay (%(tasks)d task).",
-            "Queued %(count)d invoices for a refresh from KUNA Pay (%(tasks)d tasks).",
+            "Queued %(count)d invoice for a refresh from KUNA Pay",
+            "Queued %(count)d invoices for a refresh from KUNA Pay",
             count,
         ),
     ):
@@ -185,7 +184,13 @@ def _queued(
     )
     modeladmin.message_user(
         request,
-        f"{done(len(ids)) % {'count': len(ids), 'tasks': tasks}} {watch}",
+        " ".join(
+            (
+                done(len(ids)) % {"count": len(ids)},
+                ngettext("in %(tasks)d task.", "in %(tasks)d tasks.", tasks) % {"tasks": tasks},
+                watch,
+            )
+        ),
         messages.INFO,
     )
     return True
@@ -292,8 +297,8 @@ def reapply_callbacks(
         "process_callback_events",
         retryable.order_by("received_at", "pk").values_list("pk", flat=True),
         lambda count: ngettext(
-            "Queued %(count)d callback event to be applied again (%(tasks)d task).",
-            "Queued %(count)d callback events to be applied again (%(tasks)d tasks).",
+            "Queued %(count)d callback event to be applied again",
+            "Queued %(count)d callback events to be applied again",
             count,
         ),
     ):
