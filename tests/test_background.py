@@ -406,3 +406,69 @@ def test_refresh_open_command_queues_chunks_when_a_task_system_is_set(
         call_command("invoices_refresh_open", stdout=out)
     assert out.getvalue().strip() == "Queued 3 open invoices in 2 tasks."
     assert sorted(pk for r in queued for pk in r.args[0]) == sorted(i.pk for i in invoices)
+
+
+def test_a_database_error_requeues_the_task(db, queued, run_queued, monkeypatch):
+    from django.db import OperationalError
+
+    def database_down(event_id):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setitem(jobs.JOBS, "process_callback_event", database_down)
+    background.enqueue("process_callback_event", 7, at_once=True)
+    assert run_queued(queued) == [{"retry": 1}]
+    assert [(r.args, r.kwargs) for r in queued] == [([7], {"attempt": 1})]
+
+
+# -- Celery's tasks, without a broker ----------------------------------------------------
+
+
+@pytest.fixture
+def with_celery():
+    pytest.importorskip("celery")
+    from django_invoices.tasks import with_celery
+
+    return with_celery
+
+
+def test_celery_tasks_are_acknowledged_late_and_redelivered_when_their_worker_dies(with_celery):
+    for job, task in with_celery.TASKS.items():
+        assert task.name == f"django_invoices.{job}"
+        assert task.acks_late is True and task.reject_on_worker_lost is True
+    assert set(with_celery.TASKS) == set(jobs.JOBS)
+
+
+class FakeCeleryTask:
+    name = "django_invoices.refresh_invoices"
+
+    def __init__(self, retries):
+        self.request = type("Request", (), {"retries": retries})()
+        self.retried = None
+
+    def retry(self, **kwargs):
+        self.retried = kwargs
+        return RuntimeError("retry")
+
+
+def test_celery_retry_narrows_to_what_failed_and_backs_off(with_celery, settings, monkeypatch):
+    settings.DJANGO_INVOICES = {**DJANGO_INVOICES, "TASKS_RETRY_BACKOFF": 5}
+
+    def fails(ids):
+        raise jobs.RetryLater("two failed", [[3, 4]])
+
+    monkeypatch.setitem(jobs.JOBS, "refresh_invoices", fails)
+    task = FakeCeleryTask(retries=2)
+    with pytest.raises(RuntimeError):
+        with_celery.run(task, "refresh_invoices", ([1, 2, 3, 4],))
+    assert task.retried["args"] == [[3, 4]]
+    assert task.retried["countdown"] == 20
+
+
+def test_celery_gives_up_after_the_last_retry(with_celery, settings, monkeypatch):
+    settings.DJANGO_INVOICES = {**DJANGO_INVOICES, "TASKS_MAX_RETRIES": 2}
+    monkeypatch.setitem(
+        jobs.JOBS, "refresh_invoices", lambda ids: (_ for _ in ()).throw(jobs.RetryLater("x"))
+    )
+    task = FakeCeleryTask(retries=2)
+    assert with_celery.run(task, "refresh_invoices", ([1],)) == {"gave_up": "x"}
+    assert task.retried is None
