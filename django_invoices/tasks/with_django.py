@@ -44,27 +44,36 @@ def run(job: str, args: tuple[Any, ...], attempt: int) -> Any:
         return {"retry": attempt + 1}
 
 
-@task()
+def _defaults() -> dict[str, Any]:
+    """The backend and queue as configured: a task is checked against its backend when
+    it is defined, and the shop's backends need not have a "default" one."""
+    options: dict[str, Any] = {"backend": str(conf.get("TASKS_BACKEND"))}
+    if conf.get("TASKS_QUEUE"):
+        options["queue_name"] = str(conf.get("TASKS_QUEUE"))
+    return options
+
+
+@task(**_defaults())
 def process_callback_event(event_id: int, attempt: int = 0) -> Any:
     return run("process_callback_event", (event_id,), attempt)
 
 
-@task()
+@task(**_defaults())
 def process_callback_events(event_ids: list[int], attempt: int = 0) -> Any:
     return run("process_callback_events", (event_ids,), attempt)
 
 
-@task()
+@task(**_defaults())
 def process_pending_callbacks(limit: int = 500, attempt: int = 0) -> Any:
     return run("process_pending_callbacks", (limit,), attempt)
 
 
-@task()
+@task(**_defaults())
 def refresh_invoices(invoice_ids: list[int], attempt: int = 0) -> Any:
     return run("refresh_invoices", (invoice_ids,), attempt)
 
 
-@task()
+@task(**_defaults())
 def create_invoices(order_ids: list[int], account: str = "default", attempt: int = 0) -> Any:
     return run("create_invoices", (order_ids, account), attempt)
 
