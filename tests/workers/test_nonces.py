@@ -23,6 +23,7 @@ django.setup()
 from django_invoices import services
 client = services.get_client()
 assert client.auth_mode == "signed", client.auth_mode
+open(sys.argv[3], "w").close()  # ready
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.001)
 seen = []
@@ -45,15 +46,17 @@ def test_nonces_from_several_processes_never_repeat_or_go_backwards(redis_url, t
     }
     signers = [
         subprocess.Popen(
-            [sys.executable, "-c", SIGNER, str(go), str(NONCES_EACH)],
+            [sys.executable, "-c", SIGNER, str(go), str(NONCES_EACH), str(tmp_path / f"ready-{n}")],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
         )
-        for _ in range(PROCESSES)
+        for n in range(PROCESSES)
     ]
-    time.sleep(2)  # every process has set Django up and waits for the start
-    go.touch()
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < PROCESSES and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()  # all at once
     runs = [json.loads(signer.communicate(timeout=120)[0]) for signer in signers]
     assert all(signer.returncode == 0 for signer in signers)
 
