@@ -94,15 +94,19 @@ def test_with_a_worker_the_callback_view_stores_queues_and_answers_without_the_p
 def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     deliver, btc_invoice, api, queued, run_queued, sent
 ):
-    """Ten callbacks about one invoice arrive before the worker gets to them: ten tasks,
+    """Ten callbacks about one invoice arrive before the worker gets to them: one task,
     one read of the API, one payment, one signal."""
     bodies = [invoice_event("PAID", updatedAt=f"2026-11-25T10:00:0{i}.000Z") for i in range(5)]
     bodies += [invoice_event("PAID")] * 3
     bodies += [deposit_event("tx-1", amount="0.001"), invoice_event("PAYMENT_AWAITING")]
+    # The same invoice id spelled in capitals is the same invoice.
+    bodies[4]["data"]["id"] = INVOICE_ID.upper()
     for body in bodies:
         assert deliver(body).status_code == 200
     assert len(api.calls) == 0
-    assert len(queued) == len(bodies) == CallbackEvent.objects.count() == 10
+    assert CallbackEvent.objects.count() == len(bodies) == 10
+    first = CallbackEvent.objects.order_by("pk").first()
+    assert [(r.task.name, r.args) for r in queued] == [("process_callback_event", [first.pk])]
 
     api.get(DETAIL, json={"data": paid_body()})
     run_queued(queued)
@@ -114,6 +118,55 @@ def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     assert btc_invoice.status == InvoiceStatus.PAID
     assert btc_invoice.deposits.count() == 1
     assert sent.count("invoice_paid") == 1 and sent.count("order_paid") == 1
+
+
+def test_a_callback_stored_once_the_task_started_queues_a_task_of_its_own(
+    deliver, btc_invoice, api, queued, run_queued, monkeypatch
+):
+    from django_invoices import services
+
+    deliver(invoice_event("PAYMENT_AWAITING"))
+    original = services.process_callback_events
+
+    def another_arrives_meanwhile(events):
+        deliver(invoice_event("CONFIRMING"))  # after the task looked for pending events
+        return original(events)
+
+    monkeypatch.setattr(services, "process_callback_events", another_arrives_meanwhile)
+    run_queued(queued)
+    monkeypatch.undo()
+
+    second = CallbackEvent.objects.get(provider_status="CONFIRMING")
+    assert second.state == CallbackEvent.State.PENDING
+    assert [r.args for r in queued] == [[second.pk]]
+    run_queued(queued)
+    second.refresh_from_db()
+    assert second.state == CallbackEvent.State.APPLIED
+
+
+def test_callbacks_about_other_invoices_queue_their_own_tasks(
+    deliver, btc_invoice, queued, settings
+):
+    deliver(invoice_event("PAYMENT_AWAITING"))
+    other = invoice_event("PAID")
+    other["data"]["id"] = "11111111-2222-4333-8444-555555555555"
+    deliver(other)
+    deliver(invoice_event("PAID", id="not-a-uuid"))
+    assert len(queued) == 3
+
+
+def test_when_the_cache_fails_every_callback_queues_its_task(
+    deliver, btc_invoice, queued, monkeypatch
+):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "add", down)
+    deliver(invoice_event("PAYMENT_AWAITING"))
+    deliver(invoice_event("CONFIRMING"))
+    assert len(queued) == 2
 
 
 def test_without_a_task_system_the_callback_is_applied_in_the_request(

@@ -53,7 +53,7 @@ from .customer import (
     payment_outcome,
     refresh_if_stale,
 )
-from .dispatch import dispatch_callback_event
+from .dispatch import dispatch_callback_event, pending_events_with
 from .invoices import create_invoice, refresh_invoice
 from .provider import (
     absolute_url,
@@ -105,6 +105,7 @@ __all__ = [
     "lock_invoice",
     "parse_invoice_id",
     "payment_outcome",
+    "pending_events_with",
     "process_callback_event",
     "process_callback_events",
     "process_pending_callbacks",

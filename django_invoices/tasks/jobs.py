@@ -32,14 +32,21 @@ def _worth_retrying(error: Exception | None) -> bool:
 
 
 def process_callback_event(event_id: int) -> str:
-    """Apply one stored callback (``services.process_callback_event``)."""
+    """Apply a stored callback and the others about its invoice that are still pending
+    (``services.pending_events_with``): those that arrived while this task waited did
+    not queue tasks of their own."""
     event = CallbackEvent.objects.filter(pk=event_id).first()
     if event is None:
         return "gone"
-    event = services.process_callback_event(event)
-    if event.state == CallbackEvent.State.PENDING:
-        raise RetryLater(f"callback event {event_id} stays pending: {event.outcome}")
-    return str(event.state)
+    events = services.pending_events_with(event)
+    services.process_callback_events(events)
+    states = dict(
+        CallbackEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("pk", "state")
+    )
+    pending = [pk for pk, state in states.items() if state == CallbackEvent.State.PENDING]
+    if pending:
+        raise RetryLater(f"callback events {pending} stay pending")
+    return str(states[event.pk])
 
 
 def process_callback_events(event_ids: list[int]) -> dict[str, int]:

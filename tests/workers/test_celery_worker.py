@@ -57,11 +57,13 @@ def test_celery_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     for second in range(8):
         send_callback("PAID", updatedAt=f"2026-11-25T10:00:0{second}.000Z")
 
-    start_worker("celery")
+    worker = start_worker("celery")
     wait_for(
         lambda: "pending" not in event_states() and len(event_states()) == 8, 60, "all settled"
     )
     assert stub.reads(INVOICE_ID) == 1
+    # One task for the invoice: the callbacks after the first joined it.
+    assert worker.output().count("] received") == 1
     assert_paid_once(signal_log)
 
 
