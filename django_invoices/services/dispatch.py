@@ -67,7 +67,8 @@ def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
         .exclude(pk=event.pk)
         .order_by("received_at", "pk")
     )
-    return [event, *(other for other in candidates if _subject(other) == subject)]
+    together = [event, *(other for other in candidates if _subject(other) == subject)]
+    return sorted(together, key=lambda e: (e.received_at, e.pk))
 
 
 def queued_mark(event: CallbackEvent) -> str:
