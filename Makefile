@@ -12,7 +12,7 @@ PORT ?= 8000
 SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
 DEMO_MANAGE := cd example_project && env $(DEMO_ENV) SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py
 
-.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
+.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,22 @@ demo: $(STAMP)
 	$(DEMO_MANAGE) migrate --noinput --database sandbox
 	$(DEMO_MANAGE) demo_setup
 	$(DEMO_MANAGE) runserver 127.0.0.1:$(PORT)
+
+## The example shop with a task worker: callbacks are acknowledged at once and applied
+## a moment later by django-tasks' database worker (same SQLite database). Ctrl-C stops both.
+demo-worker: $(STAMP)
+	DEMO_WORKER=1 $(MANAGE) migrate --noinput
+	DEMO_WORKER=1 $(MANAGE) migrate --noinput --database sandbox
+	DEMO_WORKER=1 $(MANAGE) demo_setup
+	cd example_project && DEMO_WORKER=1 sh -c 'trap "kill 0" EXIT INT TERM; \
+		../$(BIN)/python manage.py db_worker --interval 0.5 --no-reload & \
+		../$(BIN)/python manage.py runserver 127.0.0.1:8000'
+
+## Tests with real worker processes: a Celery worker on Redis and django-tasks' database
+## worker on PostgreSQL, killed in the middle of tasks. Needs DATABASE_URL (PostgreSQL)
+## and Debian's redis-server (or REDIS_URL); fails, not skips, when one is missing.
+test-workers: $(STAMP)
+	REQUIRE_WORKERS=1 $(BIN)/python -m pytest -q --ds=tests.workers.settings tests/workers
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

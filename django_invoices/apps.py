@@ -1,3 +1,5 @@
+import contextlib
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,4 +10,9 @@ class DjangoInvoicesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import background, checks  # noqa: F401  (checks registers the system checks)
+
+        if background.mode() == background.CELERY:
+            # Registers the shared tasks, so a worker knows their names.
+            with contextlib.suppress(ImportError):  # reported by check E011
+                from .tasks import with_celery  # noqa: F401

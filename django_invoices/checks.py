@@ -33,6 +33,11 @@ APP_NUMBERS = {
     "CACHE_TIMEOUT": (0, True),
     "REJECTED_BODY_KEEP": (0, True),
     "REJECTED_EVENT_MAX_AGE": (0, False),
+    "TASKS_CHUNK_SIZE": (1, True),
+    "TASKS_ADMIN_THRESHOLD": (0, True),
+    "TASKS_MAX_RETRIES": (0, True),
+    "TASKS_RETRY_BACKOFF": (0, False),
+    "TASKS_RETRY_BACKOFF_MAX": (0, False),
 }
 # Settings where None is meaningful (Django's cache: never expire).
 NONE_ALLOWED = frozenset({"CACHE_TIMEOUT"})
@@ -268,3 +273,133 @@ def check_published_demo_values(app_configs: Any = None, **kwargs: Any) -> list[
             id="django_invoices.E020",
         )
     ]
+
+
+# Cache backends whose incr is not one atomic step shared by every process.
+NON_ATOMIC_INCR_CACHES = (
+    *UNSHARED_CACHES,
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+)
+
+
+@register(Tags.caches)
+def check_nonce_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Signed requests carry a nonce that must never repeat or go backwards for a key;
+    processes count it together in ``NONCE_CACHE``."""
+    signing = [
+        name
+        for name in _account_names_safely()
+        if conf.resolve_auth_mode(_raw_account_safely(name)) == conf.AUTH_SIGNED
+    ]
+    alias = conf.get("NONCE_CACHE")
+    caches = getattr(settings, "CACHES", {}) or {}
+    if alias is not None and alias not in caches:
+        return [
+            Error(
+                f"DJANGO_INVOICES: NONCE_CACHE is {alias!r}, not an alias of CACHES.",
+                hint='Name a cache shared by all processes (e.g. "default"), or None.',
+                id="django_invoices.E013",
+            )
+        ]
+    if not signing or settings.DEBUG:
+        return []
+    backend = str(caches.get(alias, {}).get("BACKEND", "")) if alias is not None else ""
+    if alias is not None and backend not in NON_ATOMIC_INCR_CACHES:
+        return []
+    return [
+        Warning(
+            f"DJANGO_INVOICES: signed requests of {', '.join(map(repr, signing))} count "
+            "their nonces per process.",
+            hint="Nonces may then repeat or go backwards between processes signing with "
+            "one key at once (web and task workers). Set NONCE_CACHE to a Redis or "
+            "Memcached cache, whose incr is atomic across processes.",
+            id="django_invoices.W003",
+        )
+    ]
+
+
+def _account_names_safely() -> list[str]:
+    accounts = conf.get("ACCOUNTS")
+    return conf.account_names() if isinstance(accounts, dict) else [conf.DEFAULT_ACCOUNT]
+
+
+def _raw_account_safely(name: str) -> dict[str, Any]:
+    try:
+        return conf.raw_account(name)
+    except Exception:  # reported by check_settings
+        return {}
+
+
+@register(Tags.compatibility)
+def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``TASKS`` names a task system that is installed and configured."""
+    from . import background
+
+    chosen = conf.get("TASKS") or None
+    if chosen not in background.MODES:
+        return [
+            Error(
+                f"DJANGO_INVOICES: TASKS is {chosen!r}.",
+                hint='Use None (work runs in the request), "django.tasks" or "celery".',
+                id="django_invoices.E011",
+            )
+        ]
+    if chosen == background.CELERY and not _importable("celery"):
+        return [
+            Error(
+                'DJANGO_INVOICES: TASKS is "celery" but Celery is not installed.',
+                hint="pip install django-invoices[celery]",
+                id="django_invoices.E011",
+            )
+        ]
+    if chosen != background.DJANGO_TASKS:
+        return []
+    handler = _task_backends()
+    if handler is None:
+        return [
+            Error(
+                'DJANGO_INVOICES: TASKS is "django.tasks" but Django\'s Tasks framework '
+                "is not available.",
+                hint="Use Django 6.0 or newer, or pip install django-invoices[tasks] (the "
+                "django-tasks package) on Django 5.2.",
+                id="django_invoices.E011",
+            )
+        ]
+    alias = str(conf.get("TASKS_BACKEND"))
+    if alias not in handler.settings:
+        return [
+            Error(
+                f"DJANGO_INVOICES: TASKS_BACKEND is {alias!r}, not a backend of the TASKS setting.",
+                hint=f"Configured: {', '.join(sorted(handler.settings)) or 'none'}.",
+                id="django_invoices.E012",
+            )
+        ]
+    backend = str(handler.settings[alias].get("BACKEND", ""))
+    if backend.endswith(".ImmediateBackend"):
+        return [
+            Warning(
+                f"DJANGO_INVOICES: the tasks backend {alias!r} runs tasks at once, in the "
+                "process that enqueues them.",
+                hint="Callbacks are then applied inside the provider's request, as with "
+                "TASKS = None. Configure a backend with workers (e.g. django-tasks-db's "
+                "DatabaseBackend) to take the work out of the request.",
+                id="django_invoices.W004",
+            )
+        ]
+    return []
+
+
+def _importable(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _task_backends() -> Any:
+    from .tasks import framework
+
+    return framework.task_backends

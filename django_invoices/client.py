@@ -118,6 +118,7 @@ class KunaPayClient:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        nonce_source: Callable[[int], int] | None = None,
     ) -> None:
         if auth_mode == AUTH_SIGNED and not (public_key and private_key):
             raise ValueError("signed mode needs both public_key and private_key")
@@ -142,6 +143,9 @@ class KunaPayClient:
         self._clock = clock
         self._sleep = sleep
         self._last_nonce = 0
+        # Shared with other processes signing with this key (``services.nonces``): given
+        # this process's next nonce, it answers one no process has used, at least as big.
+        self._nonce_source = nonce_source
         # Requests may go out from several threads at once (bulk refresh in admin).
         self._nonce_lock = threading.Lock()
 
@@ -286,8 +290,11 @@ class KunaPayClient:
         # Strictly increasing milliseconds, even for two calls within one millisecond.
         with self._nonce_lock:
             now = int(self._clock() * 1000)
-            self._last_nonce = max(now, self._last_nonce + 1)
-            return str(self._last_nonce)
+            nonce = max(now, self._last_nonce + 1)
+            if self._nonce_source is not None:
+                nonce = max(nonce, self._nonce_source(nonce))
+            self._last_nonce = nonce
+            return str(nonce)
 
     def _headers(self, path_and_query: str, body_text: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}

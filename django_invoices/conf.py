@@ -81,6 +81,31 @@ DEFAULTS: dict[str, Any] = {
     "REFRESH_MIN_INTERVAL": 10,
     # Seconds after which the built-in page of a pending payment reloads itself.
     "PENDING_PAGE_REFRESH": 10,
+    # Background work (docs/howto/background.rst)
+    # Where work that talks to KUNA Pay runs: None in the request (no worker needed),
+    # "django.tasks" on Django's Tasks framework (the django-tasks package on Django
+    # 5.2), or "celery" through the shop's Celery app.
+    "TASKS": None,
+    # The django.tasks backend (an alias of the TASKS setting) the tasks are sent to.
+    "TASKS_BACKEND": "default",
+    # The queue of every task; None leaves it to the backend or to Celery's routing.
+    "TASKS_QUEUE": None,
+    # Invoices or orders per task when many are refreshed or created at once.
+    "TASKS_CHUNK_SIZE": 25,
+    # Admin selections of more rows than this are queued; smaller ones run at once.
+    "TASKS_ADMIN_THRESHOLD": 20,
+    # Retries of a task that met a provider timeout, a 5xx or a database error, after
+    # TASKS_RETRY_BACKOFF seconds, doubling each time up to TASKS_RETRY_BACKOFF_MAX.
+    "TASKS_MAX_RETRIES": 8,
+    "TASKS_RETRY_BACKOFF": 5,
+    "TASKS_RETRY_BACKOFF_MAX": 600,
+    # Where staff can watch queued work (a URL or path, e.g. Flower or the task
+    # results' admin page), named in the admin's message; empty: not named.
+    "TASKS_MONITOR_URL": "",
+    # The cache through which processes signing with one key share a nonce counter,
+    # so nonces strictly increase across them (needs atomic incr: Redis, Memcached).
+    # None: each process counts for itself.
+    "NONCE_CACHE": "default",
     # REST API
     # Who may create an invoice for an order: permission classes or their dotted paths;
     # None uses DRF's DEFAULT_PERMISSION_CLASSES.

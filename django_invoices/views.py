@@ -30,8 +30,9 @@ REJECTION_STATUS = {
 @require_POST
 @transaction.non_atomic_requests
 def callback(request: HttpRequest, account: str) -> HttpResponse:
-    """Receive a KUNA Pay callback: store it, verify it, read the invoice it names from
-    the API and apply that read, answer 200 quickly (the body itself is never applied).
+    """Receive a KUNA Pay callback: store it, verify it, then read the invoice it names
+    from the API and apply that read, in the request or (with a task system) in a worker;
+    answer 200 quickly. The body itself is never applied.
 
     Not atomic even under ``ATOMIC_REQUESTS``: the stored event must survive whatever
     happens while it is applied.
@@ -52,7 +53,7 @@ def callback(request: HttpRequest, account: str) -> HttpResponse:
             {"error": rejection, "detail": event.outcome}, status=REJECTION_STATUS[rejection]
         )
     try:
-        event = services.process_callback_event(event)
+        event = services.dispatch_callback_event(event)
     except Exception:  # the event is stored; never answer an authentic callback with 500
         logger.exception("Applying callback event %s failed; it stays pending", event.pk)
     return JsonResponse({"event": event.pk, "state": event.state, "detail": event.outcome})

@@ -311,7 +311,7 @@ def test_data_the_database_refuses_fails_the_event_instead_of_retrying_forever(
 
 
 def test_one_event_that_breaks_does_not_stop_the_command(client, invoice, monkeypatch):
-    monkeypatch.setattr(services, "process_callback_event", lambda event: event)  # store only
+    monkeypatch.setattr(services, "dispatch_callback_event", lambda event: event)  # store only
     post(client, deposit_event("tx-broken"))
     post(client, deposit_event("tx-fine"))
     monkeypatch.undo()

@@ -14,7 +14,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from .. import services
+from .. import background, conf, services
 from ..exceptions import (
     AuthenticationFailed,
     KunaPayError,
@@ -51,6 +51,18 @@ def _has(request: HttpRequest, codename: str) -> bool:
 def create_invoices(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]
 ) -> None:
+    if _queued(
+        modeladmin,
+        request,
+        "create_invoices",
+        queryset.order_by("pk").values_list("pk", flat=True),
+        lambda count: ngettext(
+            "Queued %(count)d order for an invoice at KUNA Pay",
+            "Queued %(count)d orders for invoices at KUNA Pay",
+            count,
+        ),
+    ):
+        return
     outcomes = services.create_invoices(queryset.order_by("pk"))
     _report_orders(
         modeladmin,
@@ -73,6 +85,18 @@ def create_invoices(
 def refresh_orders(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]
 ) -> None:
+    if _queued(
+        modeladmin,
+        request,
+        "refresh_invoices",
+        [invoice.pk for invoice in services.current_invoices(queryset.order_by("pk")).values()],
+        lambda count: ngettext(
+            "Queued the invoice of %(count)d order for a refresh from KUNA Pay",
+            "Queued the invoices of %(count)d orders for a refresh from KUNA Pay",
+            count,
+        ),
+    ):
+        return
     outcomes = services.refresh_orders(queryset.order_by("pk"))
     _report_orders(
         modeladmin,
@@ -95,6 +119,18 @@ def refresh_orders(
 def refresh_invoices(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Invoice]
 ) -> None:
+    if _queued(
+        modeladmin,
+        request,
+        "refresh_invoices",
+        queryset.order_by("pk").values_list("pk", flat=True),
+        lambda count: ngettext(
+            "Queued %(count)d invoice for a refresh from KUNA Pay",
+            "Queued %(count)d invoices for a refresh from KUNA Pay",
+            count,
+        ),
+    ):
+        return
     outcomes = services.refresh_invoices(queryset.order_by("pk"))
     refreshed = [o for o in outcomes if o.outcome == Outcome.REFRESHED]
     if refreshed:
@@ -124,6 +160,41 @@ def refresh_invoices(
             % {"count": len(invoices), "names": names(invoices), "reason": reason},
             messages.ERROR,
         )
+
+
+def _queued(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    job: str,
+    ids: Iterable[int],
+    done: Any,
+) -> bool:
+    """Queue ``job`` for the ids in chunks when a task system is set and the selection
+    is over ``TASKS_ADMIN_THRESHOLD``; False leaves the work to the caller, at once."""
+    if not background.queued():
+        return False
+    ids = list(ids)
+    if len(ids) <= int(conf.get("TASKS_ADMIN_THRESHOLD")):
+        return False
+    tasks = background.enqueue_chunks(job, ids)
+    where = str(conf.get("TASKS_MONITOR_URL") or "")
+    watch = (
+        _("Watch the workers at %(url)s.") % {"url": where}
+        if where
+        else _("Workers apply them in the background; these lists show each result.")
+    )
+    modeladmin.message_user(
+        request,
+        " ".join(
+            (
+                done(len(ids)) % {"count": len(ids)},
+                ngettext("in %(tasks)d task.", "in %(tasks)d tasks.", tasks) % {"tasks": tasks},
+                watch,
+            )
+        ),
+        messages.INFO,
+    )
+    return True
 
 
 def _report_orders(
@@ -262,7 +333,20 @@ def reapply_callbacks(
 ) -> None:
     retryable = queryset.filter(verified=True, state__in=services.RETRYABLE_EVENT_STATES)
     skipped = queryset.count() - retryable.count()
-    results = services.process_callback_events(retryable.order_by("received_at", "pk"))
+    if _queued(
+        modeladmin,
+        request,
+        "process_callback_events",
+        retryable.order_by("received_at", "pk").values_list("pk", flat=True),
+        lambda count: ngettext(
+            "Queued %(count)d callback event to be applied again",
+            "Queued %(count)d callback events to be applied again",
+            count,
+        ),
+    ):
+        results: dict[str, int] = {}
+    else:
+        results = services.process_callback_events(retryable.order_by("received_at", "pk"))
     labels = dict(CallbackEvent.State.choices)
     if results:
         summary = ", ".join(

@@ -156,6 +156,8 @@ def send(delivery: CallbackDelivery) -> bool:
             # The status only: what the callback URL answers is nobody's business here,
             # and the payment page is public.
             delivery.response_status = response.status_code
+            delivery.response_ms = int(response.elapsed.total_seconds() * 1000)
+            delivery.response_text = reported_state(response)
             delivery.error = ""
             if response.status_code == 200:
                 delivery.state = CallbackDelivery.DELIVERED
@@ -171,6 +173,21 @@ def send(delivery: CallbackDelivery) -> bool:
     delivery.state = CallbackDelivery.FAILED
     delivery.save()
     return False
+
+
+# The states django-invoices' own callback view reports. Only such a word is kept of an
+# answer (a demo with a worker shows "pending", then the order paid a moment later); any
+# other text stays unseen.
+REPORTED_STATES = frozenset({"pending", "applied", "duplicate", "ignored", "failed", "rejected"})
+
+
+def reported_state(response: requests.Response) -> str:
+    try:
+        answer = response.json()
+    except ValueError:
+        return ""
+    state = answer.get("state") if isinstance(answer, dict) else None
+    return state if isinstance(state, str) and state in REPORTED_STATES else ""
 
 
 def _start_timer(delay: float) -> None:

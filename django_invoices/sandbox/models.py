@@ -117,6 +117,10 @@ class CallbackDelivery(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     response_status = models.PositiveIntegerField(_("last answer"), null=True, blank=True)
     error = models.TextField(_("last error"), blank=True)
+    # What the shop answered last, and how fast: with a task worker, an acknowledgement
+    # ("pending") within milliseconds; in the request, the applied outcome.
+    response_text = models.TextField(_("state the shop reported"), blank=True)
+    response_ms = models.PositiveIntegerField(_("last answer in ms"), null=True, blank=True)
     due_at = models.DateTimeField(_("due at"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)

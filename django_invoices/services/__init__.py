@@ -13,6 +13,7 @@ may move.
 - ``bulk``: the admin's actions on many orders or invoices;
 - ``sync``: the reconciliation sweep (``invoices_sync``), as ids and units of work;
 - ``signatures``: which signature recipe stored callbacks were signed with;
+- ``dispatch``: applying work now or queueing it for a task worker (``TASKS``);
 - ``fields``: reading the provider's fields into what the models store.
 """
 
@@ -61,6 +62,7 @@ from .customer import (
     payment_outcome,
     refresh_if_stale,
 )
+from .dispatch import dispatch_callback_event, pending_events_with
 from .invoices import create_invoice, reconcile_order, refresh_invoice
 from .provider import (
     absolute_url,
@@ -126,6 +128,7 @@ __all__ = [
     "create_invoices",
     "current_invoices",
     "diagnose_signatures",
+    "dispatch_callback_event",
     "find_customer_invoice",
     "find_named_invoice",
     "get_client",
@@ -138,6 +141,7 @@ __all__ = [
     "parse_invoice_id",
     "payment_outcome",
     "pending_event_ids",
+    "pending_events_with",
     "plan_sync",
     "process_callback_event",
     "process_callback_events",

@@ -14,6 +14,7 @@ from django.urls import reverse
 from .. import conf
 from ..client import KunaPayClient
 from ..exceptions import ProviderUnavailable, RateLimited
+from . import nonces
 from .fields import is_whole_number
 
 logger = logging.getLogger("django_invoices")
@@ -47,7 +48,9 @@ def get_client(account: str = conf.DEFAULT_ACCOUNT, *, fast: bool = False) -> Ku
     with _clients_lock:
         client = _clients.get(settings)
         if client is None:
-            client = _clients[settings] = KunaPayClient.from_account(settings)
+            client = _clients[settings] = KunaPayClient.from_account(
+                settings, nonce_source=nonces.shared_counter(settings.public_key)
+            )
         return client
 
 

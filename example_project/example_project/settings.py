@@ -108,6 +108,21 @@ DJANGO_INVOICES = {
     "REDIRECT_BUTTON_TITLE": "Back to the example shop",
 }
 
+# `make demo-worker`: callbacks are acknowledged at once and applied by a worker
+# (django-tasks' database backend in this SQLite database, `manage.py db_worker`).
+if os.environ.get("DEMO_WORKER") == "1":
+    import django
+
+    if django.VERSION < (6, 0):
+        INSTALLED_APPS.append("django_tasks")  # the backport of django.tasks
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    DJANGO_INVOICES["TASKS"] = "django.tasks"
+    DJANGO_INVOICES["TASKS_RETRY_BACKOFF"] = 1
+    DJANGO_INVOICES["TASKS_MONITOR_URL"] = "/admin/django_tasks_db/dbtaskresult/"
+    # The return page looks again soon: the worker applies the payment a moment later.
+    DJANGO_INVOICES["PENDING_PAGE_REFRESH"] = 2
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

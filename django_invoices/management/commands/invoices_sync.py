@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from django_invoices import services
+from django_invoices import background, services
 
 #: Minutes in a year: as good as forever here, and keeps the date arithmetic in range.
 MAX_MINUTES = 366 * 24 * 60
@@ -32,13 +32,25 @@ class Command(BaseCommand):
             "--limit", type=int, default=500, help="At most this many of each kind."
         )
         parser.add_argument(
+            "--now",
+            action="store_true",
+            help="Read here and now even when DJANGO_INVOICES['TASKS'] names a task system "
+            "(which otherwise gets the reads in chunks of TASKS_CHUNK_SIZE).",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="List what would be read, and read nothing.",
         )
 
     def handle(
-        self, *args: Any, older_than: int, limit: int, dry_run: bool, **options: Any
+        self,
+        *args: Any,
+        older_than: int,
+        limit: int,
+        dry_run: bool,
+        now: bool = False,
+        **options: Any,
     ) -> None:
         if not 0 <= older_than <= MAX_MINUTES or limit < 1:
             raise CommandError(
@@ -61,6 +73,9 @@ class Command(BaseCommand):
         if dry_run:
             self._list(plan)
             return
+        if background.queued() and not now:
+            self._queue(plan)
+            return
         report = services.run_sync(plan)
         for change in report.changes:
             self.stdout.write(
@@ -79,6 +94,31 @@ class Command(BaseCommand):
                 )
                 % {"n": len(report.failures)}
             )
+
+    def _queue(self, plan: services.SyncPlan) -> None:
+        """Hand the sweep to the task system in chunks; its workers read and retry."""
+        tasks = sum(
+            background.enqueue_chunks(job, ids)
+            for job, ids in (
+                ("sync_invoices", plan.invoices),
+                ("process_callback_events", plan.events),
+                ("sync_orders", plan.orders),
+            )
+            if ids
+        )
+        self.stdout.write(
+            ngettext(
+                "Queued %(invoices)s, %(orders)s and %(events)s in %(tasks)d task.",
+                "Queued %(invoices)s, %(orders)s and %(events)s in %(tasks)d tasks.",
+                tasks,
+            )
+            % {
+                "invoices": _count_invoices(len(plan.invoices)),
+                "orders": _count_orders(len(plan.orders)),
+                "events": _count_events(len(plan.events)),
+                "tasks": tasks,
+            }
+        )
 
     def _list(self, plan: services.SyncPlan) -> None:
         for pk in plan.invoices:
