@@ -451,9 +451,7 @@ def test_detail_pattern_matches_the_invoice_url():
     assert re.fullmatch(rf"{re.escape(API)}/v1/invoice/[0-9a-f-]{{36}}", DETAIL)
 
 
-def test_the_sync_command_queues_chunks_when_a_task_system_is_set(
-    db, queued, settings, committed
-):
+def test_the_sync_command_queues_chunks_when_a_task_system_is_set(db, queued, settings, committed):
     from io import StringIO
 
     from django.core.management import call_command
