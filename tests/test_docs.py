@@ -28,8 +28,11 @@ def test_readme_renders_without_warnings():
 
 @pytest.mark.parametrize("page", PAGES, ids=str)
 def test_each_page_under_docs_renders_without_warnings(page):
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    if any(directive in text for directive in ("literalinclude::", "toctree::", ":doc:`")):
+        pytest.skip("uses Sphinx's own directives: the Sphinx build checks it")
     docutils.core.publish_string(
-        (ROOT / "docs" / page).read_text(encoding="utf-8"),
+        text,
         writer="null",
         settings_overrides={"report_level": 2, "halt_level": 2},
     )
