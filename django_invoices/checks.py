@@ -30,6 +30,7 @@ APP_NUMBERS = {
     "REFRESH_MIN_INTERVAL": (0, False),
     "PENDING_PAGE_REFRESH": (0, True),
     "CACHE_TIMEOUT": (0, True),
+    "REFRESH_WORKERS": (1, True),
 }
 # Settings where None is meaningful (Django's cache: never expire).
 NONE_ALLOWED = frozenset({"CACHE_TIMEOUT"})

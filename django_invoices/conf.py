@@ -68,6 +68,10 @@ DEFAULTS: dict[str, Any] = {
     "REFRESH_MIN_INTERVAL": 10,
     # Seconds after which the built-in page of a pending payment reloads itself.
     "PENDING_PAGE_REFRESH": 10,
+    # Admin
+    # Reads of KUNA Pay in flight at once when staff refresh many invoices together;
+    # each thread has its own HTTP session. Read at every call.
+    "REFRESH_WORKERS": 8,
     # REST API
     # Who may create an invoice for an order: permission classes or their dotted paths;
     # None uses DRF's DEFAULT_PERMISSION_CLASSES.

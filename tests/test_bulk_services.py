@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+import requests
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -151,3 +152,72 @@ def test_an_invoice_of_an_unconfigured_account_fails_alone(api, order):
     assert outcome.outcome == services.Outcome.FAILED
     assert "gone" in outcome.reason
     assert not api.calls
+
+
+def test_each_refresh_thread_reads_through_its_own_session(api, db, monkeypatch):
+    invoices = [make_invoice(f"S-{i}") for i in range(12)]
+    lock = threading.Lock()
+    sessions_by_thread: dict[int, set[int]] = {}
+    original = requests.Session.request
+
+    def recording(session, *args, **kwargs):
+        with lock:
+            sessions_by_thread.setdefault(threading.get_ident(), set()).add(id(session))
+        return original(session, *args, **kwargs)
+
+    def provider(request):
+        time.sleep(0.01)  # long enough for the pool to use several threads
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
+
+    api.add_callback("GET", DETAIL_URL, callback=provider)
+    monkeypatch.setattr(requests.Session, "request", recording)
+    callers_session = id(services.get_client().session)
+
+    outcomes = services.refresh_invoices(invoices, max_workers=4)
+
+    assert {o.outcome for o in outcomes} == {Outcome.REFRESHED}
+    assert threading.get_ident() not in sessions_by_thread  # the caller only applies
+    assert 1 < len(sessions_by_thread) <= 4
+    used = [session for sessions in sessions_by_thread.values() for session in sessions]
+    assert all(len(sessions) == 1 for sessions in sessions_by_thread.values())
+    assert len(set(used)) == len(used)  # no session served two threads
+    assert callers_session not in used
+
+
+def test_get_client_is_per_thread_and_reused_within_a_thread():
+    mine = services.get_client()
+    assert services.get_client() is mine
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(services.get_client()))
+    thread.start()
+    thread.join()
+    assert theirs[0] is not mine
+    assert theirs[0].session is not mine.session
+
+
+def test_refresh_workers_is_read_from_the_settings_at_each_call(api, db, settings):
+    invoices = [make_invoice(f"W-{i}") for i in range(8)]
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    def provider(request):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)
+        with lock:
+            in_flight -= 1
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
+
+    api.add_callback("GET", DETAIL_URL, callback=provider)
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "REFRESH_WORKERS": 1}
+    services.refresh_invoices(invoices[:4])
+    assert peak == 1
+
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "REFRESH_WORKERS": 2}
+    peak = 0
+    services.refresh_invoices(invoices[4:])
+    assert peak == 2

@@ -38,9 +38,9 @@ from .transitions import apply_invoice_data
 logger = logging.getLogger("django_invoices")
 
 
-#: Requests to KUNA Pay in flight at once when many invoices are refreshed together
-#: (stays below requests' default pool of ten connections per host).
-REFRESH_WORKERS = 8
+def refresh_workers() -> int:
+    """Reads of KUNA Pay in flight at once in a bulk refresh (``REFRESH_WORKERS``)."""
+    return int(conf.get("REFRESH_WORKERS"))
 
 
 class Outcome:
@@ -195,11 +195,13 @@ def _create_one(order: Order, account: str) -> OrderOutcome:
 
 
 def refresh_invoices(
-    invoices: Iterable[Invoice], *, max_workers: int = REFRESH_WORKERS
+    invoices: Iterable[Invoice], *, max_workers: int | None = None
 ) -> list[RefreshOutcome]:
     """Refresh many invoices from KUNA Pay at once; one outcome per invoice, in order.
 
-    The reads go out concurrently from a pool of at most ``max_workers`` threads. Each
+    The reads go out concurrently from a pool of at most ``max_workers`` threads
+    (default: the ``REFRESH_WORKERS`` setting), each with its own client and HTTP
+    session, since ``requests`` does not promise a session is safe to share. Each
     answer is applied in the calling thread as soon as it arrives, in its own
     transaction and under the invoice's row lock (``apply_invoice_data``), so the pool
     never touches the database and one failure does not stop the rest.
@@ -207,6 +209,8 @@ def refresh_invoices(
     invoices = list(invoices)
     if not invoices:
         return []
+    if max_workers is None:
+        max_workers = refresh_workers()
     outcomes: dict[int, RefreshOutcome] = {}
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(max_workers, len(invoices))),
@@ -216,7 +220,7 @@ def refresh_invoices(
         futures: dict[Future[dict[str, Any]], int] = {}
         for index, invoice in enumerate(invoices):
             try:
-                client = get_client(invoice.account)
+                conf.get_account(invoice.account)
             except ImproperlyConfigured:
                 reason = _("its merchant account %(account)s is not configured") % {
                     "account": invoice.account
@@ -225,7 +229,7 @@ def refresh_invoices(
                     invoice, Outcome.FAILED, invoice.status, invoice.status, reason=reason
                 )
                 continue
-            futures[pool.submit(client.get_invoice, str(invoice.provider_id))] = index
+            futures[pool.submit(_read_invoice, invoice.account, str(invoice.provider_id))] = index
         for future in as_completed(futures):
             index = futures[future]
             outcomes[index] = _apply_refresh(invoices[index], future)
@@ -233,6 +237,11 @@ def refresh_invoices(
         # Only reached early on an unexpected error: do not send what is still queued.
         pool.shutdown(wait=True, cancel_futures=True)
     return [outcomes[index] for index in range(len(invoices))]
+
+
+def _read_invoice(account: str, provider_id: str) -> dict[str, Any]:
+    # Runs in a pool thread: get_client gives each thread a client of its own.
+    return get_client(account).get_invoice(provider_id)
 
 
 def _apply_refresh(invoice: Invoice, future: Future[dict[str, Any]]) -> RefreshOutcome:
@@ -271,7 +280,7 @@ def stale_open_invoices(*, older_than: timedelta, limit: int) -> list[Invoice]:
 
 
 def refresh_orders(
-    orders: Iterable[Order], *, max_workers: int = REFRESH_WORKERS
+    orders: Iterable[Order], *, max_workers: int | None = None
 ) -> list[OrderOutcome]:
     """Refresh the current invoice of each order (see ``refresh_invoices``).
 
