@@ -62,6 +62,8 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status"]),
             models.Index(fields=["content_type", "object_id"]),
+            # The admin's default ordering: a page of the newest without a sort.
+            models.Index(fields=["created_at", "id"], name="django_invo_order_created"),
         ]
 
     def __str__(self) -> str:
@@ -119,7 +121,10 @@ class Invoice(models.Model):
                 name="django_invoices_one_open_invoice_per_order",
             )
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["created_at", "id"], name="django_invo_invoice_created"),
+        ]
         permissions = [
             ("create_invoice_remote", _("Can create invoices at KUNA Pay")),
             ("refresh_invoice_remote", _("Can refresh invoices from KUNA Pay")),
@@ -157,6 +162,9 @@ class Deposit(models.Model):
         verbose_name = _("deposit")
         verbose_name_plural = _("deposits")
         ordering = ("-created_at", "-pk")
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="django_invo_deposit_created"),
+        ]
 
     def __str__(self) -> str:
         return self.provider_id
@@ -193,6 +201,8 @@ class CallbackEvent(models.Model):
         null=True,
         blank=True,
         related_name="callback_events",
+        # The (invoice, received_at) index below serves lookups by invoice as well.
+        db_index=False,
     )
     state = models.CharField(
         _("state"), max_length=16, choices=State.choices, default=State.PENDING, db_index=True
@@ -205,6 +215,18 @@ class CallbackEvent(models.Model):
         verbose_name = _("callback event")
         verbose_name_plural = _("callback events")
         ordering = ("-received_at", "-pk")
+        # Each serves a filter of the admin's list in its order (newest first), so a
+        # rare value is found without reading a million rows.
+        indexes = [
+            models.Index(fields=["invoice", "received_at"], name="django_invo_event_invoice"),
+            models.Index(fields=["event_name", "received_at"], name="django_invo_event_name"),
+            models.Index(fields=["account", "received_at"], name="django_invo_event_account"),
+            models.Index(
+                fields=["received_at"],
+                condition=Q(verified=False),
+                name="django_invo_event_unverified",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_name or '?'} {self.object_id} ({self.state})"
