@@ -13,6 +13,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class Order(models.Model):
             models.Index(fields=["content_type", "object_id"]),
             # The admin's default ordering: a page of the newest without a sort.
             models.Index(fields=["created_at", "id"], name="django_invo_order_created"),
+            # The admin's search by e-mail, in any case.
+            models.Index(Upper("email"), name="django_invo_order_email"),
         ]
 
     def __str__(self) -> str:
