@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANAGE := cd example_project && ../$(BIN)/python manage.py
 
-.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
+.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench bench-admin bench-server clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## The admin's pages at 100,000 orders and 1,000,000 callback events (DATABASE_URL: PostgreSQL).
+bench-admin: $(STAMP)
+	$(BIN)/python bench/admin_pages.py
+
+## Callbacks under gunicorn against a minimal receiver, and bulk refresh (DATABASE_URL: PostgreSQL).
+bench-server: $(STAMP)
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3

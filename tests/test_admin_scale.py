@@ -196,8 +196,8 @@ def test_lists_filter_by_date_without_a_date_hierarchy(admin_client, rows):
     response = admin_client.get(CALLBACKS)
     assert response.context["cl"].date_hierarchy is None
     assert "Today" in choices(response, "received")
-    assert len(listed(admin_client, ORDERS, created_at__gte="2000-01-01")) == 1
-    assert listed(admin_client, ORDERS, created_at__gte="2999-01-01") == []
+    assert len(listed(admin_client, ORDERS, created_at__gte="2000-01-01 00:00:00+00:00")) == 1
+    assert listed(admin_client, ORDERS, created_at__gte="2999-01-01 00:00:00+00:00") == []
 
 
 # -- searches an index answers ----------------------------------------------------------
