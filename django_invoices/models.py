@@ -167,6 +167,8 @@ class Deposit(models.Model):
         ordering = ("-created_at", "-pk")
         indexes = [
             models.Index(fields=["created_at", "id"], name="django_invo_deposit_created"),
+            # The admin's search by blockchain transaction.
+            models.Index(fields=["tx_id"], name="django_invo_deposit_tx"),
         ]
 
     def __str__(self) -> str:
