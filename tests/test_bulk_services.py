@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 import requests
 from django.db import OperationalError
 from django.utils import timezone
@@ -221,3 +222,59 @@ def test_refresh_workers_is_read_from_the_settings_at_each_call(api, db, setting
     peak = 0
     services.refresh_invoices(invoices[4:])
     assert peak == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_each_thread_applies_on_its_own_connection(api):
+    from django.db import connection
+
+    from django_invoices import signals
+
+    invoices = [make_invoice(f"T-{i}") for i in range(10)]
+    applied_in = []
+
+    def provider(request):
+        time.sleep(0.01)
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAID", invoice_id)})
+
+    def record(sender, invoice, **kwargs):
+        applied_in.append(threading.current_thread().name)
+
+    api.add_callback("GET", DETAIL_URL, callback=provider)
+    signals.invoice_paid.connect(record)
+    try:
+        outcomes = services.refresh_invoices(invoices, max_workers=3)
+    finally:
+        signals.invoice_paid.disconnect(record)
+
+    assert [o.outcome for o in outcomes] == [Outcome.REFRESHED] * 10
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.PAID}
+    assert len(applied_in) == 10
+    if connection.vendor == "postgresql":
+        # Applied by the pool threads, whose connections are closed when they end.
+        assert all(name.startswith("django-invoices-refresh") for name in applied_in)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            assert cursor.fetchone()[0] == 1
+    else:  # SQLite has no row locks to share the writes: the caller applies them all
+        assert set(applied_in) == {threading.current_thread().name}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_error_in_a_refresh_thread_reaches_the_caller(api, monkeypatch):
+    invoices = [make_invoice(f"U-{i}") for i in range(4)]
+    api.add_callback(
+        "GET",
+        DETAIL_URL,
+        callback=lambda r: (200, {}, json.dumps({"data": invoice_payload("PAID")})),
+    )
+
+    def broken(invoice, data):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bulk, "apply_invoice_data", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        services.refresh_invoices(invoices, max_workers=2)

@@ -7,14 +7,16 @@ many orders or invoices can tell staff exactly what happened to each of them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
@@ -199,12 +201,17 @@ def refresh_invoices(
 ) -> list[RefreshOutcome]:
     """Refresh many invoices from KUNA Pay at once; one outcome per invoice, in order.
 
-    The reads go out concurrently from a pool of at most ``max_workers`` threads
-    (default: the ``REFRESH_WORKERS`` setting), each with its own client and HTTP
-    session, since ``requests`` does not promise a session is safe to share. Each
-    answer is applied in the calling thread as soon as it arrives, in its own
-    transaction and under the invoice's row lock (``apply_invoice_data``), so the pool
-    never touches the database and one failure does not stop the rest.
+    The reads go out concurrently from at most ``max_workers`` threads (default: the
+    ``REFRESH_WORKERS`` setting), each with its own client and HTTP session, since
+    ``requests`` does not promise a session is safe to share. Each answer is applied in
+    its own transaction under the invoice's row lock (``apply_invoice_data``), so one
+    failure does not stop the rest.
+
+    Where the database has row locks and the caller is not inside a transaction (an
+    admin action, a task), each thread applies its own answers on its own connection,
+    closed when the thread ends: applying then keeps pace with the reads. Otherwise
+    (SQLite; inside ``atomic``, where other connections could not see the caller's
+    rows) the calling thread applies every answer as it arrives.
     """
     invoices = list(invoices)
     if not invoices:
@@ -212,31 +219,91 @@ def refresh_invoices(
     if max_workers is None:
         max_workers = refresh_workers()
     outcomes: dict[int, RefreshOutcome] = {}
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(max_workers, len(invoices))),
-        thread_name_prefix="django-invoices-refresh",
-    )
+    readable: list[int] = []
+    for index, invoice in enumerate(invoices):
+        try:
+            conf.get_account(invoice.account)
+        except ImproperlyConfigured:
+            reason = _("its merchant account %(account)s is not configured") % {
+                "account": invoice.account
+            }
+            outcomes[index] = RefreshOutcome(
+                invoice, Outcome.FAILED, invoice.status, invoice.status, reason=reason
+            )
+        else:
+            readable.append(index)
+    workers = max(1, min(max_workers, len(readable)))
+    if readable and _threads_may_write():
+        outcomes.update(_refresh_in_threads(invoices, readable, workers))
+    elif readable:
+        outcomes.update(_refresh_in_caller(invoices, readable, workers))
+    return [outcomes[index] for index in range(len(invoices))]
+
+
+def _threads_may_write() -> bool:
+    connection = connections[router.db_for_write(Invoice)]
+    return connection.features.has_select_for_update and not connection.in_atomic_block
+
+
+def _refresh_in_caller(
+    invoices: list[Invoice], indexes: list[int], workers: int
+) -> dict[int, RefreshOutcome]:
+    """Reads in a pool; answers applied in the calling thread as they arrive."""
+    outcomes: dict[int, RefreshOutcome] = {}
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-invoices-refresh")
     try:
-        futures: dict[Future[dict[str, Any]], int] = {}
-        for index, invoice in enumerate(invoices):
-            try:
-                conf.get_account(invoice.account)
-            except ImproperlyConfigured:
-                reason = _("its merchant account %(account)s is not configured") % {
-                    "account": invoice.account
-                }
-                outcomes[index] = RefreshOutcome(
-                    invoice, Outcome.FAILED, invoice.status, invoice.status, reason=reason
-                )
-                continue
-            futures[pool.submit(_read_invoice, invoice.account, str(invoice.provider_id))] = index
+        futures: dict[Future[dict[str, Any]], int] = {
+            pool.submit(_read_invoice, invoices[i].account, str(invoices[i].provider_id)): i
+            for i in indexes
+        }
         for future in as_completed(futures):
             index = futures[future]
-            outcomes[index] = _apply_refresh(invoices[index], future)
+            outcomes[index] = _apply_refresh(invoices[index], future.result)
     finally:
         # Only reached early on an unexpected error: do not send what is still queued.
         pool.shutdown(wait=True, cancel_futures=True)
-    return [outcomes[index] for index in range(len(invoices))]
+    return outcomes
+
+
+def _refresh_in_threads(
+    invoices: list[Invoice], indexes: list[int], workers: int
+) -> dict[int, RefreshOutcome]:
+    """Threads that each read and apply, taking the next invoice until none is left."""
+    waiting = list(reversed(indexes))
+    outcomes: dict[int, RefreshOutcome] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    if not waiting or errors:
+                        return
+                    index = waiting.pop()
+                invoice = invoices[index]
+                outcome = _apply_refresh(
+                    invoice, partial(_read_invoice, invoice.account, str(invoice.provider_id))
+                )
+                with lock:
+                    outcomes[index] = outcome
+        except BaseException as exc:  # re-raised in the caller; the others stop early
+            with lock:
+                errors.append(exc)
+        finally:
+            connections.close_all()  # this thread's connections; nobody else uses them
+
+    threads = [
+        threading.Thread(target=work, name=f"django-invoices-refresh-{number}")
+        for number in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return outcomes
 
 
 def _read_invoice(account: str, provider_id: str) -> dict[str, Any]:
@@ -244,10 +311,10 @@ def _read_invoice(account: str, provider_id: str) -> dict[str, Any]:
     return get_client(account).get_invoice(provider_id)
 
 
-def _apply_refresh(invoice: Invoice, future: Future[dict[str, Any]]) -> RefreshOutcome:
+def _apply_refresh(invoice: Invoice, read: Callable[[], dict[str, Any]]) -> RefreshOutcome:
     old = invoice.status
     try:
-        updated = apply_invoice_data(invoice, future.result())
+        updated = apply_invoice_data(invoice, read())
     except KunaPayError as exc:
         logger.warning("Refreshing invoice %s failed: %s", invoice, exc)
         return RefreshOutcome(invoice, Outcome.FAILED, old, old, error=exc)
