@@ -104,6 +104,51 @@ def stub_reads(url: str) -> int:
     return int(requests.get(f"{url}/stats", timeout=5).json()["reads"])
 
 
+# -- CPU accounting ----------------------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds used so far by ``root`` and each child, by pid (Linux ``/proc``).
+
+    Under a busy machine, wall-clock figures stretch; the CPU each request costs the
+    app server and the database does not.
+    """
+    used = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if root in (pid, ppid):
+            used[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return used
+
+
+def cpu_since(root: int, before: dict[int, float]) -> float:
+    """CPU seconds used since ``before`` by the processes alive now (a process that
+    ended meanwhile, such as a closed database connection, takes its share along)."""
+    if not root:
+        return 0.0
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in tree_cpu(root).items())
+
+
+def postmaster_pid() -> int:
+    """The PostgreSQL server's main process, if it runs on this machine (else 0)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 # -- data --------------------------------------------------------------------------------
 
 
@@ -155,6 +200,11 @@ class Result:
     seconds: float
     latencies: list[float]
     answers: Counter[str]
+    app_cpu: float = 0.0  # seconds, gunicorn's processes
+    db_cpu: float = 0.0  # seconds, PostgreSQL's processes
+
+    def per_request(self, seconds: float) -> float:
+        return seconds / self.sent * 1000 if self.sent else 0.0
 
     @property
     def rate(self) -> float:
@@ -174,8 +224,10 @@ def load(
     senders: int,
     max_seconds: float,
     answer: Callable[[Any], str] = lambda response: str(response.status_code),
+    watch: tuple[int, int] = (0, 0),
 ) -> Result:
-    """Send ``requests_`` from ``senders`` threads, each with its own session."""
+    """Send ``requests_`` from ``senders`` threads, each with its own session; ``watch``
+    names the app server's and the database's main processes, whose CPU is counted."""
     import requests
 
     queue = list(reversed(requests_))
@@ -203,13 +255,17 @@ def load(
                 answers[note] += 1
 
     threads = [threading.Thread(target=sender) for _ in range(senders)]
+    app, db = watch
+    cpu_before = (tree_cpu(app) if app else {}, tree_cpu(db) if db else {})
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    return Result(label, len(latencies), seconds, latencies, answers)
+    app_cpu = cpu_since(app, cpu_before[0])
+    db_cpu = cpu_since(db, cpu_before[1])
+    return Result(label, len(latencies), seconds, latencies, answers, app_cpu, db_cpu)
 
 
 def state_of(response: Any) -> str:
@@ -245,16 +301,21 @@ def gunicorn(port: int, workers: int, env: dict[str, str]) -> list[str]:
 
 
 def print_results(rows: list[Result], baseline: Result) -> None:
-    header = f"{'':<50}{'req/s':>8}{'x min':>7}{'p50 ms':>8}{'p99 ms':>8}  answers"
+    header = (
+        f"{'':<46}{'req/s':>7}{'x min':>7}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'app cpu':>8}{'db cpu':>7}  answers"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         ratio = row.rate / baseline.rate if baseline.rate else 0.0
         answers = ", ".join(f"{n} x {note}" for note, n in row.answers.most_common())
         print(
-            f"{row.label:<50}{row.rate:>8.0f}{ratio:>7.2f}{row.percentile(0.5):>8.1f}"
-            f"{row.percentile(0.99):>8.1f}  {answers}"
+            f"{row.label:<46}{row.rate:>7.0f}{ratio:>7.2f}{row.percentile(0.5):>8.1f}"
+            f"{row.percentile(0.99):>8.1f}{row.per_request(row.app_cpu):>8.1f}"
+            f"{row.per_request(row.db_cpu):>7.1f}  {answers}"
         )
+    print("(app cpu, db cpu: milliseconds of CPU per request in gunicorn and PostgreSQL)")
 
 
 def callbacks_under_load(args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -269,7 +330,8 @@ def callbacks_under_load(args: argparse.Namespace, env: dict[str, str]) -> None:
     )
     with stub_provider(0.0) as api:
         env = {**env, "BENCH_API_URL": api}
-        with running(gunicorn(port, args.workers, env), env, port):
+        with running(gunicorn(port, args.workers, env), env, port) as server:
+            watch = (server.pid, postmaster_pid())
             # Warm-up: each worker imports, connects and fills its caches.
             warm = [paid_callback(i) for i in make_invoices(args.workers * 20)]
             load("warm-up", ours, warm[::2], args.senders, 60)
@@ -280,16 +342,16 @@ def callbacks_under_load(args: argparse.Namespace, env: dict[str, str]) -> None:
             reads_before = stub_reads(api)
             rows = [
                 load("minimal view (HMAC, log row, lock+update)", minimal, fresh_minimal,
-                     args.senders, args.max_seconds, state_of),
+                     args.senders, args.max_seconds, state_of, watch),
                 load("in-request: PAID, fresh invoice, 1 API read", ours, fresh_ours,
-                     args.senders, args.max_seconds, state_of),
+                     args.senders, args.max_seconds, state_of, watch),
             ]  # fmt: skip
             reads = stub_reads(api) - reads_before
             repeated = paid_callback(make_invoices(1)[0])
             load("apply once", ours, [repeated], 1, 30)
             rows.append(
                 load("in-request: the same PAID again (duplicate)", ours, [repeated] * n,
-                     args.senders, args.max_seconds, state_of)
+                     args.senders, args.max_seconds, state_of, watch)
             )  # fmt: skip
         print_results(rows, rows[0])
         print(f"(stub API reads during the in-request case: {reads} for {rows[1].sent} callbacks)")
@@ -310,7 +372,8 @@ def worker_mode(args: argparse.Namespace, env: dict[str, str]) -> None:
     env = {**env, "BENCH_INVOICES": args.worker_settings}
     with stub_provider(0.1) as api:
         env["BENCH_API_URL"] = api
-        with running(gunicorn(port, args.workers, env), env, port):
+        with running(gunicorn(port, args.workers, env), env, port) as server:
+            watch = (server.pid, postmaster_pid())
             warm = [paid_callback(i) for i in make_invoices(args.workers * 20)]
             load("warm-up", ours, warm[::2], args.senders, 60)
             load("warm-up", minimal, warm[1::2], args.senders, 60)
@@ -319,9 +382,9 @@ def worker_mode(args: argparse.Namespace, env: dict[str, str]) -> None:
             start_pk = CallbackEvent.objects.order_by("-pk").values_list("pk", flat=True)[0]
             rows = [
                 load("minimal view (HMAC, log row, lock+update)", minimal, fresh_minimal,
-                     args.senders, args.max_seconds, state_of),
+                     args.senders, args.max_seconds, state_of, watch),
                 load("worker backend: acknowledged, PAID, fresh", ours, fresh_ours,
-                     args.senders, args.max_seconds, state_of),
+                     args.senders, args.max_seconds, state_of, watch),
             ]  # fmt: skip
         print_results(rows, rows[0])
         if not args.worker_command:
@@ -350,8 +413,11 @@ def bulk_refresh(args: argparse.Namespace) -> None:
     from django_invoices.models import Invoice
 
     count = args.refresh
-    print(f"bulk refresh of {count} invoices, stub answering each read in 100 ms")
-    header = f"{'threads':>8}{'seconds':>9}{'ideal':>8}{'x ideal':>9}  outcomes"
+    print(
+        f"bulk refresh of {count} invoices, stub answering each read in 100 ms "
+        "(cpu s: this process's CPU, the floor no number of threads goes below)"
+    )
+    header = f"{'threads':>8}{'seconds':>9}{'ideal':>8}{'x ideal':>9}{'cpu s':>7}  outcomes"
     print(header)
     print("-" * len(header))
     with stub_provider(0.1) as api:
@@ -362,13 +428,14 @@ def bulk_refresh(args: argparse.Namespace) -> None:
             for threads in args.threads:
                 ids = make_invoices(count)
                 invoices = list(Invoice.objects.filter(provider_id__in=ids).order_by("pk"))
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 outcomes = services.refresh_invoices(invoices, max_workers=threads)
                 seconds = time.perf_counter() - started
+                cpu = time.process_time() - cpu
                 ideal = count * 0.1 / threads
                 summary = Counter(o.outcome for o in outcomes)
                 print(
-                    f"{threads:>8}{seconds:>9.2f}{ideal:>8.2f}{seconds / ideal:>9.2f}  "
+                    f"{threads:>8}{seconds:>9.2f}{ideal:>8.2f}{seconds / ideal:>9.2f}{cpu:>7.1f}  "
                     + ", ".join(f"{n} {outcome}" for outcome, n in summary.items())
                 )
 
