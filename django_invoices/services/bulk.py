@@ -7,6 +7,7 @@ many orders or invoices can tell staff exactly what happened to each of them.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -268,42 +269,63 @@ def _refresh_in_caller(
 def _refresh_in_threads(
     invoices: list[Invoice], indexes: list[int], workers: int
 ) -> dict[int, RefreshOutcome]:
-    """Threads that each read and apply, taking the next invoice until none is left."""
-    waiting = list(reversed(indexes))
+    """Reads in a pool; as many threads apply the answers as they arrive, each on its
+    own connection, so a slow commit never holds back the next read."""
+    arrived: queue.SimpleQueue[tuple[int, Future[dict[str, Any]]] | None] = queue.SimpleQueue()
     outcomes: dict[int, RefreshOutcome] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
+    readers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-invoices-read")
 
-    def work() -> None:
+    def apply_arrivals() -> None:
         try:
-            while True:
-                with lock:
-                    if not waiting or errors:
-                        return
-                    index = waiting.pop()
-                invoice = invoices[index]
-                outcome = _apply_refresh(
-                    invoice, partial(_read_invoice, invoice.account, str(invoice.provider_id))
-                )
+            while (item := arrived.get()) is not None:
+                if errors:
+                    continue  # drain: the caller raises the first error
+                index, future = item
+                outcome = _apply_refresh(invoices[index], future.result)
                 with lock:
                     outcomes[index] = outcome
-        except BaseException as exc:  # re-raised in the caller; the others stop early
+        except BaseException as exc:  # re-raised in the caller
             with lock:
                 errors.append(exc)
+            # Do not send what is still queued.
+            readers.shutdown(wait=False, cancel_futures=True)
         finally:
             connections.close_all()  # this thread's connections; nobody else uses them
 
-    threads = [
-        threading.Thread(target=work, name=f"django-invoices-refresh-{number}")
+    appliers = [
+        threading.Thread(target=apply_arrivals, name=f"django-invoices-refresh-{number}")
         for number in range(workers)
     ]
-    for thread in threads:
+    for thread in appliers:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for index in indexes:
+            invoice = invoices[index]
+            try:
+                future = readers.submit(_read_invoice, invoice.account, str(invoice.provider_id))
+            except RuntimeError:  # shut down after an error
+                break
+            future.add_done_callback(partial(_arrived, arrived, index))
+    finally:
+        readers.shutdown(wait=True)
+        for _thread in appliers:
+            arrived.put(None)
+        for thread in appliers:
+            thread.join()
     if errors:
         raise errors[0]
     return outcomes
+
+
+def _arrived(
+    arrived: queue.SimpleQueue[tuple[int, Future[dict[str, Any]]] | None],
+    index: int,
+    future: Future[dict[str, Any]],
+) -> None:
+    if not future.cancelled():
+        arrived.put((index, future))
 
 
 def _read_invoice(account: str, provider_id: str) -> dict[str, Any]:
