@@ -275,3 +275,11 @@ def test_the_invoice_page_takes_the_same_queries_with_5_or_500_events(admin_clie
     many = sql_of(admin_client, change)
     assert len(many) == few
     assert any("LIMIT 20" in sql for sql in many)
+
+
+def test_each_list_says_what_its_search_matches(admin_client, db):
+    assert "A whole order id, e-mail or KUNA Pay invoice id." in (
+        admin_client.get(ORDERS).content.decode()
+    )
+    for url in CHANGELISTS:
+        assert "A whole " in admin_client.get(url).content.decode()

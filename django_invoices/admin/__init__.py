@@ -91,6 +91,7 @@ class OrderAdmin(
     # Whole values through indexes (a LIKE would read every order); a KUNA Pay invoice
     # id (a UUID) is looked up by ``uuid_search``.
     search_fields = ("external_order_id__exact", "email__iexact")
+    search_help_text = _("A whole order id, e-mail or KUNA Pay invoice id.")
     readonly_fields = ("status", "current_invoice", "created_at", "updated_at")
     raw_id_fields = ("user",)
     exclude = ("content_type", "object_id")
@@ -227,6 +228,7 @@ class InvoiceAdmin(
     list_select_related = ("order",)
     # As on orders; a KUNA Pay invoice id (a UUID) is looked up by ``uuid_search``.
     search_fields = ("order__external_order_id__exact", "order__email__iexact")
+    search_help_text = _("A whole KUNA Pay invoice id, order id or e-mail.")
     actions = (actions.refresh_invoices,)
     inlines = (DepositInline, CallbackEventInline)
     fieldsets = (
@@ -389,6 +391,7 @@ class DepositAdmin(
     list_select_related = ("invoice",)
     # A KUNA Pay invoice id (a UUID) is looked up by ``uuid_search``.
     search_fields = ("provider_id__exact", "tx_id__exact")
+    search_help_text = _("A whole transaction id, blockchain transaction or KUNA Pay invoice id.")
     fields = (
         "provider_id",
         "invoice_link",
@@ -460,6 +463,7 @@ class CallbackEventAdmin(
     list_select_related = ("invoice",)
     # A KUNA Pay invoice id (a UUID) is looked up by ``uuid_search``.
     search_fields = ("object_id__exact", "body_sha256__exact")
+    search_help_text = _("A whole KUNA Pay invoice id, object id or body SHA-256.")
     fields = (
         "received_at",
         "account",
