@@ -210,7 +210,7 @@ class CallbackEvent(models.Model):
         db_index=False,
     )
     state = models.CharField(
-        _("state"), max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+        _("state"), max_length=16, choices=State.choices, default=State.PENDING
     )
     outcome = models.TextField(_("outcome"), blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -224,6 +224,8 @@ class CallbackEvent(models.Model):
         # rare value is found without reading a million rows.
         indexes = [
             models.Index(fields=["invoice", "received_at"], name="django_invo_event_invoice"),
+            # Replaces the plain index on state: pending events oldest first, too.
+            models.Index(fields=["state", "received_at"], name="django_invo_event_state"),
             models.Index(fields=["event_name", "received_at"], name="django_invo_event_name"),
             models.Index(fields=["account", "received_at"], name="django_invo_event_account"),
             models.Index(
