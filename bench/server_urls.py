@@ -1,3 +1,5 @@
+"""URLs of the server bench: the app's (as the tests mount them) and the minimal receiver."""
+
 from django.urls import path
 
 from tests.urls import urlpatterns as app_urls
