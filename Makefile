@@ -12,7 +12,7 @@ PORT ?= 8000
 SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
 DEMO_MANAGE := cd example_project && env $(DEMO_ENV) SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py
 
-.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check demo bench clean
+.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check demo bench bench-admin bench-server clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,14 @@ test-workers: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## The admin's pages at 100,000 orders and 1,000,000 callback events (DATABASE_URL: PostgreSQL).
+bench-admin: $(STAMP)
+	$(BIN)/python bench/admin_pages.py
+
+## Callbacks under gunicorn against a minimal receiver, and bulk refresh (DATABASE_URL: PostgreSQL).
+bench-server: $(STAMP)
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3

@@ -38,6 +38,7 @@ APP_NUMBERS = {
     "TASKS_MAX_RETRIES": (0, True),
     "TASKS_RETRY_BACKOFF": (0, False),
     "TASKS_RETRY_BACKOFF_MAX": (0, False),
+    "REFRESH_WORKERS": (1, True),
 }
 # Settings where None is meaningful (Django's cache: never expire).
 NONE_ALLOWED = frozenset({"CACHE_TIMEOUT"})

@@ -101,6 +101,22 @@ def _sent_nothing(exc: requests.RequestException) -> bool:
     return False
 
 
+def _session_for(api_url: str) -> requests.Session:
+    """A session for one API URL that reads the environment once, not on every call.
+
+    With ``trust_env``, requests looks up the proxy variables (walking ``os.environ``)
+    and ``~/.netrc`` for each request: about a tenth of a callback's time in the
+    profile. The proxies and CA bundle that the environment gives this URL are taken
+    once instead; ``.netrc`` is never needed (every request carries its own keys).
+    """
+    session = requests.Session()
+    found = session.merge_environment_settings(api_url, {}, None, None, None)
+    session.proxies.update(found["proxies"])
+    session.verify = found["verify"]
+    session.trust_env = False
+    return session
+
+
 class KunaPayClient:
     """One client per merchant account; it keeps one ``requests.Session`` for reuse."""
 
@@ -133,7 +149,7 @@ class KunaPayClient:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.retry_backoff = retry_backoff
-        self.session = session or requests.Session()
+        self.session = session or _session_for(self.api_url)
         self.session.headers.update(
             {
                 "Accept": "application/json",

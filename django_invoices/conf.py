@@ -106,6 +106,10 @@ DEFAULTS: dict[str, Any] = {
     # so nonces strictly increase across them (needs atomic incr: Redis, Memcached).
     # None: each process counts for itself.
     "NONCE_CACHE": "default",
+    # Admin
+    # Reads of KUNA Pay in flight at once when staff refresh many invoices together;
+    # each thread has its own HTTP session. Read at every call.
+    "REFRESH_WORKERS": 8,
     # REST API
     # Who may create an invoice for an order: permission classes or their dotted paths;
     # None uses DRF's DEFAULT_PERMISSION_CLASSES.

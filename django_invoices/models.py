@@ -13,6 +13,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -68,6 +69,10 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status"]),
             models.Index(fields=["content_type", "object_id"]),
+            # The admin's default ordering: a page of the newest without a sort.
+            models.Index(fields=["created_at", "id"], name="django_invo_order_created"),
+            # The admin's search by e-mail, in any case.
+            models.Index(Upper("email"), name="django_invo_order_email"),
         ]
 
     def __str__(self) -> str:
@@ -125,7 +130,10 @@ class Invoice(models.Model):
                 name="django_invoices_one_open_invoice_per_order",
             )
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["created_at", "id"], name="django_invo_invoice_created"),
+        ]
         permissions = [
             ("create_invoice_remote", _("Can create invoices at KUNA Pay")),
             ("refresh_invoice_remote", _("Can refresh invoices from KUNA Pay")),
@@ -165,6 +173,11 @@ class Deposit(models.Model):
         verbose_name = _("deposit")
         verbose_name_plural = _("deposits")
         ordering = ("-created_at", "-pk")
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="django_invo_deposit_created"),
+            # The admin's search by blockchain transaction.
+            models.Index(fields=["tx_id"], name="django_invo_deposit_tx"),
+        ]
 
     def __str__(self) -> str:
         return self.provider_id
@@ -209,9 +222,11 @@ class CallbackEvent(models.Model):
         null=True,
         blank=True,
         related_name="callback_events",
+        # The (invoice, received_at) index below serves lookups by invoice as well.
+        db_index=False,
     )
     state = models.CharField(
-        _("state"), max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+        _("state"), max_length=16, choices=State.choices, default=State.PENDING
     )
     outcome = models.TextField(_("outcome"), blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -221,6 +236,20 @@ class CallbackEvent(models.Model):
         verbose_name = _("callback event")
         verbose_name_plural = _("callback events")
         ordering = ("-received_at", "-pk")
+        # Each serves a filter of the admin's list in its order (newest first), so a
+        # rare value is found without reading a million rows.
+        indexes = [
+            models.Index(fields=["invoice", "received_at"], name="django_invo_event_invoice"),
+            # Replaces the plain index on state: pending events oldest first, too.
+            models.Index(fields=["state", "received_at"], name="django_invo_event_state"),
+            models.Index(fields=["event_name", "received_at"], name="django_invo_event_name"),
+            models.Index(fields=["account", "received_at"], name="django_invo_event_account"),
+            models.Index(
+                fields=["received_at"],
+                condition=Q(verified=False),
+                name="django_invo_event_unverified",
+            ),
+        ]
 
     def __str__(self) -> str:
         if self.event_name:

@@ -130,6 +130,10 @@ def is_money_in(transaction_type: str | None) -> bool:
     return (transaction_type or "") in MONEY_IN_TYPES
 
 
+# Every deposit status the provider is known to send (the admin's filter offers these).
+DEPOSIT_STATUSES = tuple(_DEPOSIT_RANK)
+
+
 def deposit_may_move(current: str, new: str) -> bool:
     """Whether a deposit in ``current`` may take ``new``: deposits never go back (a
     retried "Processing" after "Processed" is old news). Unknown strings may always be

@@ -8,6 +8,8 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+import requests
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -151,3 +153,128 @@ def test_an_invoice_of_an_unconfigured_account_fails_alone(api, order):
     assert outcome.outcome == services.Outcome.FAILED
     assert "gone" in outcome.reason
     assert not api.calls
+
+
+def test_each_refresh_thread_reads_through_its_own_session(api, db, monkeypatch):
+    invoices = [make_invoice(f"S-{i}") for i in range(12)]
+    lock = threading.Lock()
+    sessions_by_thread: dict[int, set[int]] = {}
+    original = requests.Session.request
+
+    def recording(session, *args, **kwargs):
+        with lock:
+            sessions_by_thread.setdefault(threading.get_ident(), set()).add(id(session))
+        return original(session, *args, **kwargs)
+
+    def provider(request):
+        time.sleep(0.01)  # long enough for the pool to use several threads
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
+
+    api.add_callback("GET", DETAIL_URL, callback=provider)
+    monkeypatch.setattr(requests.Session, "request", recording)
+    callers_session = id(services.get_client().session)
+
+    outcomes = services.refresh_invoices(invoices, max_workers=4)
+
+    assert {o.outcome for o in outcomes} == {Outcome.REFRESHED}
+    assert threading.get_ident() not in sessions_by_thread  # the caller only applies
+    assert 1 < len(sessions_by_thread) <= 4
+    used = [session for sessions in sessions_by_thread.values() for session in sessions]
+    assert all(len(sessions) == 1 for sessions in sessions_by_thread.values())
+    assert len(set(used)) == len(used)  # no session served two threads
+    assert callers_session not in used
+
+
+def test_get_client_is_per_thread_and_reused_within_a_thread():
+    mine = services.get_client()
+    assert services.get_client() is mine
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(services.get_client()))
+    thread.start()
+    thread.join()
+    assert theirs[0] is not mine
+    assert theirs[0].session is not mine.session
+
+
+def test_refresh_workers_is_read_from_the_settings_at_each_call(api, db, settings):
+    invoices = [make_invoice(f"W-{i}") for i in range(8)]
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    def provider(request):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)
+        with lock:
+            in_flight -= 1
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
+
+    api.add_callback("GET", DETAIL_URL, callback=provider)
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "REFRESH_WORKERS": 1}
+    services.refresh_invoices(invoices[:4])
+    assert peak == 1
+
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "REFRESH_WORKERS": 2}
+    peak = 0
+    services.refresh_invoices(invoices[4:])
+    assert peak == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_each_thread_applies_on_its_own_connection(api):
+    from django.db import connection
+
+    from django_invoices import signals
+
+    invoices = [make_invoice(f"T-{i}") for i in range(10)]
+    applied_in = []
+
+    def provider(request):
+        time.sleep(0.01)
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAID", invoice_id)})
+
+    def record(sender, invoice, **kwargs):
+        applied_in.append(threading.current_thread().name)
+
+    api.add_callback("GET", DETAIL_URL, callback=provider)
+    signals.invoice_paid.connect(record)
+    try:
+        outcomes = services.refresh_invoices(invoices, max_workers=3)
+    finally:
+        signals.invoice_paid.disconnect(record)
+
+    assert [o.outcome for o in outcomes] == [Outcome.REFRESHED] * 10
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.PAID}
+    assert len(applied_in) == 10
+    if connection.vendor == "postgresql":
+        # Applied by the pool threads, whose connections are closed when they end.
+        assert all(name.startswith("django-invoices-refresh") for name in applied_in)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            assert cursor.fetchone()[0] == 1
+    else:  # SQLite has no row locks to share the writes: the caller applies them all
+        assert set(applied_in) == {threading.current_thread().name}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_error_in_a_refresh_thread_reaches_the_caller(api, monkeypatch):
+    invoices = [make_invoice(f"U-{i}") for i in range(4)]
+    api.add_callback(
+        "GET",
+        DETAIL_URL,
+        callback=lambda r: (200, {}, json.dumps({"data": invoice_payload("PAID")})),
+    )
+
+    def broken(invoice, data):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bulk, "apply_invoice_data", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        services.refresh_invoices(invoices, max_workers=2)

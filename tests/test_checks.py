@@ -55,6 +55,10 @@ def test_complete_settings_pass():
         ({"REFRESH_MIN_INTERVAL": 0, "RETRY_BACKOFF": 0, "CACHE_TIMEOUT": 0}, []),
         ({"CACHE_TIMEOUT": None, "PENDING_PAGE_REFRESH": 0}, []),
         ({"PENDING_PAGE_REFRESH": -5}, ["django_invoices.E008"]),
+        ({"REFRESH_WORKERS": 0}, ["django_invoices.E008"]),
+        ({"REFRESH_WORKERS": "8"}, ["django_invoices.E008"]),
+        ({"REFRESH_WORKERS": 2.5}, ["django_invoices.E008"]),
+        ({"REFRESH_WORKERS": 1}, []),
         (
             {"ACCOUNTS": {"eu": {"API_KEY": "k2", "PRIVATE_KEY": "p", "RETRIES": "2"}}},
             ["django_invoices.E008"],

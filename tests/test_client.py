@@ -359,3 +359,65 @@ def test_nul_characters_in_an_answer_are_an_invalid_response(api):
     api.get(f"{API}/v1/invoice/{INVOICE_ID}", body='{"data": {"id": "a\\u0000"}}')
     with pytest.raises(InvalidResponse):
         api_key_client().get_invoice(INVOICE_ID)
+
+
+# -- the environment, read once --------------------------------------------------------
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    ):
+        monkeypatch.delenv(name, raising=False)  # fmt: skip
+    return monkeypatch
+
+
+def test_the_environments_proxy_and_ca_bundle_are_taken_when_the_client_is_made(
+    no_proxy_env, tmp_path
+):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    no_proxy_env.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    no_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+
+    client = api_key_client()
+
+    assert client.session.proxies["https"] == "http://proxy.example:3128"
+    assert client.session.verify == str(bundle)
+    # Not looked up again on each request (requests would walk os.environ every time).
+    assert client.session.trust_env is False
+
+
+def test_a_request_goes_through_the_proxy_of_the_environment(no_proxy_env, api):
+    no_proxy_env.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    client = api_key_client()
+    no_proxy_env.setenv("HTTPS_PROXY", "http://changed.example:1")  # too late: read once
+    sent = {}
+    original = requests.adapters.HTTPAdapter.send
+
+    def spy(adapter, request, **kwargs):
+        sent.update(kwargs)
+        return original(adapter, request, **kwargs)
+
+    no_proxy_env.setattr(requests.adapters.HTTPAdapter, "send", spy)
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": {"id": INVOICE_ID}})
+
+    client.get_invoice(INVOICE_ID)
+
+    assert sent["proxies"]["https"] == "http://proxy.example:3128"
+
+
+def test_no_proxy_for_the_api_host_is_respected(no_proxy_env):
+    no_proxy_env.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    no_proxy_env.setenv("NO_PROXY", "api.kunapay.test")
+    assert "https" not in api_key_client().session.proxies

@@ -6,20 +6,39 @@ mirrored from KUNA Pay is read-only here, and no secret is ever shown.
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, ClassVar
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from .. import callbacks, services
+from .. import callbacks, conf, services
+from ..callbacks import DEPOSIT_EVENTS, INVOICE_EVENTS
 from ..models import CallbackEvent, Deposit, Invoice, Order
-from ..statuses import InvoiceStatus, OrderStatus
+from ..statuses import DEPOSIT_STATUSES, InvoiceStatus, OrderStatus
 from . import actions, display
+from .changelists import EstimatedCountPaginator, IndexedSearchMixin, values_filter
 from .forms import OrderAdminForm
+
+# Callback events shown on an invoice's page; the rest are a link away.
+INVOICE_EVENTS_SHOWN = 20
+
+
+class LargeTableMixin:
+    """Changelists that stay fast on tables of millions of rows (see ``changelists``)."""
+
+    paginator: ClassVar[type] = EstimatedCountPaginator
+    # The total beside a filtered count would be a second count of the whole table.
+    show_full_result_count = False
+    # Rendering a row costs more than reading it: half of Django's 100 keeps a page
+    # well inside its time at any table size.
+    list_per_page = 50
 
 
 class ReadOnlyMixin:
@@ -67,7 +86,9 @@ class InvoiceInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
+class OrderAdmin(
+    LargeTableMixin, IndexedSearchMixin, actions.RemotePermissionsMixin, admin.ModelAdmin
+):
     form = OrderAdminForm
     list_display = (
         "external_order_id",
@@ -77,8 +98,15 @@ class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
         "email",
         "created_at",
     )
-    list_filter = ("status", "asset")
-    search_fields = ("external_order_id", "email", "invoices__provider_id")
+    list_filter = (
+        "status",
+        values_filter("asset", _("asset")),
+        ("created_at", admin.DateFieldListFilter),
+    )
+    # Whole values through indexes (a LIKE would read every order); a KUNA Pay invoice
+    # id (a UUID) is looked up by ``uuid_search``.
+    search_fields = ("external_order_id__exact", "email__iexact")
+    search_help_text = _("A whole order id, e-mail or KUNA Pay invoice id.")
     readonly_fields = (
         "status",
         "current_invoice",
@@ -88,12 +116,16 @@ class OrderAdmin(actions.RemotePermissionsMixin, admin.ModelAdmin):
     )
     raw_id_fields = ("user",)
     exclude = ("content_type", "object_id")
-    date_hierarchy = "created_at"
     inlines = (InvoiceInline,)
     actions = (actions.create_invoices, actions.refresh_orders, actions.delete_selected)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return services.with_current_invoice(super().get_queryset(request))
+
+    def uuid_search(self, term: str, value: uuid.UUID) -> Q:
+        # An id resolved first: an OR across a join could use neither index.
+        invoiced = Invoice.objects.filter(provider_id=value).values_list("order_id", flat=True)
+        return Q(external_order_id=term) | Q(pk__in=list(invoiced[:1]))
 
     def get_inlines(self, request: HttpRequest, obj: Order | None) -> Any:
         # A new order has no invoices to list.
@@ -204,8 +236,19 @@ class DepositInline(DepositAmountsMixin, ReadOnlyInline):
         return display.shortened(obj.tx_id)
 
 
+class NewestFormSet(BaseInlineFormSet):
+    """The newest ``INVOICE_EVENTS_SHOWN`` rows only: a busy invoice has thousands."""
+
+    def get_queryset(self) -> Any:
+        if not hasattr(self, "_queryset"):
+            self._queryset = super().get_queryset()[:INVOICE_EVENTS_SHOWN]
+        return self._queryset
+
+
 class CallbackEventInline(ReadOnlyInline):
     model = CallbackEvent
+    formset = NewestFormSet
+    verbose_name_plural = _("newest callback events")
     fields = (
         "received_at",
         "event_name",
@@ -218,7 +261,13 @@ class CallbackEventInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class InvoiceAdmin(
+    LargeTableMixin,
+    IndexedSearchMixin,
+    actions.RemotePermissionsMixin,
+    ReadOnlyMixin,
+    admin.ModelAdmin,
+):
     list_display = (
         "provider_id",
         "order_link",
@@ -229,10 +278,16 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
         "synced_at",
         "created_at",
     )
-    list_filter = ("status", "invoice_asset", "account")
+    list_filter = (
+        "status",
+        values_filter("invoice_asset", _("invoice asset")),
+        values_filter("account", _("merchant account"), fixed=conf.account_names, recent=False),
+        ("created_at", admin.DateFieldListFilter),
+    )
     list_select_related = ("order",)
-    search_fields = ("provider_id", "order__external_order_id", "order__email")
-    date_hierarchy = "created_at"
+    # As on orders; a KUNA Pay invoice id (a UUID) is looked up by ``uuid_search``.
+    search_fields = ("order__external_order_id__exact", "order__email__iexact")
+    search_help_text = _("A whole KUNA Pay invoice id, order id or e-mail.")
     actions = (actions.refresh_invoices,)
     inlines = (DepositInline, CallbackEventInline)
     fieldsets = (
@@ -274,7 +329,15 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
         ),
         (
             _("Synchronisation"),
-            {"fields": ("synced_at", "created_at", "updated_at", "raw_payload_display")},
+            {
+                "fields": (
+                    "synced_at",
+                    "created_at",
+                    "updated_at",
+                    "raw_payload_display",
+                    "callback_events_link",
+                )
+            },
         ),
     )
     readonly_fields = (
@@ -299,7 +362,24 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
         "created_at",
         "updated_at",
         "raw_payload_display",
+        "callback_events_link",
     )
+
+    def uuid_search(self, term: str, value: uuid.UUID) -> Q:
+        # An id resolved first: an OR across a join could use neither index.
+        orders = Order.objects.filter(external_order_id=term).values_list("pk", flat=True)
+        return Q(provider_id=value) | Q(order__in=list(orders[:1]))
+
+    @admin.display(description=_("callback events"))
+    def callback_events_link(self, obj: Invoice) -> Any:
+        opts = CallbackEvent._meta
+        url = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
+        return format_html(
+            '<a href="{}?invoice__id__exact={}">{}</a>',
+            url,
+            obj.pk,
+            _("All callback events about this invoice"),
+        )
 
     @admin.display(description=_("order"), ordering="order__external_order_id")
     def order_link(self, obj: Invoice) -> Any:
@@ -351,7 +431,9 @@ class InvoiceAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdm
 
 
 @admin.register(Deposit)
-class DepositAdmin(DepositAmountsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class DepositAdmin(
+    LargeTableMixin, IndexedSearchMixin, DepositAmountsMixin, ReadOnlyMixin, admin.ModelAdmin
+):
     list_display = (
         "provider_id",
         "invoice_link",
@@ -360,9 +442,15 @@ class DepositAdmin(DepositAmountsMixin, ReadOnlyMixin, admin.ModelAdmin):
         "processed_amount_display",
         "created_at",
     )
-    list_filter = ("status", "asset")
+    list_filter = (
+        values_filter("status", _("status"), fixed=lambda: DEPOSIT_STATUSES),
+        values_filter("asset", _("asset")),
+        ("created_at", admin.DateFieldListFilter),
+    )
     list_select_related = ("invoice",)
-    search_fields = ("provider_id", "tx_id", "invoice__provider_id")
+    # A KUNA Pay invoice id (a UUID) is looked up by ``uuid_search``.
+    search_fields = ("provider_id__exact", "tx_id__exact")
+    search_help_text = _("A whole transaction id, blockchain transaction or KUNA Pay invoice id.")
     fields = (
         "provider_id",
         "invoice_link",
@@ -381,6 +469,11 @@ class DepositAdmin(DepositAmountsMixin, ReadOnlyMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    def uuid_search(self, term: str, value: uuid.UUID) -> Q:
+        # The invoice resolved first: an OR across the join could use neither index.
+        invoices = Invoice.objects.filter(provider_id=value).values_list("pk", flat=True)
+        return Q(provider_id=term) | Q(invoice__in=list(invoices[:1]))
+
     @admin.display(description=_("invoice"), ordering="invoice")
     def invoice_link(self, obj: Deposit) -> Any:
         return display.change_link(self.admin_site.name, Invoice, obj.invoice_id, obj.invoice)
@@ -394,7 +487,13 @@ class DepositAdmin(DepositAmountsMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CallbackEvent)
-class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class CallbackEventAdmin(
+    LargeTableMixin,
+    IndexedSearchMixin,
+    actions.RemotePermissionsMixin,
+    ReadOnlyMixin,
+    admin.ModelAdmin,
+):
     """The callback log. Signature headers are hidden; keys are never stored here."""
 
     actions = (actions.reapply_callbacks,)
@@ -409,13 +508,26 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
         "state_display",
         "attempts",
     )
-    list_filter = ("verified", "state", "event_name", "account")
-    # Counts beside each filter: events that name no invoice we know ("Ignored") show
-    # up as a number, so a new event type does not go unnoticed.
-    show_facets = admin.ShowFacets.ALWAYS
+    list_filter = (
+        "verified",
+        "state",
+        values_filter(
+            "event_name",
+            _("event"),
+            fixed=lambda: sorted(INVOICE_EVENTS | DEPOSIT_EVENTS),
+            newest="-received_at",
+        ),
+        values_filter("account", _("merchant account"), fixed=conf.account_names, recent=False),
+        ("received_at", admin.DateFieldListFilter),
+    )
+    # Counts beside each filter on demand ("Show counts"): events that name no invoice we
+    # know ("Ignored") show up as a number, so a new event type does not go unnoticed.
+    # Not always: each count reads the log, which may hold millions of rows.
+    show_facets = admin.ShowFacets.ALLOW
     list_select_related = ("invoice",)
-    search_fields = ("object_id", "body_sha256", "invoice__provider_id")
-    date_hierarchy = "received_at"
+    # A KUNA Pay invoice id (a UUID) is looked up by ``uuid_search``.
+    search_fields = ("object_id__exact", "body_sha256__exact")
+    search_help_text = _("A whole KUNA Pay invoice id, object id or body SHA-256.")
     fields = (
         "received_at",
         "account",
@@ -458,6 +570,14 @@ class CallbackEventAdmin(actions.RemotePermissionsMixin, ReadOnlyMixin, admin.Mo
     @admin.display(description=_("signed"), boolean=True, ordering="verified")
     def signed(self, obj: CallbackEvent) -> bool:
         return obj.verified
+
+    def uuid_search(self, term: str, value: uuid.UUID) -> Q:
+        # A known invoice's events through the (invoice, received_at) index; events
+        # about an unknown id by the id they carry. Never both in one OR: PostgreSQL
+        # would read the log newest first until it found old events of a busy invoice.
+        invoice = Invoice.objects.filter(provider_id=value).values_list("pk", flat=True)
+        pks = list(invoice[:1])
+        return Q(invoice=pks[0]) if pks else Q(object_id__in={term, str(value)})
 
     @admin.display(description=_("invoice"), ordering="invoice")
     def invoice_link(self, obj: CallbackEvent) -> Any:

@@ -19,7 +19,6 @@ may move.
 
 from ..statuses import CREDITED_DEPOSIT_STATUSES
 from .bulk import (
-    REFRESH_WORKERS,
     OrderOutcome,
     Outcome,
     RefreshOutcome,
@@ -101,7 +100,6 @@ __all__ = [
     "OUTCOME_FAILED",
     "OUTCOME_PAID",
     "OUTCOME_PENDING",
-    "REFRESH_WORKERS",
     "REJECT_BAD_SIGNATURE",
     "REJECT_MALFORMED",
     "REJECT_MISCONFIGURED",

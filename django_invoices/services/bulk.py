@@ -7,14 +7,17 @@ many orders or invoices can tell staff exactly what happened to each of them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
@@ -38,9 +41,9 @@ from .transitions import apply_invoice_data
 logger = logging.getLogger("django_invoices")
 
 
-#: Requests to KUNA Pay in flight at once when many invoices are refreshed together
-#: (stays below requests' default pool of ten connections per host).
-REFRESH_WORKERS = 8
+def refresh_workers() -> int:
+    """Reads of KUNA Pay in flight at once in a bulk refresh (``REFRESH_WORKERS``)."""
+    return int(conf.get("REFRESH_WORKERS"))
 
 
 class Outcome:
@@ -195,50 +198,145 @@ def _create_one(order: Order, account: str) -> OrderOutcome:
 
 
 def refresh_invoices(
-    invoices: Iterable[Invoice], *, max_workers: int = REFRESH_WORKERS
+    invoices: Iterable[Invoice], *, max_workers: int | None = None
 ) -> list[RefreshOutcome]:
     """Refresh many invoices from KUNA Pay at once; one outcome per invoice, in order.
 
-    The reads go out concurrently from a pool of at most ``max_workers`` threads. Each
-    answer is applied in the calling thread as soon as it arrives, in its own
-    transaction and under the invoice's row lock (``apply_invoice_data``), so the pool
-    never touches the database and one failure does not stop the rest.
+    The reads go out concurrently from at most ``max_workers`` threads (default: the
+    ``REFRESH_WORKERS`` setting), each with its own client and HTTP session, since
+    ``requests`` does not promise a session is safe to share. Each answer is applied in
+    its own transaction under the invoice's row lock (``apply_invoice_data``), so one
+    failure does not stop the rest.
+
+    Where the database has row locks and the caller is not inside a transaction (an
+    admin action, a task), each thread applies its own answers on its own connection,
+    closed when the thread ends: applying then keeps pace with the reads. Otherwise
+    (SQLite; inside ``atomic``, where other connections could not see the caller's
+    rows) the calling thread applies every answer as it arrives.
     """
     invoices = list(invoices)
     if not invoices:
         return []
+    if max_workers is None:
+        max_workers = refresh_workers()
     outcomes: dict[int, RefreshOutcome] = {}
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(max_workers, len(invoices))),
-        thread_name_prefix="django-invoices-refresh",
-    )
-    try:
-        futures: dict[Future[dict[str, Any]], int] = {}
-        for index, invoice in enumerate(invoices):
-            try:
-                client = get_client(invoice.account)
-            except ImproperlyConfigured:
-                reason = _("its merchant account %(account)s is not configured") % {
-                    "account": invoice.account
-                }
-                outcomes[index] = RefreshOutcome(
-                    invoice, Outcome.FAILED, invoice.status, invoice.status, reason=reason
-                )
-                continue
-            futures[pool.submit(client.get_invoice, str(invoice.provider_id))] = index
-        for future in as_completed(futures):
-            index = futures[future]
-            outcomes[index] = _apply_refresh(invoices[index], future)
-    finally:
-        # Only reached early on an unexpected error: do not send what is still queued.
-        pool.shutdown(wait=True, cancel_futures=True)
+    readable: list[int] = []
+    for index, invoice in enumerate(invoices):
+        try:
+            conf.get_account(invoice.account)
+        except ImproperlyConfigured:
+            reason = _("its merchant account %(account)s is not configured") % {
+                "account": invoice.account
+            }
+            outcomes[index] = RefreshOutcome(
+                invoice, Outcome.FAILED, invoice.status, invoice.status, reason=reason
+            )
+        else:
+            readable.append(index)
+    workers = max(1, min(max_workers, len(readable)))
+    if readable and _threads_may_write():
+        outcomes.update(_refresh_in_threads(invoices, readable, workers))
+    elif readable:
+        outcomes.update(_refresh_in_caller(invoices, readable, workers))
     return [outcomes[index] for index in range(len(invoices))]
 
 
-def _apply_refresh(invoice: Invoice, future: Future[dict[str, Any]]) -> RefreshOutcome:
+def _threads_may_write() -> bool:
+    connection = connections[router.db_for_write(Invoice)]
+    return connection.features.has_select_for_update and not connection.in_atomic_block
+
+
+def _refresh_in_caller(
+    invoices: list[Invoice], indexes: list[int], workers: int
+) -> dict[int, RefreshOutcome]:
+    """Reads in a pool; answers applied in the calling thread as they arrive."""
+    outcomes: dict[int, RefreshOutcome] = {}
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-invoices-refresh")
+    try:
+        futures: dict[Future[dict[str, Any]], int] = {
+            pool.submit(_read_invoice, invoices[i].account, str(invoices[i].provider_id)): i
+            for i in indexes
+        }
+        for future in as_completed(futures):
+            index = futures[future]
+            outcomes[index] = _apply_refresh(invoices[index], future.result)
+    finally:
+        # Only reached early on an unexpected error: do not send what is still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
+    return outcomes
+
+
+def _refresh_in_threads(
+    invoices: list[Invoice], indexes: list[int], workers: int
+) -> dict[int, RefreshOutcome]:
+    """Reads in a pool; as many threads apply the answers as they arrive, each on its
+    own connection, so a slow commit never holds back the next read."""
+    arrived: queue.SimpleQueue[tuple[int, Future[dict[str, Any]]] | None] = queue.SimpleQueue()
+    outcomes: dict[int, RefreshOutcome] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    readers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-invoices-read")
+
+    def apply_arrivals() -> None:
+        try:
+            while (item := arrived.get()) is not None:
+                if errors:
+                    continue  # drain: the caller raises the first error
+                index, future = item
+                outcome = _apply_refresh(invoices[index], future.result)
+                with lock:
+                    outcomes[index] = outcome
+        except BaseException as exc:  # re-raised in the caller
+            with lock:
+                errors.append(exc)
+            # Do not send what is still queued.
+            readers.shutdown(wait=False, cancel_futures=True)
+        finally:
+            connections.close_all()  # this thread's connections; nobody else uses them
+
+    appliers = [
+        threading.Thread(target=apply_arrivals, name=f"django-invoices-refresh-{number}")
+        for number in range(workers)
+    ]
+    for thread in appliers:
+        thread.start()
+    try:
+        for index in indexes:
+            invoice = invoices[index]
+            try:
+                future = readers.submit(_read_invoice, invoice.account, str(invoice.provider_id))
+            except RuntimeError:  # shut down after an error
+                break
+            future.add_done_callback(partial(_arrived, arrived, index))
+    finally:
+        readers.shutdown(wait=True)
+        for _thread in appliers:
+            arrived.put(None)
+        for thread in appliers:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return outcomes
+
+
+def _arrived(
+    arrived: queue.SimpleQueue[tuple[int, Future[dict[str, Any]]] | None],
+    index: int,
+    future: Future[dict[str, Any]],
+) -> None:
+    if not future.cancelled():
+        arrived.put((index, future))
+
+
+def _read_invoice(account: str, provider_id: str) -> dict[str, Any]:
+    # Runs in a pool thread: get_client gives each thread a client of its own.
+    return get_client(account).get_invoice(provider_id)
+
+
+def _apply_refresh(invoice: Invoice, read: Callable[[], dict[str, Any]]) -> RefreshOutcome:
     old = invoice.status
     try:
-        updated = apply_invoice_data(invoice, future.result())
+        updated = apply_invoice_data(invoice, read())
     except KunaPayError as exc:
         logger.warning("Refreshing invoice %s failed: %s", invoice, exc)
         return RefreshOutcome(invoice, Outcome.FAILED, old, old, error=exc)
@@ -271,7 +369,7 @@ def stale_open_invoices(*, older_than: timedelta, limit: int) -> list[Invoice]:
 
 
 def refresh_orders(
-    orders: Iterable[Order], *, max_workers: int = REFRESH_WORKERS
+    orders: Iterable[Order], *, max_workers: int | None = None
 ) -> list[OrderOutcome]:
     """Refresh the current invoice of each order (see ``refresh_invoices``).
 

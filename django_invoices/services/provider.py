@@ -26,12 +26,14 @@ FAST_CONNECT_TIMEOUT = 0.5
 # it is not asked for again (the public API must not hammer a provider that is down).
 CATALOGUE_FAILURE_MEMORY = 30
 
-_clients: dict[conf.Account, KunaPayClient] = {}
-_clients_lock = threading.Lock()
+# One set of clients per thread: requests does not promise that a Session is safe to
+# share between threads (the bulk refresh's pool, threaded web servers).
+_local = threading.local()
 
 
 def get_client(account: str = conf.DEFAULT_ACCOUNT, *, fast: bool = False) -> KunaPayClient:
-    """The client of one merchant account; one per configuration, so sessions are reused.
+    """The client of one merchant account; one per configuration and thread, so
+    sessions are reused but never shared between threads.
 
     ``fast`` gives a client for reads inside a callback request, which must answer
     within the provider's 2 seconds: a short read timeout and no retries.
@@ -45,13 +47,15 @@ def get_client(account: str = conf.DEFAULT_ACCOUNT, *, fast: bool = False) -> Ku
             read_timeout=float(conf.get("CALLBACK_API_TIMEOUT")),
             retries=0,
         )
-    with _clients_lock:
-        client = _clients.get(settings)
-        if client is None:
-            client = _clients[settings] = KunaPayClient.from_account(
-                settings, nonce_source=nonces.shared_counter(settings.public_key)
-            )
-        return client
+    clients: dict[conf.Account, KunaPayClient] | None = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = {}
+    client = clients.get(settings)
+    if client is None:
+        client = clients[settings] = KunaPayClient.from_account(
+            settings, nonce_source=nonces.shared_counter(settings.public_key)
+        )
+    return client
 
 
 # -- URLs sent to the provider ---------------------------------------------------------

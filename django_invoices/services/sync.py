@@ -25,7 +25,7 @@ from .. import conf
 from ..exceptions import KunaPayError
 from ..models import CallbackEvent, Invoice, Order
 from ..statuses import LATE_PAYMENT_STATUSES, OPEN_STATUSES, OrderStatus
-from .bulk import REFRESH_WORKERS
+from .bulk import refresh_workers
 from .callback_events import describe, process_event_by_id, settle_covered_events
 from .invoices import RECONCILED_ADOPTED, RECONCILED_FLAGGED, reconcile_order
 from .provider import get_client
@@ -136,7 +136,7 @@ class InvoiceSync:
         return not self.error and self.old_status != self.new_status
 
 
-def sync_invoices(pks: Sequence[int], *, max_workers: int = REFRESH_WORKERS) -> list[InvoiceSync]:
+def sync_invoices(pks: Sequence[int], *, max_workers: int | None = None) -> list[InvoiceSync]:
     """Read these invoices from the provider and apply what it says; one result each.
 
     The reads go out concurrently; each answer is applied in the calling thread under
@@ -147,6 +147,8 @@ def sync_invoices(pks: Sequence[int], *, max_workers: int = REFRESH_WORKERS) -> 
     results: dict[int, InvoiceSync] = {pk: InvoiceSync(pk, error="no such invoice") for pk in pks}
     if not invoices:
         return [results[pk] for pk in pks]
+    if max_workers is None:
+        max_workers = refresh_workers()
     if len(invoices) == 1 or max_workers <= 1:
         # No thread for a single read: a task syncing one invoice stays in its thread.
         for invoice in invoices:
@@ -160,14 +162,15 @@ def sync_invoices(pks: Sequence[int], *, max_workers: int = REFRESH_WORKERS) -> 
         futures: dict[Future[dict[str, Any]], tuple[Invoice, datetime]] = {}
         for invoice in invoices:
             try:
-                client = get_client(invoice.account)
+                get_client(invoice.account)  # the settings of a removed account fail here
             except ImproperlyConfigured as exc:
                 results[invoice.pk] = InvoiceSync(
                     invoice.pk, error=str(exc), provider_id=str(invoice)
                 )
                 continue
             started = dj_timezone.now()
-            future = pool.submit(client.get_invoice, str(invoice.provider_id))
+            # The read asks for the client in its own thread: one HTTP session per thread.
+            future = pool.submit(_read, invoice.account, str(invoice.provider_id))
             futures[future] = (invoice, started)
         for future in as_completed(futures):
             invoice, started = futures[future]
@@ -175,6 +178,10 @@ def sync_invoices(pks: Sequence[int], *, max_workers: int = REFRESH_WORKERS) -> 
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return [results[pk] for pk in pks]
+
+
+def _read(account: str, provider_id: str) -> dict[str, Any]:
+    return get_client(account).get_invoice(provider_id)
 
 
 def _read_and_apply(invoice: Invoice) -> InvoiceSync:

@@ -1,0 +1,25 @@
+"""Settings of the example stack that ``bench/server.py`` runs under gunicorn.
+
+The test settings, with persistent database connections (as a production site has),
+the provider at ``BENCH_API_URL`` (the local stub) and the bench's own URLs: the app's,
+and the hand-written minimal callback view that is the baseline. ``BENCH_INVOICES``
+(JSON) is merged over ``DJANGO_INVOICES``, e.g. to choose where work runs.
+"""
+
+import json
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES, DJANGO_INVOICES
+
+ROOT_URLCONF = "bench.server_urls"
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+DJANGO_INVOICES = {
+    **DJANGO_INVOICES,
+    "API_URL": os.environ.get("BENCH_API_URL", "http://127.0.0.1:9"),
+    # The stub answers at once; a real provider gets the default's 1.2 s.
+    "CALLBACK_API_TIMEOUT": 5.0,
+    **json.loads(os.environ.get("BENCH_INVOICES") or "{}"),
+}
+# W001 (plain-HTTP API URL) is the point here: the stub listens on the loopback only.
+SILENCED_SYSTEM_CHECKS = ["django_invoices.W001", "django_invoices.W002"]
