@@ -4,12 +4,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANAGE := cd example_project && ../$(BIN)/python manage.py
 
-.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
+.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean docs matrix
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,demo]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -49,4 +49,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3
+	rm -rf $(VENV) build dist *.egg-info docs/_build docs/_generated .nox example_project/db.sqlite3 example_project/sandbox.sqlite3
+
+## The documentation site in docs/_build/html (Sphinx, furo); warnings are errors.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+## The suite on every supported Python and Django (noxfile.py; pyenv's interpreters).
+matrix: $(STAMP)
+	$(BIN)/nox
