@@ -32,11 +32,13 @@ typecheck: $(STAMP)
 migrations-check: $(STAMP)
 	$(MANAGE) makemigrations --check --dry-run django_invoices invoices_sandbox shop
 
-## The wheel a release would upload holds the app, all of it, and nothing else.
+## What a release would upload: the wheel (all of django_invoices/, nothing else), the
+## sdist (tests, docs, example, notes), both passing twine check --strict.
 package-check: $(STAMP)
 	rm -rf build dist
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
-	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl dist/django_invoices-*.tar.gz
 
 ## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
 demo: $(STAMP)

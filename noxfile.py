@@ -4,10 +4,13 @@ Django 5.2 on Python 3.10-3.13, Django 6.0 and 6.1 on Python 3.12 and 3.13, with
 interpreters pyenv installed (``$(pyenv root)/versions/X.Y.Z/bin/python``). Lint, types
 and migrations run once, in ``make test``; these sessions run pytest only.
 
-    nox                                   # the whole matrix
-    nox -s "tests-3.13(django='6.1')"     # one session
-    nox -l                                # the list
-"""
+    nox                                        # the whole matrix
+    nox -s "tests(python='3.13', django='6.1')"  # one session
+    nox -l                                     # the list
+
+The newest pair (Python 3.13, Django 6.1) also runs the browser tests (skipped without
+Chromium unless REQUIRE_BROWSER=1) and, when NOX_POSTGRES_URL names a PostgreSQL
+database, the suite again on it."""
 
 from __future__ import annotations
 
@@ -71,9 +74,30 @@ if MISSING:
     [(python, django) for django, pythons in MATRIX.items() for python in pythons],
 )
 def tests(session: nox.Session, django: str) -> None:
-    """pytest on SQLite (or DATABASE_URL); extra pytest arguments after ``--``."""
+    """pytest on SQLite; the newest pair adds the browser tests and PostgreSQL."""
     if session.python in MISSING:
         session.error(f"Python {session.python} is missing: pyenv install {session.python}")
-    session.install(f"Django~={django}.0", ".[testing,demo,openapi]", "docutils")
+    newest = (session.python, django) == NEWEST
+    deps = [f"Django~={django}.0", ".[testing,demo,openapi]", "docutils"]
+    if newest:
+        deps += ["playwright>=1.40", "psycopg[binary]>=3.1"]
+    session.install(*deps)
     session.run("python", "-m", "django", "--version")
+    if not newest:
+        # The browser tests run once, in the newest pair's session.
+        session.run("python", "-m", "pytest", "-q", "-m", "not browser", *session.posargs)
+        return
     session.run("python", "-m", "pytest", "-q", *session.posargs)
+    postgres = os.environ.get("NOX_POSTGRES_URL")
+    if postgres:
+        # The browser tests drive the example shop, which uses SQLite: not again here.
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            "-q",
+            "-m",
+            "not browser",
+            *session.posargs,
+            env={"DATABASE_URL": postgres},
+        )
