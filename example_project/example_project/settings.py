@@ -1,4 +1,5 @@
-"""The example shop. Configured from the environment; see README.rst ("The demo shop").
+"""The example shop. Configured from the environment; see docs/reference/settings.rst
+("The demo shop").
 
 With no KUNAPAY_* variable set it talks to the sandbox address below with demo keys.
 Set a variable to an empty string to see the system checks complain, e.g.
@@ -65,8 +66,9 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
     ),
-    # The embedded sandbox plays the provider, with a database of its own (see README,
-    # "The sandbox"): the shop's open transaction never blocks the provider's writes.
+    # The embedded sandbox plays the provider, with a database of its own (see
+    # docs/howto/sandbox.rst): the shop's open transaction never blocks the provider's
+    # writes.
     "sandbox": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SANDBOX_DATABASE_PATH", str(BASE_DIR / "sandbox.sqlite3")),
