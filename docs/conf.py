@@ -53,7 +53,18 @@ def openapi_schema() -> None:
 
     response = Client().get(reverse("django_invoices:api-schema"), {"format": "yaml"})
     assert response.status_code == 200, response.status_code
-    write("openapi.yaml", response.content.decode("utf-8"))
+    text = response.content.decode("utf-8")
+    write("openapi.yaml", text)
+
+    import yaml
+
+    schema = yaml.safe_load(text)
+    rows = [".. list-table::", "   :header-rows: 1", "", "   * - Request", "     - What it does"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            summary = " ".join(str(operation.get("description", "")).split())
+            rows += [f"   * - ``{method.upper()} {path}``", f"     - {summary}"]
+    write("openapi-operations.rst", "\n".join(rows) + "\n")
 
 
 def commands() -> None:
