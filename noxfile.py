@@ -82,6 +82,7 @@ def tests(session: nox.Session, django: str) -> None:
     if newest:
         deps += ["playwright>=1.40", "psycopg[binary]>=3.1"]
     session.install(*deps)
+    session.run("python", "--version")
     session.run("python", "-m", "django", "--version")
     if not newest:
         # The browser tests run once, in the newest pair's session.
