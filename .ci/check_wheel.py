@@ -23,6 +23,7 @@ SDIST_FILES = (
     "SECURITY.rst",
     "LICENSE",
     "MANIFEST.in",
+    ".readthedocs.yaml",
     "Makefile",
     "noxfile.py",
     "pyproject.toml",
