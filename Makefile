@@ -10,14 +10,14 @@ DEMO_ENV := $(shell grep -E '^[A-Z_]+=' example_project/demo.env)
 # `make demo PORT=8123` serves the demo on another port, and its URLs follow.
 PORT ?= 8000
 SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
-DEMO_MANAGE := cd example_project && env $(DEMO_ENV) SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py
+DEMO_MANAGE = cd example_project && env $(DEMO_ENV) $(if $(filter demo-worker,$(MAKECMDGOALS)),DEMO_WORKER=1 )SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py
 
-.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check demo bench bench-admin bench-server clean
+.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check demo bench bench-admin bench-server clean docs matrix
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,demo]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -40,11 +40,13 @@ typecheck: $(STAMP)
 migrations-check: $(STAMP)
 	$(MANAGE) makemigrations --check --dry-run --skip-checks django_invoices invoices_sandbox shop
 
-## The wheel a release would upload holds the app, all of it, and nothing else.
+## What a release would upload: the wheel (all of django_invoices/, nothing else), the
+## sdist (tests, docs, example, notes), both passing twine check --strict.
 package-check: $(STAMP)
 	rm -rf build dist
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
-	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl dist/django_invoices-*.tar.gz
 
 ## The example shop on http://127.0.0.1:$(PORT) (SQLite, built-in sandbox);
 ## `make demo PORT=8123` serves it on another port, and its URLs follow.
@@ -57,12 +59,13 @@ demo: $(STAMP)
 ## The example shop with a task worker: callbacks are acknowledged at once and applied
 ## a moment later by django-tasks' database worker (same SQLite database). Ctrl-C stops both.
 demo-worker: $(STAMP)
-	DEMO_WORKER=1 $(MANAGE) migrate --noinput
-	DEMO_WORKER=1 $(MANAGE) migrate --noinput --database sandbox
-	DEMO_WORKER=1 $(MANAGE) demo_setup
-	cd example_project && DEMO_WORKER=1 sh -c 'trap "kill 0" EXIT INT TERM; \
+	$(DEMO_MANAGE) migrate --noinput
+	$(DEMO_MANAGE) migrate --noinput --database sandbox
+	$(DEMO_MANAGE) demo_setup
+	cd example_project && env $(DEMO_ENV) DEMO_WORKER=1 SHOP_BASE_URL=$(SHOP_BASE_URL) \
+		sh -c 'trap "kill 0" EXIT INT TERM; \
 		../$(BIN)/python manage.py db_worker --interval 0.5 --no-reload & \
-		../$(BIN)/python manage.py runserver 127.0.0.1:8000'
+		../$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)'
 
 ## Tests with real worker processes: a Celery worker on Redis and django-tasks' database
 ## worker on PostgreSQL, killed in the middle of tasks. Needs DATABASE_URL (PostgreSQL)
@@ -82,4 +85,12 @@ bench-server: $(STAMP)
 	$(BIN)/python bench/server.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3
+	rm -rf $(VENV) build dist *.egg-info docs/_build docs/_generated .nox example_project/db.sqlite3 example_project/sandbox.sqlite3
+
+## The documentation site in docs/_build/html (Sphinx, furo); warnings are errors.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+## The suite on every supported Python and Django (noxfile.py; pyenv's interpreters).
+matrix: $(STAMP)
+	$(BIN)/nox

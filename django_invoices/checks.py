@@ -60,7 +60,7 @@ def _number_messages(
             messages.append(
                 Error(
                     f"{label}: {key} is {value!r}; it must be {kind} of at least {least}.",
-                    hint=f"See the default of {key} in the README's settings table.",
+                    hint=f"See the default of {key} in the settings reference.",
                     id="django_invoices.E008",
                 )
             )

@@ -1,7 +1,8 @@
 """Settings of the app, read from the ``DJANGO_INVOICES`` dict.
 
-Every key has a default here; the README documents each one. Settings are read on every
-access (never cached at import time) so ``override_settings`` works in tests.
+Every key has a default here; docs/reference/settings.rst documents each one. Settings
+are read on every access (never cached at import time) so ``override_settings`` works
+in tests.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def test_order_amounts_keep_crypto_precision():
 @pytest.mark.django_db
 def test_order_amounts_keep_36_digits_on_postgresql():
     if connection.vendor != "postgresql":
-        pytest.skip("SQLite keeps about 15 significant digits; see README, Databases")
+        pytest.skip("SQLite keeps about 15 significant digits; see docs/howto/deploying.rst")
     amount = Decimal("123456789012345678.123456789012345678")
     order = Order.objects.create(external_order_id="B-2", amount=amount, asset="ETH")
     order.refresh_from_db()

@@ -1,4 +1,5 @@
-"""The example shop. Configured from the environment; see docs/explanation/security.rst.
+"""The example shop. Configured from the environment; see docs/explanation/security.rst
+and docs/reference/settings.rst ("The demo shop").
 
 Safe to copy: DEBUG is off unless DJANGO_DEBUG=1, and there is no default secret. The
 demo's published values (DEBUG on, a secret key, demo API keys) are in ``demo.env``, and
@@ -75,8 +76,9 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
     ),
-    # The embedded sandbox plays the provider, with a database of its own (see README,
-    # "The sandbox"): the shop's open transaction never blocks the provider's writes.
+    # The embedded sandbox plays the provider, with a database of its own (see
+    # docs/howto/sandbox.rst): the shop's open transaction never blocks the provider's
+    # writes.
     "sandbox": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SANDBOX_DATABASE_PATH", str(BASE_DIR / "sandbox.sqlite3")),

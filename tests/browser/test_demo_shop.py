@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,8 @@ class Shop(str):
 
     def shipped(self) -> list[int]:
         """The ``shipped`` flag of every purchase, read straight from the shop's database."""
-        with sqlite3.connect(self.database) as db:
+        # closing(): sqlite3's own context manager commits but does not close.
+        with closing(sqlite3.connect(self.database)) as db:
             return [row[0] for row in db.execute("SELECT shipped FROM shop_purchase ORDER BY id")]
 
 

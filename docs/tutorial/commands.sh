@@ -1,0 +1,26 @@
+# The tutorial's shell steps, included into docs/tutorial.rst between the markers and
+# run by tests/test_tutorial.py (which skips "pip install": the suite runs against the
+# package it installed).
+
+# [start-project]
+django-admin startproject mysite
+cd mysite
+# [end-start-project]
+
+# [install]
+pip install django-invoices
+# [end-install]
+
+# [migrate]
+python manage.py migrate
+python manage.py migrate --database sandbox
+python manage.py check
+# [end-migrate]
+
+# [run]
+python manage.py runserver
+# [end-run]
+
+# [shipped]
+python manage.py shell -c "from django_invoices.models import Order; print(Order.objects.get().status)"
+# [end-shipped]
