@@ -78,7 +78,7 @@ def tests(session: nox.Session, django: str) -> None:
     if session.python in MISSING:
         session.error(f"Python {session.python} is missing: pyenv install {session.python}")
     newest = (session.python, django) == NEWEST
-    deps = [f"Django~={django}.0", ".[testing,demo,openapi]", "docutils"]
+    deps = [f"Django~={django}.0", ".[testing,demo,openapi,celery,tasks]", "docutils"]
     if newest:
         deps += ["playwright>=1.40", "psycopg[binary]>=3.1"]
     session.install(*deps)
