@@ -2,6 +2,7 @@ import re
 from decimal import Decimal
 
 import pytest
+import requests
 import responses
 from django.core.cache import cache
 
@@ -15,6 +16,17 @@ API = "https://api.kunapay.test"
 INVOICE_ID = "506c695a-4187-4463-ac41-07dc0782cb0e"
 # What echo_provider answers; api.replace("GET", ECHO_URL, ...) gives it a fixed answer.
 ECHO_URL = re.compile(re.escape(API) + r"/v1/invoice/[^/?]+$")
+
+
+_REAL_SEND = requests.adapters.HTTPAdapter.send
+
+
+@pytest.fixture(autouse=True)
+def _no_http_mock_left_behind():
+    """A test must stop every HTTP mock it started: one left running answers the tests
+    after it (a real server's included) with "Connection refused by Responses"."""
+    yield
+    assert requests.adapters.HTTPAdapter.send is _REAL_SEND, "an HTTP mock was left running"
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 import json
 from decimal import Decimal
+from unittest import mock as unittest_mock
 
 import pytest
 import requests
@@ -409,10 +410,12 @@ def test_a_request_goes_through_the_proxy_of_the_environment(no_proxy_env, api):
         sent.update(kwargs)
         return original(adapter, request, **kwargs)
 
-    no_proxy_env.setattr(requests.adapters.HTTPAdapter, "send", spy)
     api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": {"id": INVOICE_ID}})
 
-    client.get_invoice(INVOICE_ID)
+    # Undone here, before ``api`` stops its mock: undone later, it would put the mock's
+    # send back for the tests after this one.
+    with unittest_mock.patch.object(requests.adapters.HTTPAdapter, "send", spy):
+        client.get_invoice(INVOICE_ID)
 
     assert sent["proxies"]["https"] == "http://proxy.example:3128"
 
