@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import (
     APIException,
+    AuthenticationFailed,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
@@ -33,7 +34,7 @@ from .serializers import (
     InvoiceStatusSerializer,
     QuestionnaireFieldSerializer,
 )
-from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, InvoicesRateThrottle
+from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, AuthFailureThrottle, InvoicesRateThrottle
 
 logger = logging.getLogger("django_invoices")
 
@@ -85,6 +86,18 @@ class InvoicesAPIView(APIView):
         if classes is None:
             return super().get_authenticators()
         return [cls() for cls in classes]
+
+    def perform_authentication(self, request: Request) -> None:
+        # Failed logins are counted and limited here, before credentials are checked:
+        # DRF's throttles run after authentication, which never reaches them on failure.
+        guard = AuthFailureThrottle()
+        if not guard.allow_request(request, self):
+            self.throttled(request, guard.wait() or 1.0)
+        try:
+            request.user  # noqa: B018 (authenticates)
+        except (AuthenticationFailed, NotAuthenticated):
+            guard.record_failure(request)
+            raise
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, KunaPayError):
