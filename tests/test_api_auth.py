@@ -80,9 +80,7 @@ def test_a_signed_in_session_pays_with_its_csrf_token(catalogue, staff, order):
     assert accepted.status_code == 201
 
 
-def test_failed_basic_logins_are_throttled_before_the_password_is_checked(
-    catalogue, staff, order
-):
+def test_failed_basic_logins_are_throttled_before_the_password_is_checked(catalogue, staff, order):
     client = APIClient()
     rates = {"django_invoices_auth_failure": "3/hour"}
     with invoices_settings(API_AUTH_CLASSES=BASIC, API_THROTTLE_RATES=rates):
