@@ -114,7 +114,9 @@ class InvoicesAPIView(APIView):
 class AssetListView(InvoicesAPIView):
     """The assets invoices can be made in (KUNA Pay's list, through the cache)."""
 
-    @openapi.extend_schema(responses=AssetSerializer(many=True))
+    @openapi.extend_schema(
+        responses=openapi.responses({200: AssetSerializer(many=True)}, 429, 502, 503)
+    )
     def get(self, request: Request) -> Response:
         return Response(AssetSerializer(services.list_assets(), many=True).data)
 
@@ -122,7 +124,9 @@ class AssetListView(InvoicesAPIView):
 class QuestionnaireFieldListView(InvoicesAPIView):
     """The buyer fields an invoice may ask for (KUNA Pay's list, through the cache)."""
 
-    @openapi.extend_schema(responses=QuestionnaireFieldSerializer(many=True))
+    @openapi.extend_schema(
+        responses=openapi.responses({200: QuestionnaireFieldSerializer(many=True)}, 429, 502, 503)
+    )
     def get(self, request: Request) -> Response:
         # Only fields with a string name come from services.questionnaire_fields.
         fields = services.questionnaire_fields()
@@ -142,7 +146,10 @@ class InvoiceCreateView(InvoicesAPIView):
         return [cls() for cls in classes]
 
     @openapi.extend_schema(
-        request=InvoiceCreateSerializer, responses={201: InvoiceStatusSerializer}
+        request=InvoiceCreateSerializer,
+        responses=openapi.responses(
+            {201: InvoiceStatusSerializer}, 400, 403, 404, 409, 429, 502, 503
+        ),
     )
     def post(self, request: Request) -> Response:
         serializer = InvoiceCreateSerializer(data=request.data)
@@ -179,7 +186,10 @@ class InvoiceStatusView(InvoicesAPIView):
     per ``REFRESH_MIN_INTERVAL``; when KUNA Pay is down it answers with what is stored.
     """
 
-    @openapi.extend_schema(parameters=[InvoiceLookupSerializer], responses=InvoiceStatusSerializer)
+    @openapi.extend_schema(
+        parameters=[InvoiceLookupSerializer],
+        responses=openapi.responses({200: InvoiceStatusSerializer}, 400, 404, 429),
+    )
     def get(self, request: Request) -> Response:
         lookup = InvoiceLookupSerializer(data=request.query_params)
         lookup.is_valid(raise_exception=True)
