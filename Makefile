@@ -3,8 +3,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANAGE := cd example_project && ../$(BIN)/python manage.py
+MUTATION_CHILDREN ?= 2
+MUTATION_TIMEOUT ?= 5400
 
-.PHONY: venv test test-postgres lint typecheck migrations-check package-check demo bench clean
+.PHONY: venv test test-postgres lint typecheck migrations-check package-check schemathesis mutation demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +40,20 @@ package-check: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl
 
+## schemathesis against the REST API's own OpenAPI schema, in process (Django's WSGI
+## handler, KUNA Pay played by responses): no server error, documented status codes,
+## response bodies and content types. Bounded: SCHEMATHESIS_MAX_EXAMPLES (60) examples
+## per operation and caller, derandomised, and 15 minutes at most.
+schemathesis: $(STAMP)
+	timeout 900 $(BIN)/python -m pytest -q contract_tests
+
+## Mutation testing (mutmut, settings in setup.cfg [mutmut]) of the modules that decide
+## what a payment means; prints the score. Slow (see docs/mutation.rst): not in CI.
+mutation: $(STAMP)
+	rm -rf mutants
+	timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) >/dev/null
+	$(BIN)/python .ci/mutation_score.py
+
 ## The example shop on http://127.0.0.1:8000 (SQLite, built-in sandbox).
 demo: $(STAMP)
 	$(MANAGE) migrate --noinput
@@ -49,4 +65,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3
+	rm -rf $(VENV) build dist mutants *.egg-info example_project/db.sqlite3 example_project/sandbox.sqlite3

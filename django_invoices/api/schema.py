@@ -98,6 +98,19 @@ def responses(success: dict[int, Any], *errors: int) -> dict[int, Any]:
     return answers
 
 
+def request_examples(**examples: dict[str, Any]) -> list[Any]:
+    """Named example request bodies for ``extend_schema(examples=...)`` (none without
+    drf-spectacular). Schema-driven testers such as schemathesis send them too."""
+    if not AVAILABLE:
+        return []
+    from drf_spectacular.utils import OpenApiExample
+
+    return [
+        OpenApiExample(name.replace("_", " ").capitalize(), value=value, request_only=True)
+        for name, value in examples.items()
+    ]
+
+
 def view_schema() -> Any:
     """The schema object our API views use (drf-spectacular's, whatever the project's
     ``DEFAULT_SCHEMA_CLASS`` says), or None to keep DRF's default."""

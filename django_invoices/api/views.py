@@ -147,6 +147,16 @@ class InvoiceCreateView(InvoicesAPIView):
 
     @openapi.extend_schema(
         request=InvoiceCreateSerializer,
+        examples=openapi.request_examples(
+            pay_an_order={"orderId": "A-1"},
+            pay_what_the_customer_was_shown={
+                "orderId": "A-1",
+                "amount": "42.5",
+                "asset": "EUR",
+                "questionnaireFields": ["email"],
+            },
+            an_order_paid_already={"orderId": "P-1"},
+        ),
         responses=openapi.responses(
             {201: InvoiceStatusSerializer}, 400, 403, 404, 409, 429, 502, 503
         ),
