@@ -5,14 +5,17 @@ Each test names the mutant it kills; each was checked by applying that mutant by
 full run.
 """
 
+import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db.models import QuerySet
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
-from django_invoices import services
+from django_invoices import callbacks, services
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
 from django_invoices.signing import verify_callback
 from django_invoices.statuses import InvoiceStatus, OrderStatus
@@ -292,3 +295,49 @@ def test_the_api_fixture_fails_a_test_whose_unregistered_request_was_swallowed(p
     result.stdout.fnmatch_lines(
         ["*Requests that no test registered: GET https://api.kunapay.test/v1/invoice/other*"]
     )
+
+
+# -- process_pending_callbacks: oldest first, verified only, failed only on request ----
+
+
+def _stored(status, *, received, state=CallbackEvent.State.PENDING, verified=True):
+    body = json.dumps(invoice_event(status))
+    event = CallbackEvent.objects.create(
+        account="default",
+        body=body,
+        dedupe_key=callbacks.parse(body.encode()).dedupe_key,
+        verified=verified,
+        state=state,
+    )
+    CallbackEvent.objects.filter(pk=event.pk).update(received_at=received)
+    return event
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_pending_callbacks_are_applied_oldest_first(btc_invoice):
+    now = timezone.now()
+    newer = _stored("CONFIRMATION_AWAITING", received=now)  # stored first, received later
+    older = _stored("PAYMENT_AWAITING", received=now - timedelta(minutes=1))
+
+    assert services.process_pending_callbacks(limit=1) == {"applied": 1}
+    assert CallbackEvent.objects.get(pk=older.pk).state == CallbackEvent.State.APPLIED
+    assert CallbackEvent.objects.get(pk=newer.pk).state == CallbackEvent.State.PENDING
+    assert Invoice.objects.get().status == InvoiceStatus.AWAITING_PAYMENT
+    assert services.process_pending_callbacks() == {"applied": 1}
+    assert Invoice.objects.get().status == InvoiceStatus.CONFIRMING
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_failed_callbacks_are_retried_only_on_request_and_unverified_never(btc_invoice):
+    now = timezone.now()
+    _stored("PAYMENT_AWAITING", received=now, state=CallbackEvent.State.FAILED)
+    _stored("CONFIRMATION_AWAITING", received=now, verified=False)  # never applied
+    assert services.process_pending_callbacks() == {}
+    assert services.process_pending_callbacks(include_failed=True) == {"applied": 1}
+    assert Invoice.objects.get().status == InvoiceStatus.AWAITING_PAYMENT
+
+
+def test_counts_add_up_per_state(db):
+    now = timezone.now()
+    events = [_stored("PAID", received=now) for _ in range(3)]  # of no known invoice
+    assert services.process_callback_events(events) == {"ignored": 3}
