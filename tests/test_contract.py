@@ -341,3 +341,80 @@ def test_counts_add_up_per_state(db):
     now = timezone.now()
     events = [_stored("PAID", received=now) for _ in range(3)]  # of no known invoice
     assert services.process_callback_events(events) == {"ignored": 3}
+
+
+# -- a deposit is mirrored whole, and updated whole --------------------------------------
+
+FULL_DEPOSIT = {
+    "id": "tx-full",
+    "status": "Processing",
+    "asset": "BTC",
+    "paymentCode": "BTC_NETWORK",
+    "amount": "0.0011",
+    "fee": "0.0001",
+    "processedAmount": "0.001",
+    "address": "bc1qexampleaddress",
+    "txId": "f00d",
+    "createdAt": "2026-11-25T10:05:00Z",
+    "updatedAt": "2026-11-25T10:05:00Z",
+}
+
+
+def _columns(deposit):
+    return {
+        "provider_id": deposit.provider_id,
+        "status": deposit.status,
+        "asset": deposit.asset,
+        "payment_code": deposit.payment_code,
+        "amount": deposit.amount,
+        "fee": deposit.fee,
+        "processed_amount": deposit.processed_amount,
+        "address": deposit.address,
+        "tx_id": deposit.tx_id,
+        "provider_created_at": deposit.provider_created_at.isoformat(),
+        "raw_payload": deposit.raw_payload,
+    }
+
+
+def test_every_field_of_a_deposit_is_recorded_then_updated(btc_invoice):
+    services.apply_invoice_data(
+        btc_invoice,
+        {"id": INVOICE_ID, "status": "PAYMENT_AWAITING", "transactions": [FULL_DEPOSIT]},
+    )
+    assert _columns(Deposit.objects.get()) == {
+        "provider_id": "tx-full",
+        "status": "Processing",
+        "asset": "BTC",
+        "payment_code": "BTC_NETWORK",
+        "amount": Decimal("0.0011"),
+        "fee": Decimal("0.0001"),
+        "processed_amount": Decimal("0.001"),
+        "address": "bc1qexampleaddress",
+        "tx_id": "f00d",
+        "provider_created_at": "2026-11-25T10:05:00+00:00",
+        "raw_payload": FULL_DEPOSIT,
+    }
+    assert Invoice.objects.get().paid_amount == Decimal("0")  # not credited yet
+
+    later = {
+        **FULL_DEPOSIT,
+        "status": "Processed",
+        "txId": "beef",
+        "updatedAt": "2026-11-25T10:09:00Z",
+    }
+    services.apply_invoice_data(
+        btc_invoice, {"id": INVOICE_ID, "status": "CONFIRMATION_AWAITING", "transactions": [later]}
+    )
+    columns = _columns(Deposit.objects.get())
+    assert (columns["status"], columns["tx_id"], columns["raw_payload"]) == (
+        "Processed",
+        "beef",
+        later,
+    )
+    assert Invoice.objects.get().paid_amount == Decimal("0.001")
+
+    older = {**later, "status": "Processed", "txId": "old", "updatedAt": "2026-11-25T10:07:00Z"}
+    services.apply_invoice_data(
+        btc_invoice, {"id": INVOICE_ID, "status": "CONFIRMATION_AWAITING", "transactions": [older]}
+    )
+    assert Deposit.objects.get().tx_id == "beef"  # older news changes nothing
