@@ -12,7 +12,10 @@ PORT ?= 8000
 SHOP_BASE_URL ?= http://127.0.0.1:$(PORT)
 DEMO_MANAGE = cd example_project && env $(DEMO_ENV) $(if $(filter demo-worker,$(MAKECMDGOALS)),DEMO_WORKER=1 )SHOP_BASE_URL=$(SHOP_BASE_URL) ../$(BIN)/python manage.py
 
-.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check demo bench bench-admin bench-server clean docs matrix
+MUTATION_CHILDREN ?= 2
+MUTATION_TIMEOUT ?= 5400
+
+.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check schemathesis mutation demo bench bench-admin bench-server clean docs matrix
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +50,20 @@ package-check: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/*
 	$(BIN)/python .ci/check_wheel.py dist/django_invoices-*.whl dist/django_invoices-*.tar.gz
+
+## schemathesis against the REST API's own OpenAPI schema, in process (Django's WSGI
+## handler, KUNA Pay played by responses): no server error, documented status codes,
+## response bodies and content types. Bounded: SCHEMATHESIS_MAX_EXAMPLES (60) examples
+## per operation and caller, derandomised, and 15 minutes at most.
+schemathesis: $(STAMP)
+	timeout 900 $(BIN)/python -m pytest -q contract_tests
+
+## Mutation testing (mutmut, settings in setup.cfg [mutmut]) of the modules that decide
+## what a payment means; prints the score. Slow (see docs/mutation.rst): not in CI.
+mutation: $(STAMP)
+	rm -rf mutants
+	timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) >/dev/null
+	$(BIN)/python .ci/mutation_score.py
 
 ## The example shop on http://127.0.0.1:$(PORT) (SQLite, built-in sandbox);
 ## `make demo PORT=8123` serves it on another port, and its URLs follow.
@@ -85,7 +102,7 @@ bench-server: $(STAMP)
 	$(BIN)/python bench/server.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info docs/_build docs/_generated .nox example_project/db.sqlite3 example_project/sandbox.sqlite3
+	rm -rf $(VENV) build dist mutants *.egg-info docs/_build docs/_generated .nox example_project/db.sqlite3 example_project/sandbox.sqlite3
 
 ## The documentation site in docs/_build/html (Sphinx, furo); warnings are errors.
 docs: $(STAMP)

@@ -118,13 +118,18 @@ DEFAULTS: dict[str, Any] = {
         "rest_framework.permissions.IsAuthenticated",
         "django_invoices.api.permissions.IsOrderOwnerOrStaff",
     ],
-    # Authentication classes of the API views (dotted paths); None uses DRF's default.
-    "API_AUTH_CLASSES": None,
+    # Authentication classes of the API views (classes or dotted paths); None uses DRF's
+    # DEFAULT_AUTHENTICATION_CLASSES. The session only by default: DRF's own default
+    # includes HTTP Basic, which would take a password on every request.
+    "API_AUTH_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     # ScopedRateThrottle rates per scope; the shop's dict, then DRF's
     # DEFAULT_THROTTLE_RATES, are merged over these, and None switches a scope off.
+    # "django_invoices_auth_failure" counts failed authentications (a wrong password
+    # through Basic or a bad token, when the shop enables those) per client address.
     "API_THROTTLE_RATES": {
         "django_invoices_public": "60/min",
         "django_invoices_create": "10/min",
+        "django_invoices_auth_failure": "20/hour",
     },
 }
 

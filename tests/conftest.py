@@ -3,12 +3,13 @@ from decimal import Decimal
 
 import pytest
 import requests
-import responses
 from django.core.cache import cache
 
 from django_invoices import signals
 from django_invoices.models import Invoice, Order
 from django_invoices.statuses import OrderStatus
+
+from .http_mock import strict_mock
 
 pytest_plugins = ["pytester"]
 
@@ -62,8 +63,9 @@ def listen(db):
 
 @pytest.fixture
 def api():
-    """Stands in for KUNA Pay; any request not registered fails the test."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    """Stands in for KUNA Pay; any request not registered fails the test (at its end,
+    even when the code under test swallowed the error; see ``http_mock``)."""
+    with strict_mock() as mock:
         yield mock
 
 

@@ -11,6 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -18,6 +19,8 @@ from .. import services
 from ..client import format_amount
 from ..models import Invoice
 from ..services.fields import is_whole_number
+from ..statuses import InvoiceStatus, OrderStatus
+from . import schema as openapi
 
 # ASCII digits only (\d alone also takes other scripts' digits), matched in full ($
 # would let a trailing newline through).
@@ -37,6 +40,7 @@ class StrictSerializer(serializers.Serializer):
         return attrs
 
 
+@openapi.extend_schema_field({"type": "string", "format": "decimal", "pattern": openapi.AMOUNT})
 class AmountField(serializers.DecimalField):
     """A ``Decimal`` written as a plain decimal string; numbers and exponents are refused.
 
@@ -71,6 +75,26 @@ class AmountField(serializers.DecimalField):
         return format_amount(value)
 
 
+@openapi.extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": openapi.POSITIVE_AMOUNT}
+)
+class PositiveAmountField(AmountField):
+    """An ``AmountField`` a client sends: greater than zero (the schema says so too)."""
+
+
+class OrderIdField(serializers.CharField):
+    """An ``orderId`` as a client sends it: not blank once trimmed, no NUL, at most 128
+    characters. The schema carries the same rule as a pattern, so an id of white space
+    alone is invalid by the schema as it is for the API."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 128)
+        kwargs.setdefault(
+            "validators", [RegexValidator(openapi.NON_BLANK_TEXT, _("Enter an order id."))]
+        )
+        super().__init__(**kwargs)
+
+
 class AssetCodeField(serializers.CharField):
     """An asset code KUNA Pay offers for invoices (checked against the cached list)."""
 
@@ -96,8 +120,8 @@ class InvoiceCreateSerializer(StrictSerializer):
     stale price gets a 400 instead of an invoice for a different sum.
     """
 
-    orderId = serializers.CharField(max_length=128)
-    amount = AmountField(required=False)
+    orderId = OrderIdField()
+    amount = PositiveAmountField(required=False)
     asset = AssetCodeField(required=False)
     questionnaireFields = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, max_length=20
@@ -118,7 +142,7 @@ class InvoiceLookupSerializer(serializers.Serializer):
     """The pair the return URL carries; both are needed to read an invoice."""
 
     invoiceId = serializers.UUIDField(format="hex_verbose")
-    orderId = serializers.CharField(max_length=128)
+    orderId = OrderIdField()
 
 
 class InvoiceStatusSerializer(serializers.Serializer):
@@ -129,8 +153,10 @@ class InvoiceStatusSerializer(serializers.Serializer):
     outcome = serializers.SerializerMethodField(
         help_text='"paid", "pending" or "failed": what to tell the customer.'
     )
-    status = serializers.CharField(read_only=True)
-    orderStatus = serializers.CharField(source="order.status", read_only=True)
+    status = serializers.ChoiceField(choices=InvoiceStatus.choices, read_only=True)
+    orderStatus = serializers.ChoiceField(
+        source="order.status", choices=OrderStatus.choices, read_only=True
+    )
     amount = AmountField(source="invoice_amount", read_only=True)
     asset = serializers.CharField(source="invoice_asset", read_only=True)
     paymentAmount = AmountField(source="payment_amount", read_only=True, allow_null=True)
@@ -139,9 +165,10 @@ class InvoiceStatusSerializer(serializers.Serializer):
     paymentUrl = serializers.SerializerMethodField(
         help_text='The payment page while the outcome is "pending", else null.'
     )
-    expiresAt = serializers.DateTimeField(source="expires_at", read_only=True)
-    completedAt = serializers.DateTimeField(source="completed_at", read_only=True)
+    expiresAt = serializers.DateTimeField(source="expires_at", read_only=True, allow_null=True)
+    completedAt = serializers.DateTimeField(source="completed_at", read_only=True, allow_null=True)
 
+    @openapi.extend_schema_field({"type": "string", "enum": list(services.OUTCOMES)})
     def get_outcome(self, invoice: Invoice) -> str:
         return services.payment_outcome(invoice)
 
@@ -170,13 +197,15 @@ class AssetSerializer(serializers.Serializer):
     must not become a 500 or reach a front end as something it cannot read.
     """
 
-    code = serializers.CharField(read_only=True)
-    name = serializers.CharField(read_only=True, required=False)
-    description = serializers.CharField(read_only=True, required=False)
-    type = serializers.CharField(read_only=True, required=False)
-    precision = serializers.IntegerField(read_only=True, required=False)
-    position = serializers.IntegerField(read_only=True, required=False)
-    icons = serializers.DictField(child=serializers.CharField(), read_only=True, required=False)
+    # Output only; not read_only=True, which schema generators take for "always there":
+    # every key but ``code`` may be missing.
+    code = serializers.CharField()
+    name = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+    type = serializers.CharField(required=False)
+    precision = serializers.IntegerField(required=False)
+    position = serializers.IntegerField(required=False)
+    icons = serializers.DictField(child=serializers.CharField(), required=False)
 
     EXPECTED_TYPES = {
         "code": _is_text,
@@ -203,7 +232,7 @@ class QuestionnaireFieldSerializer(serializers.Serializer):
     unchanged.
     """
 
-    name = serializers.CharField(read_only=True)
+    name = serializers.CharField()
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return {"name": str(instance.get("name")), **instance}

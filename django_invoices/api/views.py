@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import (
     APIException,
+    AuthenticationFailed,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
@@ -33,7 +34,7 @@ from .serializers import (
     InvoiceStatusSerializer,
     QuestionnaireFieldSerializer,
 )
-from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, InvoicesRateThrottle
+from .throttling import CREATE_SCOPE, PUBLIC_SCOPE, AuthFailureThrottle, InvoicesRateThrottle
 
 logger = logging.getLogger("django_invoices")
 
@@ -86,6 +87,18 @@ class InvoicesAPIView(APIView):
             return super().get_authenticators()
         return [cls() for cls in classes]
 
+    def perform_authentication(self, request: Request) -> None:
+        # Failed logins are counted and limited here, before credentials are checked:
+        # DRF's throttles run after authentication, which never reaches them on failure.
+        guard = AuthFailureThrottle()
+        if not guard.allow_request(request, self):
+            self.throttled(request, guard.wait() or 1.0)
+        try:
+            request.user  # noqa: B018 (authenticates)
+        except (AuthenticationFailed, NotAuthenticated):
+            guard.record_failure(request)
+            raise
+
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, KunaPayError):
             logger.warning(
@@ -101,7 +114,9 @@ class InvoicesAPIView(APIView):
 class AssetListView(InvoicesAPIView):
     """The assets invoices can be made in (KUNA Pay's list, through the cache)."""
 
-    @openapi.extend_schema(responses=AssetSerializer(many=True))
+    @openapi.extend_schema(
+        responses=openapi.responses({200: AssetSerializer(many=True)}, 429, 502, 503)
+    )
     def get(self, request: Request) -> Response:
         return Response(AssetSerializer(services.list_assets(), many=True).data)
 
@@ -109,7 +124,9 @@ class AssetListView(InvoicesAPIView):
 class QuestionnaireFieldListView(InvoicesAPIView):
     """The buyer fields an invoice may ask for (KUNA Pay's list, through the cache)."""
 
-    @openapi.extend_schema(responses=QuestionnaireFieldSerializer(many=True))
+    @openapi.extend_schema(
+        responses=openapi.responses({200: QuestionnaireFieldSerializer(many=True)}, 429, 502, 503)
+    )
     def get(self, request: Request) -> Response:
         # Only fields with a string name come from services.questionnaire_fields.
         fields = services.questionnaire_fields()
@@ -129,7 +146,20 @@ class InvoiceCreateView(InvoicesAPIView):
         return [cls() for cls in classes]
 
     @openapi.extend_schema(
-        request=InvoiceCreateSerializer, responses={201: InvoiceStatusSerializer}
+        request=InvoiceCreateSerializer,
+        examples=openapi.request_examples(
+            pay_an_order={"orderId": "A-1"},
+            pay_what_the_customer_was_shown={
+                "orderId": "A-1",
+                "amount": "42.5",
+                "asset": "EUR",
+                "questionnaireFields": ["email"],
+            },
+            an_order_paid_already={"orderId": "P-1"},
+        ),
+        responses=openapi.responses(
+            {201: InvoiceStatusSerializer}, 400, 403, 404, 409, 429, 502, 503
+        ),
     )
     def post(self, request: Request) -> Response:
         serializer = InvoiceCreateSerializer(data=request.data)
@@ -166,7 +196,10 @@ class InvoiceStatusView(InvoicesAPIView):
     per ``REFRESH_MIN_INTERVAL``; when KUNA Pay is down it answers with what is stored.
     """
 
-    @openapi.extend_schema(parameters=[InvoiceLookupSerializer], responses=InvoiceStatusSerializer)
+    @openapi.extend_schema(
+        parameters=[InvoiceLookupSerializer],
+        responses=openapi.responses({200: InvoiceStatusSerializer}, 400, 404, 429),
+    )
     def get(self, request: Request) -> Response:
         lookup = InvoiceLookupSerializer(data=request.query_params)
         lookup.is_valid(raise_exception=True)
