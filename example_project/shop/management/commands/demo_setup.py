@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from shop.models import Product
 
@@ -22,7 +22,20 @@ PASSWORD = "admin"  # a throw-away demo database on 127.0.0.1 only
 class Command(BaseCommand):
     help = "Create the demo products and the demo admin user (idempotent)."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Say what would be created; create nothing."
+        )
+
+    def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
+        if dry_run:
+            missing = [n for n, _d, _p in PRODUCTS if not Product.objects.filter(name=n).exists()]
+            for name in missing:
+                self.stdout.write(f"would create product {name!r}")
+            if not get_user_model().objects.filter(username=USERNAME).exists():
+                self.stdout.write(f"would create the admin user {USERNAME!r}")
+            self.stdout.write("Dry run: nothing was created.")
+            return
         for name, description, price in PRODUCTS:
             Product.objects.get_or_create(
                 name=name, defaults={"description": description, "price": Decimal(price)}
