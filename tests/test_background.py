@@ -8,6 +8,7 @@ runs nothing: the tests run the stored tasks by hand, as a worker would. Real wo
 import re
 from datetime import timedelta
 
+import django
 import pytest
 import requests
 from django.core.checks import run_checks
@@ -26,7 +27,12 @@ from .settings import DJANGO_INVOICES
 pytest.importorskip("django_tasks")
 
 DETAIL = f"{API}/v1/invoice/{INVOICE_ID}"
-DUMMY = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+# The system checks below run Django's model checks too, which on Django 6 ask the
+# database what it supports.
+pytestmark = pytest.mark.django_db
+# Django 6 has the Tasks framework built in; on 5.2 it is the django-tasks package.
+BACKENDS = "django.tasks.backends" if django.VERSION >= (6, 0) else "django_tasks.backends"
+DUMMY = {"default": {"BACKEND": f"{BACKENDS}.dummy.DummyBackend"}}
 QUEUED = {**DJANGO_INVOICES, "TASKS": "django.tasks", "TASKS_RETRY_BACKOFF": 5}
 
 
@@ -408,7 +414,7 @@ def test_check_needs_the_tasks_backend_to_exist(settings):
 
 
 def test_check_warns_that_the_immediate_backend_runs_in_the_request(settings):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {"default": {"BACKEND": f"{BACKENDS}.immediate.ImmediateBackend"}}
     assert check_ids(settings, TASKS="django.tasks") == ["django_invoices.W004"]
 
 
@@ -437,7 +443,7 @@ def test_retry_delay_doubles_up_to_the_cap(settings):
 
 def test_queue_named_by_setting(db, queued, settings, committed):
     settings.TASKS = {
-        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": ["payments"]}
+        "default": {"BACKEND": f"{BACKENDS}.dummy.DummyBackend", "QUEUES": ["payments"]}
     }
     settings.DJANGO_INVOICES = {**QUEUED, "TASKS_QUEUE": "payments"}
     backend = task_backends["default"]
