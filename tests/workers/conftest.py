@@ -140,9 +140,11 @@ class Worker:
 
     def __init__(self, argv, env, log: Path, ready_text: str):
         self.log = log
-        self.process = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT
-        )
+        # The child writes to its own copy of the handle; ours is closed at once.
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
         wait_for(lambda: ready_text in self.output(), 60, f"worker ready ({ready_text!r})", self)
 
     def output(self) -> str:
