@@ -110,7 +110,9 @@ def request(url: str, method: str = "GET", data: bytes | None = None, **headers:
         with urllib.request.urlopen(req, timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+        # The error holds the open response: closed here, not whenever it is collected.
+        with exc:
+            return exc.code, exc.read().decode()
 
 
 class Shop:
