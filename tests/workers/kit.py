@@ -4,8 +4,8 @@ from decimal import Decimal
 
 from django.test import Client
 
-from django_invoices.models import Invoice, Order
-from django_invoices.statuses import OrderStatus
+from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
+from django_invoices.statuses import InvoiceStatus, OrderStatus
 
 from ..callbacks_kit import invoice_event, post
 from ..conftest import INVOICE_ID, invoice_payload
@@ -56,3 +56,17 @@ def send_callback(status="PAID", **data):
 
 
 __all__ = ["INVOICE_ID", "make_invoice", "paid_answer", "send_callback"]
+
+
+PAID_SIGNALS = ["invoice_status_changed", "invoice_paid", "order_paid", "deposit_received"]
+
+
+def event_states():
+    return sorted(CallbackEvent.objects.values_list("state", flat=True))
+
+
+def assert_paid_once(signal_log):
+    """Paid, one deposit, and each signal of a payment sent once."""
+    assert Invoice.objects.get().status == InvoiceStatus.PAID
+    assert Deposit.objects.count() == 1
+    assert sorted(signal_log()) == sorted(PAID_SIGNALS)

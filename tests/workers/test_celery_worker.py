@@ -7,11 +7,16 @@ from django_invoices.models import CallbackEvent, Deposit, Invoice
 from django_invoices.statuses import InvoiceStatus
 
 from .conftest import wait_for
-from .kit import INVOICE_ID, make_invoice, paid_answer, send_callback
+from .kit import (
+    INVOICE_ID,
+    assert_paid_once,
+    event_states,
+    make_invoice,
+    paid_answer,
+    send_callback,
+)
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
-
-PAID_SIGNALS = ["invoice_status_changed", "invoice_paid", "order_paid", "deposit_received"]
 
 
 @pytest.fixture(autouse=True)
@@ -23,17 +28,6 @@ def celery_mode(settings, stub):
         "TASKS": "celery",
         "API_URL": stub.url,
     }
-
-
-def event_states():
-    return sorted(CallbackEvent.objects.values_list("state", flat=True))
-
-
-def assert_paid_once(signal_log):
-    invoice = Invoice.objects.get()
-    assert invoice.status == InvoiceStatus.PAID
-    assert Deposit.objects.count() == 1
-    assert sorted(signal_log()) == sorted(PAID_SIGNALS)
 
 
 def test_celery_worker_applies_a_queued_callback(start_worker, stub, signal_log):

@@ -8,15 +8,20 @@ sweep (here enqueued as the scheduler would) applies it, exactly once.
 import pytest
 
 from django_invoices import background
-from django_invoices.models import CallbackEvent, Deposit, Invoice
+from django_invoices.models import Deposit, Invoice
 from django_invoices.statuses import InvoiceStatus
 
 from .conftest import wait_for
-from .kit import INVOICE_ID, make_invoice, paid_answer, send_callback
+from .kit import (
+    INVOICE_ID,
+    assert_paid_once,
+    event_states,
+    make_invoice,
+    paid_answer,
+    send_callback,
+)
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
-
-PAID_SIGNALS = ["invoice_status_changed", "invoice_paid", "order_paid", "deposit_received"]
 
 
 @pytest.fixture(autouse=True)
@@ -28,20 +33,10 @@ def tasks_mode(settings, stub):
     }
 
 
-def event_states():
-    return sorted(CallbackEvent.objects.values_list("state", flat=True))
-
-
 def task_states():
     from django_tasks_db.models import DBTaskResult
 
     return sorted(DBTaskResult.objects.values_list("status", flat=True))
-
-
-def assert_paid_once(signal_log):
-    assert Invoice.objects.get().status == InvoiceStatus.PAID
-    assert Deposit.objects.count() == 1
-    assert sorted(signal_log()) == sorted(PAID_SIGNALS)
 
 
 def test_db_worker_applies_a_queued_callback(start_worker, stub, signal_log):
