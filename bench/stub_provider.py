@@ -71,6 +71,9 @@ class StubServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that went away (a worker stopped mid-read) is no news here
+
     def __init__(self, delay: float, status: str) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.delay = delay

@@ -22,7 +22,7 @@ from django.db import DatabaseError, DataError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone as dj_timezone
 
-from .. import callbacks, conf
+from .. import background, callbacks, conf
 from ..exceptions import (
     InvalidResponse,
     KunaPayError,
@@ -153,7 +153,10 @@ def _verify_and_parse(
     event.object_id = parsed.object_id
     event.provider_status = parsed.status
     event.dedupe_key = parsed.dedupe_key
-    invoice = find_named_invoice(parsed, account, twin_key=event.dedupe_key, light=True)
+    # Whether the news was applied already matters only to a request that applies it;
+    # a worker asks when it gets to the event.
+    twin_key = "" if background.queued() else event.dedupe_key
+    invoice = find_named_invoice(parsed, account, twin_key=twin_key, light=True)
     event.invoice = invoice
     setattr(event, _PARSED, parsed)
     if invoice is not None and hasattr(invoice, "applied_twin"):
