@@ -499,7 +499,8 @@ def pending_event_ids(*, limit: int = 500, include_failed: bool = False) -> list
 def process_event_by_id(pk: int, *, fast: bool = False) -> CallbackEvent | None:
     """``process_callback_event`` for the event with this id, loaded afresh (a task's
     argument, or one id of a list made earlier: another read may have settled it)."""
-    event = CallbackEvent.objects.select_related("invoice__order").filter(pk=pk).first()
+    # The invoice without its order: what is applied is read again under its lock.
+    event = CallbackEvent.objects.select_related("invoice").filter(pk=pk).first()
     if event is None:
         return None
     return process_callback_event(event, fast=fast)
