@@ -541,13 +541,16 @@ def refresh_as_tasks(args: argparse.Namespace, env: dict[str, str], api: str) ->
     header = f"{'processes':>9}{'seconds':>9}{'ideal':>8}{'x ideal':>9}  outcomes"
     print(header)
     print("-" * len(header))
-    queued = {**settings.DJANGO_INVOICES, "API_URL": api, "TASKS": "celery"}
-    worker_env = {**env, "BENCH_API_URL": api, "BENCH_INVOICES": json.dumps({"TASKS": "celery"})}
+    # A queue of its own: the callbacks acknowledged earlier left their tasks queued.
+    tasks = {"TASKS": "celery", "TASKS_QUEUE": f"bench-refresh-{uuid.uuid4().hex[:8]}"}
+    queued = {**settings.DJANGO_INVOICES, "API_URL": api, **tasks}
+    worker_env = {**env, "BENCH_API_URL": api, "BENCH_INVOICES": json.dumps(tasks)}
     for processes in args.task_workers:
         ids = make_invoices(count)
         pks = list(Invoice.objects.filter(provider_id__in=ids).values_list("pk", flat=True))
         waiting = Invoice.objects.filter(pk__in=pks, synced_at__isnull=True)
-        with task_worker(celery_worker(processes), worker_env, "ready."):
+        command = [*celery_worker(processes), "--queues", tasks["TASKS_QUEUE"]]
+        with task_worker(command, worker_env, "ready."):
             started = time.perf_counter()
             with override_settings(DJANGO_INVOICES=queued):
                 background.enqueue_chunks("refresh_invoices", pks)
