@@ -170,6 +170,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     )
     messages.extend(_recipe_messages())
+    messages.extend(_retired_messages())
     base_url = str(conf.get("BASE_URL") or "")
     if not _url_is_absolute(base_url):
         messages.append(
@@ -209,6 +210,21 @@ def _recipe_messages() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def _retired_messages() -> list[CheckMessage]:
+    """Settings a shop may still carry that no longer do anything."""
+    options = getattr(settings, "DJANGO_INVOICES", None)
+    if not isinstance(options, dict) or "CONFIRM_PAID_CALLBACKS" not in options:
+        return []
+    return [
+        Warning(
+            "DJANGO_INVOICES: CONFIRM_PAID_CALLBACKS is no longer read.",
+            hint="Every callback is now confirmed by a read of the invoice from KUNA Pay, "
+            "whatever this setting says; no callback body is trusted. Remove the setting.",
+            id="django_invoices.W005",
+        )
+    ]
 
 
 # Cache backends that do not share what they hold between the processes of a site.

@@ -55,6 +55,8 @@ def test_complete_settings_pass():
         ({"REFRESH_MIN_INTERVAL": 0, "RETRY_BACKOFF": 0, "CACHE_TIMEOUT": 0}, []),
         ({"CACHE_TIMEOUT": None, "PENDING_PAGE_REFRESH": 0}, []),
         ({"PENDING_PAGE_REFRESH": -5}, ["django_invoices.E008"]),
+        ({"CONFIRM_PAID_CALLBACKS": False}, ["django_invoices.W005"]),
+        ({"CONFIRM_PAID_CALLBACKS": True}, ["django_invoices.W005"]),
         ({"REFRESH_WORKERS": 0}, ["django_invoices.E008"]),
         ({"REFRESH_WORKERS": "8"}, ["django_invoices.E008"]),
         ({"REFRESH_WORKERS": 2.5}, ["django_invoices.E008"]),
