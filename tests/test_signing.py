@@ -175,7 +175,11 @@ def test_a_base64_signature_is_read_strictly(signature):
     assert verify_callback(KEY, CALLBACK_BODY, BASE64_VECTOR, (BASE64_RAW,)) == BASE64_RAW
 
 
-@pytest.mark.parametrize("signature", ["\udcff" * 96, CALLBACK_VECTOR[:95] + "\ud800"])
+@pytest.mark.parametrize(
+    "signature",
+    ["\udcff" * 96, CALLBACK_VECTOR[:95] + "\ud800"],
+    ids=["surrogates-only", "last-character-a-surrogate"],
+)
 def test_a_signature_no_codec_can_write_is_refused_not_an_error(signature):
     # A lone surrogate cannot come through a WSGI header, but verify_callback is the
     # public way in for any str.
