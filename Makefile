@@ -97,9 +97,12 @@ bench: $(STAMP)
 bench-admin: $(STAMP)
 	$(BIN)/python bench/admin_pages.py
 
-## Callbacks under gunicorn against a minimal receiver, and bulk refresh (DATABASE_URL: PostgreSQL).
+## The report of docs/benchmarks.rst: callbacks under gunicorn against a minimal receiver,
+## in the request and acknowledged for a Celery worker (a private redis-server from Debian,
+## or REDIS_URL), one worker's rate, bulk refresh in threads and as tasks. DATABASE_URL:
+## PostgreSQL. Bounded (1,000 requests a case, 120 s at most each); BENCH_ARGS adds options.
 bench-server: $(STAMP)
-	$(BIN)/python bench/server.py
+	$(BIN)/python bench/server.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist mutants *.egg-info docs/_build docs/_generated .nox example_project/db.sqlite3 example_project/sandbox.sqlite3

@@ -14,6 +14,7 @@ import cProfile
 import os
 import pstats
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-n", type=int, default=300, help="callbacks profiled")
     parser.add_argument("--top", type=int, default=40, help="functions listed")
     parser.add_argument("--sort", default="tottime", help="pstats sort key")
+    parser.add_argument("--cpu", action="store_true", help="CPU time, not wall-clock time")
+    parser.add_argument("--dump", default="", help="also write the raw profile to this file")
     args = parser.parse_args(argv)
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.server_settings"
@@ -33,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, override_settings
+    from django.test.utils import override_settings
 
     from bench.server import make_invoices, paid_callback, stub_provider
 
@@ -56,16 +59,25 @@ def main(argv: list[str] | None = None) -> None:
                 assert response.status_code == 200, response.content
 
             post(callbacks[0])
-            with CaptureQueriesContext(connection) as queries:
+            # Not CaptureQueriesContext: each request empties connection.queries.
+            queries: list[str] = []
+
+            def note(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+                queries.append(sql)
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(note):
                 post(callbacks[1])
-            profile = cProfile.Profile()
+            profile = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
             profile.enable()
             for request in callbacks[2:]:
                 post(request)
             profile.disable()
-    for number, query in enumerate(queries.captured_queries, 1):
-        print(f"{number:>3}. {query['sql'][:150]}")
+    for number, sql in enumerate(queries, 1):
+        print(f"{number:>3}. {sql[:150]}")
     print()
+    if args.dump:
+        profile.dump_stats(args.dump)
     pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(args.top)
 
 

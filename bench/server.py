@@ -10,11 +10,15 @@ second, p50 and p99 latency, and the ratio to the minimal view; then the bulk re
 of invoices against a stub that answers in 100 ms, with N threads, against the ideal
 ``count x 0.1 s / N``. Prints figures; asserts nothing.
 
-Worker mode is pluggable, for when work can run outside the request:
-``--worker-settings '{"...": "..."}'`` is merged over ``DJANGO_INVOICES`` for the server
-(the setting that sends work to a task backend), and ``--worker-command "..."`` starts
-one worker process (same settings and database) whose processing rate is measured
-against the 100 ms stub.
+Worker mode (``--worker celery``, the default): a private ``redis-server`` on a free
+loopback port (Debian's; or ``REDIS_URL``) is the cache and Celery's broker, gunicorn
+runs with ``DJANGO_INVOICES["TASKS"] = "celery"`` and the callback view only verifies,
+stores, queues and answers; then one Celery worker (``bench/celery_app.py``, one
+process) applies the stored events against the 100 ms stub for ``--worker-seconds``;
+and the bulk refresh runs as tasks too, on a Celery worker with N processes.
+``--worker none`` leaves all that out. Other task systems plug in with
+``--worker-settings '{"...": "..."}'`` (merged over ``DJANGO_INVOICES``) and
+``--worker-command "..."`` (starts one worker with the same settings and database).
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -359,17 +365,66 @@ def callbacks_under_load(args: argparse.Namespace, env: dict[str, str]) -> None:
         worker_mode(args, env)
 
 
-def worker_mode(args: argparse.Namespace, env: dict[str, str]) -> None:
-    """Acknowledgement with a task backend, and one worker's rate: pluggable."""
-    if not args.worker_settings:
-        print("worker backend: not measured (give --worker-settings and --worker-command)")
-        return
-    from django_invoices.models import CallbackEvent
+def worker_settings(args: argparse.Namespace) -> str:
+    if args.worker_settings:
+        return str(args.worker_settings)
+    return json.dumps({"TASKS": "celery"}) if args.worker == "celery" else ""
 
+
+def celery_worker(concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        *("-m", "celery", "-A", "bench.celery_app", "worker"),
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        "--loglevel=INFO",
+        *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+        f"--hostname=bench-{uuid.uuid4().hex[:8]}@%h",
+    ]
+
+
+@contextmanager
+def task_worker(command: Sequence[str], env: dict[str, str], ready: str = "") -> Iterator[Any]:
+    """A worker process for the block, its output in a temporary file; with ``ready``,
+    started once that text shows in its output. Stopped (its process group) after."""
+    with tempfile.NamedTemporaryFile("w+b", prefix="bench-worker-", suffix=".log") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while ready and ready.encode() not in Path(log.name).read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = Path(log.name).read_bytes()[-3000:].decode(errors="replace")
+                    raise RuntimeError(f"the worker did not start:\n{tail}")
+                time.sleep(0.1)
+            yield process
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def worker_mode(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Acknowledgement with a task backend, and one worker's rate."""
+    chosen = worker_settings(args)
+    if not chosen:
+        print("worker backend: not measured (--worker none)")
+        return
+    command = shlex.split(args.worker_command) if args.worker_command else []
+    ready = ""
+    if not command and args.worker == "celery":
+        command, ready = celery_worker(1), "ready."
+    print(f"worker backend: DJANGO_INVOICES {chosen} (the view verifies, stores, queues, answers)")
     port = free_port()
     ours = f"http://127.0.0.1:{port}/invoices/callback/default/"
     minimal = f"http://127.0.0.1:{port}/minimal/callback/"
-    env = {**env, "BENCH_INVOICES": args.worker_settings}
+    env = {**env, "BENCH_INVOICES": chosen}
+    rate = ""
     with stub_provider(0.1) as api:
         env["BENCH_API_URL"] = api
         with running(gunicorn(port, args.workers, env), env, port) as server:
@@ -379,33 +434,51 @@ def worker_mode(args: argparse.Namespace, env: dict[str, str]) -> None:
             load("warm-up", minimal, warm[1::2], args.senders, 60)
             fresh_minimal = [paid_callback(i) for i in make_invoices(args.requests)]
             fresh_ours = [paid_callback(i) for i in make_invoices(args.requests)]
-            start_pk = CallbackEvent.objects.order_by("-pk").values_list("pk", flat=True)[0]
             rows = [
                 load("minimal view (HMAC, log row, lock+update)", minimal, fresh_minimal,
                      args.senders, args.max_seconds, state_of, watch),
                 load("worker backend: acknowledged, PAID, fresh", ours, fresh_ours,
                      args.senders, args.max_seconds, state_of, watch),
             ]  # fmt: skip
+            if command:
+                rate = worker_rate(command, env, ready, api, args.worker_seconds)
+            # The same news again and again while the first is queued: each joins it.
+            repeated = paid_callback(make_invoices(1)[0])
+            load("queue once", ours, [repeated], 1, 30)
+            rows.append(
+                load("worker backend: the same PAID again (duplicate)", ours,
+                     [repeated] * args.requests, args.senders, args.max_seconds, state_of, watch)
+            )  # fmt: skip
         print_results(rows, rows[0])
-        if not args.worker_command:
-            return
-        pending = CallbackEvent.objects.filter(pk__gt=start_pk, state="pending")
-        queued = pending.count()
+    print(rate or "one worker's rate: not measured (no --worker-command)")
+
+
+def worker_rate(
+    command: Sequence[str], env: dict[str, str], ready: str, api: str, seconds: float
+) -> str:
+    """Events one worker applies per second, the stub answering each read in 100 ms:
+    counted from its first applied event, for ``seconds``."""
+    from django_invoices.models import CallbackEvent
+
+    pending = CallbackEvent.objects.filter(state=CallbackEvent.State.PENDING)
+    before = pending.count()
+    with task_worker(command, env, ready):
+        deadline = time.monotonic() + 60
+        while pending.count() == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first, reads = pending.count(), stub_reads(api)
         started = time.perf_counter()
-        with running(shlex.split(args.worker_command), env):
-            deadline = time.monotonic() + args.max_seconds * 4
-            while pending.exists() and time.monotonic() < deadline:
-                time.sleep(0.5)
-        seconds = time.perf_counter() - started
-        left = pending.count()
-        done = queued - left
-        print(
-            f"one worker against the 100 ms stub: {done} events in {seconds:.1f} s = "
-            f"{done / seconds:.1f} events/s ({left} still pending)"
-        )
+        while pending.exists() and time.perf_counter() - started < seconds:
+            time.sleep(0.2)
+        done, reads = first - pending.count(), stub_reads(api) - reads
+        elapsed = time.perf_counter() - started
+    return (
+        f"one worker (1 process) against the 100 ms stub: {done} events in {elapsed:.1f} s = "
+        f"{done / elapsed:.1f} events/s, {reads} API reads (ideal: 10 reads/s)"
+    )
 
 
-def bulk_refresh(args: argparse.Namespace) -> None:
+def bulk_refresh(args: argparse.Namespace, env: dict[str, str]) -> None:
     """``services.refresh_invoices`` of ``--refresh`` invoices, 100 ms per read."""
     from django.test.utils import override_settings
 
@@ -443,6 +516,55 @@ def bulk_refresh(args: argparse.Namespace) -> None:
                     f"{reads:>12.2f}{reads / ideal:>9.2f}{cpu:>7.1f}  "
                     + ", ".join(f"{n} {outcome}" for outcome, n in summary.items())
                 )
+        if args.worker == "celery" and args.task_workers:
+            refresh_as_tasks(args, env, api)
+
+
+def refresh_as_tasks(args: argparse.Namespace, env: dict[str, str], api: str) -> None:
+    """The same refresh queued as tasks (``refresh_invoices`` jobs of
+    ``TASKS_CHUNK_SIZE`` invoices, each read one after the other) for a Celery worker
+    with N processes, timed from the first task queued to the last invoice written."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    import bench.celery_app  # noqa: F401  (the app the tasks are sent through)
+    from django_invoices import background, conf
+    from django_invoices.models import Invoice
+
+    count = args.refresh
+    chunk = int(conf.get("TASKS_CHUNK_SIZE"))
+    print()
+    print(
+        f"bulk refresh of {count} invoices as tasks ({count // chunk} tasks of {chunk}), "
+        "a Celery worker with N processes (prefork), the same stub"
+    )
+    header = f"{'processes':>9}{'seconds':>9}{'ideal':>8}{'x ideal':>9}  outcomes"
+    print(header)
+    print("-" * len(header))
+    # A queue of its own: the callbacks acknowledged earlier left their tasks queued.
+    tasks = {"TASKS": "celery", "TASKS_QUEUE": f"bench-refresh-{uuid.uuid4().hex[:8]}"}
+    queued = {**settings.DJANGO_INVOICES, "API_URL": api, **tasks}
+    worker_env = {**env, "BENCH_API_URL": api, "BENCH_INVOICES": json.dumps(tasks)}
+    for processes in args.task_workers:
+        ids = make_invoices(count)
+        pks = list(Invoice.objects.filter(provider_id__in=ids).values_list("pk", flat=True))
+        waiting = Invoice.objects.filter(pk__in=pks, synced_at__isnull=True)
+        command = [*celery_worker(processes), "--queues", tasks["TASKS_QUEUE"]]
+        with task_worker(command, worker_env, "ready."):
+            started = time.perf_counter()
+            with override_settings(DJANGO_INVOICES=queued):
+                background.enqueue_chunks("refresh_invoices", pks)
+            deadline = time.monotonic() + args.max_seconds
+            while waiting.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+        ideal = count * 0.1 / processes
+        left = waiting.count()
+        paid = Invoice.objects.filter(pk__in=pks, status="paid").count()
+        print(
+            f"{processes:>9}{seconds:>9.2f}{ideal:>8.2f}{seconds / ideal:>9.2f}  "
+            f"{count - left} refreshed ({paid} now paid), {left} not yet"
+        )
 
 
 def reads_only(count: int, threads: int) -> float:
@@ -470,12 +592,47 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--threads", type=int, nargs="*", default=[4, 8, 16], help="bulk refresh pool sizes"
     )
+    parser.add_argument(
+        "--worker", default="celery", choices=["celery", "none"], help="the task system measured"
+    )
+    parser.add_argument(
+        "--worker-seconds", type=float, default=20, help="one worker's rate measured this long"
+    )
+    parser.add_argument(
+        "--task-workers", type=int, nargs="*", default=[8], help="processes, refresh as tasks"
+    )
     parser.add_argument("--worker-settings", default="", help="JSON merged over DJANGO_INVOICES")
     parser.add_argument("--worker-command", default="", help="starts one task worker")
     parser.add_argument("--skip", nargs="*", default=[], choices=["callbacks", "refresh"])
     args = parser.parse_args(argv)
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.server_settings"
+    with redis_for(args):
+        run(args)
+
+
+@contextmanager
+def redis_for(args: argparse.Namespace) -> Iterator[None]:
+    """For ``--worker celery``: ``REDIS_URL``, or a private redis-server on a free
+    loopback port (no persistence), stopped afterwards; its URL in ``BENCH_REDIS_URL``."""
+    if args.worker != "celery":
+        yield
+        return
+    if os.environ.get("REDIS_URL"):
+        os.environ["BENCH_REDIS_URL"] = os.environ["REDIS_URL"]
+        yield
+        return
+    if not shutil.which("redis-server"):
+        sys.exit("--worker celery needs redis-server (apt-get install redis-server) or REDIS_URL")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no"]  # fmt: skip
+    with running(command, dict(os.environ), port):
+        os.environ["BENCH_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        yield
+
+
+def run(args: argparse.Namespace) -> None:
     from bench import common
 
     common.setup()
@@ -501,7 +658,7 @@ def main(argv: list[str] | None = None) -> None:
             callbacks_under_load(args, env)
             print()
         if "refresh" not in args.skip:
-            bulk_refresh(args)
+            bulk_refresh(args, env)
     finally:
         connection.close()
         connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)

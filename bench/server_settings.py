@@ -3,7 +3,8 @@
 The test settings, with persistent database connections (as a production site has),
 the provider at ``BENCH_API_URL`` (the local stub) and the bench's own URLs: the app's,
 and the hand-written minimal callback view that is the baseline. ``BENCH_INVOICES``
-(JSON) is merged over ``DJANGO_INVOICES``, e.g. to choose where work runs.
+(JSON) is merged over ``DJANGO_INVOICES``, e.g. to choose where work runs;
+``BENCH_REDIS_URL`` makes Redis the cache and Celery's broker.
 """
 
 import json
@@ -21,5 +22,19 @@ DJANGO_INVOICES = {
     "CALLBACK_API_TIMEOUT": 5.0,
     **json.loads(os.environ.get("BENCH_INVOICES") or "{}"),
 }
+# Worker mode (``bench/server.py --worker celery``): Redis is the shared cache (queued
+# marks, the nonce counter) and Celery's broker, as in a shop that runs Celery.
+if os.environ.get("BENCH_REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["BENCH_REDIS_URL"],
+        }
+    }
+    CELERY_BROKER_URL = os.environ["BENCH_REDIS_URL"]
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+    CELERY_TASK_IGNORE_RESULT = True
+
 # W001 (plain-HTTP API URL) is the point here: the stub listens on the loopback only.
 SILENCED_SYSTEM_CHECKS = ["django_invoices.W001", "django_invoices.W002"]

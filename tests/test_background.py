@@ -128,6 +128,23 @@ def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     assert sent.count("invoice_paid") == 1 and sent.count("order_paid") == 1
 
 
+def test_callbacks_that_overtook_their_invoice_join_the_first_ones_task(db, deliver, queued):
+    """Deposit callbacks that arrive before their invoice is recorded are placed on no
+    invoice of ours; the first one's task still takes the others about the same
+    invoice along (found by the invoice id in their bodies), and no other."""
+    from django_invoices import services
+
+    other = "0f0e0d0c-0b0a-4909-8807-060504030201"
+    for tx_id, invoice_id in (("tx-1", INVOICE_ID), ("tx-2", INVOICE_ID.upper()), ("tx-3", other)):
+        assert deliver(deposit_event(tx_id, invoiceId=invoice_id)).status_code == 200
+    first, second, elsewhere = CallbackEvent.objects.order_by("pk")
+    assert [first.invoice_id, second.invoice_id, elsewhere.invoice_id] == [None, None, None]
+    # One task for this invoice (the second joined it), one for the other.
+    assert [r.args for r in queued] == [[first.pk], [elsewhere.pk]]
+
+    assert services.pending_events_with(first) == [first, second]
+
+
 def test_a_callback_stored_once_the_task_started_queues_a_task_of_its_own(
     deliver, btc_invoice, api, queued, run_queued, monkeypatch
 ):

@@ -19,10 +19,10 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone as dj_timezone
 
-from .. import callbacks, conf
+from .. import background, callbacks, conf
 from ..exceptions import (
     InvalidResponse,
     KunaPayError,
@@ -52,6 +52,12 @@ RETRYABLE_EVENT_STATES = (CallbackEvent.State.PENDING, CallbackEvent.State.FAILE
 CONFIRM_ATTEMPTS = 12
 
 OUTCOME_UNKNOWN = "names no invoice we know; nothing changed"
+
+# What receiving a callback learnt, kept on the event instance for acting on it in the
+# same request: the parsed body, and whether its news was applied already. An instance
+# loaded afresh (a task, a sweep) has neither and works them out again.
+_PARSED = "_django_invoices_parsed"
+_APPLIED_TWIN = "_django_invoices_applied_twin"
 
 
 def receive_callback(
@@ -147,17 +153,40 @@ def _verify_and_parse(
     event.object_id = parsed.object_id
     event.provider_status = parsed.status
     event.dedupe_key = parsed.dedupe_key
-    event.invoice = find_named_invoice(parsed, account)
+    # Whether the news was applied already matters only to a request that applies it;
+    # a worker asks when it gets to the event.
+    twin_key = "" if background.queued() else event.dedupe_key
+    invoice = find_named_invoice(parsed, account, twin_key=twin_key, light=True)
+    event.invoice = invoice
+    setattr(event, _PARSED, parsed)
+    if invoice is not None and hasattr(invoice, "applied_twin"):
+        setattr(event, _APPLIED_TWIN, invoice.applied_twin)
     return ""
 
 
-def find_named_invoice(parsed: callbacks.ParsedCallback, account: str) -> Invoice | None:
+def parsed_event(event: CallbackEvent) -> callbacks.ParsedCallback:
+    """The stored body of an authentic event, parsed (once per instance)."""
+    parsed = getattr(event, _PARSED, None)
+    if parsed is None:
+        parsed = callbacks.parse(event.body.encode("utf-8"))
+        setattr(event, _PARSED, parsed)
+    return parsed
+
+
+def find_named_invoice(
+    parsed: callbacks.ParsedCallback, account: str, *, twin_key: str = "", light: bool = False
+) -> Invoice | None:
     """The invoice of ``account`` a callback names, as far as our own records tell.
 
     By ``invoiceId``, then ``data.id`` (an invoice event's own id, whatever the event is
     called), then ``externalOrderId`` (the order's newest invoice), then ``data.id`` as
     the id of a deposit we recorded. Only invoices of the account whose key signed the
     callback: one merchant account's key must not speak for another's invoices.
+
+    With ``twin_key`` (a dedupe key), an invoice found by its id comes with
+    ``applied_twin``: whether an event with that key was applied to it already, asked
+    in the same query. ``light``: an invoice found by its id has only its key fields
+    loaded (what a callback's receipt needs; the rest is read under its lock).
     """
     invoices = Invoice.objects.filter(account=account).select_related("order")
     ids = [
@@ -166,7 +195,12 @@ def find_named_invoice(parsed: callbacks.ParsedCallback, account: str) -> Invoic
         if value is not None
     ]
     if ids:
-        found = {invoice.provider_id: invoice for invoice in invoices.filter(provider_id__in=ids)}
+        named = invoices.filter(provider_id__in=ids).order_by()
+        if light:
+            named = named.select_related(None).only("pk", "provider_id", "account")
+        if twin_key:
+            named = named.annotate(applied_twin=Exists(_applied_twins(OuterRef("pk"), twin_key)))
+        found = {invoice.provider_id: invoice for invoice in named}
         for value in ids:
             if value in found:
                 return found[value]
@@ -187,6 +221,12 @@ def find_named_invoice(parsed: callbacks.ParsedCallback, account: str) -> Invoic
         if deposit is not None:
             return deposit.invoice
     return None
+
+
+def _applied_twins(invoice: Any, dedupe_key: str) -> Any:
+    return CallbackEvent.objects.filter(
+        invoice=invoice, dedupe_key=dedupe_key, state=CallbackEvent.State.APPLIED
+    )
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -229,20 +269,17 @@ def process_callback_event(event: CallbackEvent, *, fast: bool = True) -> Callba
     if not event.verified or event.state not in RETRYABLE_EVENT_STATES:
         return event
     try:
-        parsed = callbacks.parse(event.body.encode("utf-8"))
+        parsed = parsed_event(event)
         invoice = event.invoice if event.invoice_id else None
+        twin = getattr(event, _APPLIED_TWIN, None) if invoice is not None else None
         if invoice is None:
             invoice = _resolve_through_api(parsed, event.account, fast=fast)
             if invoice is None:
                 return _finish(event, CallbackEvent.State.IGNORED, OUTCOME_UNKNOWN)
             event.invoice = invoice
-        if event.dedupe_key and (
-            CallbackEvent.objects.filter(
-                invoice=invoice, dedupe_key=event.dedupe_key, state=CallbackEvent.State.APPLIED
-            )
-            .exclude(pk=event.pk)
-            .exists()
-        ):
+        if twin is None and event.dedupe_key:
+            twin = _applied_twins(invoice, event.dedupe_key).exclude(pk=event.pk).exists()
+        if twin:
             # The same news was read already; the read that applied it came after it.
             return _finish(event, CallbackEvent.State.DUPLICATE, "same news already applied")
         started = dj_timezone.now()
@@ -251,18 +288,13 @@ def process_callback_event(event: CallbackEvent, *, fast: bool = True) -> Callba
         check_same_invoice(invoice, data)
         with transaction.atomic():
             locked = lock_invoice(invoice)
-            state = (
-                CallbackEvent.objects.select_for_update()
-                .filter(pk=event.pk)
-                .values_list("state", flat=True)
-                .first()
-            )
+            state, others = _lock_event_and_others(event, locked, started)
             if state not in RETRYABLE_EVENT_STATES:
                 event.refresh_from_db()  # settled meanwhile by another worker or a sweep
                 return event
             result = apply_data_locked(locked, data)
             outcome = f"read {data.get('status')!r}: {describe(result)}"
-            covered = settle_covered_events(locked, data, started, by=event.pk)
+            covered = settle_covered_events(locked, data, started, by=event.pk, candidates=others)
             if covered:
                 outcome += f"; covered {covered} other event(s)"
             ahead = news_ahead_of_read(parsed, data, locked)
@@ -279,6 +311,30 @@ def process_callback_event(event: CallbackEvent, *, fast: bool = True) -> Callba
     except (KunaPayError, DatabaseError) as exc:
         logger.warning("Callback event %s stays pending: %s", event.pk, exc)
         return _retry_later(event, f"will retry: {exc}")
+
+
+def _lock_event_and_others(
+    event: CallbackEvent, invoice: Invoice, started: datetime
+) -> tuple[str | None, list[CallbackEvent]]:
+    """Lock the event, and the other pending events a read of its (locked) invoice may
+    cover (see ``settle_covered_events``), in one query; returns the event's state now
+    and the others."""
+    rows = list(
+        CallbackEvent.objects.select_for_update(skip_locked=True)
+        .filter(Q(pk=event.pk) | _may_be_covered(invoice, started))
+        .only("pk", "body", "state")
+    )
+    own = [row.state for row in rows if row.pk == event.pk]
+    if own:
+        return own[0], [row for row in rows if row.pk != event.pk]
+    # Held by someone else for the moment (not under this invoice's lock): wait for it.
+    state = (
+        CallbackEvent.objects.select_for_update()
+        .filter(pk=event.pk)
+        .values_list("state", flat=True)
+        .first()
+    )
+    return state, [row for row in rows if row.pk != event.pk]
 
 
 def describe(result: Transition) -> str:
@@ -353,28 +409,32 @@ def news_ahead_of_read(
 
 
 def settle_covered_events(
-    invoice: Invoice, data: dict[str, Any], started: datetime, *, by: int | None = None
+    invoice: Invoice,
+    data: dict[str, Any],
+    started: datetime,
+    *,
+    by: int | None = None,
+    candidates: list[CallbackEvent] | None = None,
 ) -> int:
     """Mark the pending events of a locked invoice that a read answered as applied.
 
     Covered: verified, pending, naming this invoice, received before the read started
     (a later one may carry news the read did not see) and telling nothing the read
     does not show. Rows another worker holds are skipped; it settles them itself.
-    Returns how many were settled.
+    ``candidates``: those events, locked already by the caller. Returns how many were
+    settled.
     """
-    pending = CallbackEvent.objects.select_for_update(skip_locked=True).filter(
-        invoice=invoice,
-        verified=True,
-        state=CallbackEvent.State.PENDING,
-        received_at__lte=started,
-    )
-    if by is not None:
-        pending = pending.exclude(pk=by)
-    candidates = list(pending.only("pk", "body"))
+    if candidates is None:
+        pending = CallbackEvent.objects.select_for_update(skip_locked=True).filter(
+            _may_be_covered(invoice, started)
+        )
+        if by is not None:
+            pending = pending.exclude(pk=by)
+        candidates = list(pending.only("pk", "body"))
     covered = []
     for candidate in candidates:
         try:
-            parsed = callbacks.parse(candidate.body.encode("utf-8"))
+            parsed = parsed_event(candidate)
         except callbacks.MalformedCallback:
             continue
         if not news_ahead_of_read(parsed, data, invoice):
@@ -387,6 +447,16 @@ def settle_covered_events(
         outcome=f"covered by the read for {source} (provider said {data.get('status')!r})",
         attempts=F("attempts") + 1,
         processed_at=dj_timezone.now(),
+    )
+
+
+def _may_be_covered(invoice: Invoice, started: datetime) -> Q:
+    """The events a read of ``invoice`` that started at ``started`` may settle."""
+    return Q(
+        invoice=invoice,
+        verified=True,
+        state=CallbackEvent.State.PENDING,
+        received_at__lte=started,
     )
 
 
@@ -429,7 +499,8 @@ def pending_event_ids(*, limit: int = 500, include_failed: bool = False) -> list
 def process_event_by_id(pk: int, *, fast: bool = False) -> CallbackEvent | None:
     """``process_callback_event`` for the event with this id, loaded afresh (a task's
     argument, or one id of a list made earlier: another read may have settled it)."""
-    event = CallbackEvent.objects.select_related("invoice__order").filter(pk=pk).first()
+    # The invoice without its order: what is applied is read again under its lock.
+    event = CallbackEvent.objects.select_related("invoice").filter(pk=pk).first()
     if event is None:
         return None
     return process_callback_event(event, fast=fast)

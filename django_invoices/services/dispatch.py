@@ -19,7 +19,7 @@ from django.db.models import Q
 
 from .. import background, callbacks
 from ..models import CallbackEvent
-from .callback_events import process_callback_event
+from .callback_events import parsed_event, process_callback_event
 
 logger = logging.getLogger("django_invoices")
 
@@ -59,11 +59,17 @@ def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
     if subject is None:
         return [event]
     account, reference = subject
+    # Events placed on an invoice are found by it; only those no invoice of ours was
+    # found for at arrival (a callback that overtook its invoice's creation) are
+    # searched for by the text of their body.
+    about = Q(object_id__iexact=reference) | Q(invoice__isnull=True, body__icontains=reference)
+    if event.invoice_id is not None:
+        about |= Q(invoice=event.invoice_id)
     candidates = (
         CallbackEvent.objects.filter(
             account=account, verified=True, state=CallbackEvent.State.PENDING
         )
-        .filter(Q(object_id__iexact=reference) | Q(body__icontains=reference))
+        .filter(about)
         .exclude(pk=event.pk)
         .order_by("received_at", "pk")
     )
@@ -83,7 +89,7 @@ def _subject(event: CallbackEvent) -> tuple[str, str] | None:
     if not event.verified:
         return None
     try:
-        parsed = callbacks.parse(event.body.encode("utf-8"))
+        parsed = parsed_event(event)
     except callbacks.MalformedCallback:
         return None
     if parsed.invoice_id:

@@ -64,12 +64,35 @@ def apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
     )
     # paid_amount only changes with a deposit written (always under this lock), so an
     # answer without any (most re-reads of a pending invoice) needs no new sum.
+    before = field_values(invoice)
     if deposits:
         write_deposits(invoice, deposits, authoritative=True)
     result = transition(invoice, status, payload=data)
     invoice.synced_at = dj_timezone.now()
-    invoice.save()
+    save_changed(invoice, before)
     return result
+
+
+def field_values(invoice: Invoice) -> dict[str, Any]:
+    """The invoice's stored fields as they are now, for ``save_changed``."""
+    return {field.attname: getattr(invoice, field.attname) for field in _WRITABLE}
+
+
+def save_changed(invoice: Invoice, before: dict[str, Any]) -> list[str]:
+    """Write only the fields that differ from ``before`` (and ``updated_at`` with them);
+    nothing when none does. Returns the fields written."""
+    changed = [name for name, value in before.items() if getattr(invoice, name) != value]
+    if changed:
+        invoice.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+# Every stored field an update may change: not the key, not the timestamps Django keeps.
+_WRITABLE = [
+    field
+    for field in Invoice._meta.concrete_fields
+    if not field.primary_key and field.name not in ("created_at", "updated_at")
+]
 
 
 def lock_invoice(invoice: Invoice) -> Invoice:
