@@ -150,3 +150,24 @@ def test_a_stored_payload_that_is_no_object_does_not_stop_an_update(btc_invoice,
     _, done = transitions.write_deposit(btc_invoice, deposit_data(updatedAt="2026-11-25T10:05:00Z"))
     assert done == transitions.DEPOSIT_UPDATED
     assert Deposit.objects.get().status == "Processed"
+
+
+# -- what a read writes ------------------------------------------------------------------------
+
+
+def test_only_the_fields_that_changed_are_written_with_the_update_time(btc_invoice):
+    invoice = Invoice.objects.get()
+    before = transitions.field_values(invoice)
+    assert transitions.save_changed(invoice, before) == []
+    assert Invoice.objects.get().updated_at == invoice.updated_at
+
+    invoice.status = "paid"
+    invoice.provider_status = "PAID"
+    # A change made elsewhere meanwhile is not overwritten by this save.
+    Invoice.objects.filter(pk=invoice.pk).update(payment_asset="ETH")
+    written = transitions.save_changed(invoice, before)
+
+    stored = Invoice.objects.get()
+    assert sorted(written) == ["provider_status", "status"]
+    assert (stored.status, stored.provider_status, stored.payment_asset) == ("paid", "PAID", "ETH")
+    assert stored.updated_at > btc_invoice.updated_at
