@@ -445,3 +445,146 @@ def test_prune_deletes_refused_events_from_the_age_given_on(db):
     assert CallbackEvent.objects.count() == 2
     assert callback_events.prune_rejected_events(older_than=timedelta(days=30)) == 1
     assert list(CallbackEvent.objects.values_list("pk", flat=True)) == [young.pk]
+
+
+# -- which client a read goes through --------------------------------------------------------
+
+OTHER_API = "https://other.kunapay.test"
+
+
+@pytest.fixture
+def asked(monkeypatch):
+    """``(account, fast)`` of every client ``callback_events`` asks for."""
+    calls = []
+    real = callback_events.get_client
+
+    def spy(account="default", *, fast=False):
+        calls.append((account, fast))
+        return real(account, fast=fast)
+
+    monkeypatch.setattr(callback_events, "get_client", spy)
+    return calls
+
+
+def test_a_transaction_is_looked_up_with_the_events_account_and_the_fast_flag(
+    api, invoice, settings, asked
+):
+    accounts = {"other": {"API_URL": OTHER_API, "API_KEY": "k2", "PRIVATE_KEY": "p2"}}
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "ACCOUNTS": accounts}
+    api.get(f"{OTHER_API}/v1/transaction/tx-new", json={"data": {"id": "tx-new"}})
+    event = CallbackEvent.objects.create(
+        account="other",
+        verified=True,
+        state=State.PENDING,
+        body=json.dumps({"event": "InvoiceDeposit", "data": {"id": "tx-new"}}),
+    )
+    callback_events.process_callback_event(event, fast=False)
+    assert asked == [("other", False)]
+    assert CallbackEvent.objects.get(pk=event.pk).state == State.IGNORED
+
+
+def test_the_transaction_api_cannot_place_an_event_on_another_accounts_invoice(
+    api, invoice, settings
+):
+    accounts = {"other": {"API_URL": OTHER_API, "API_KEY": "k2", "PRIVATE_KEY": "p2"}}
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "ACCOUNTS": accounts}
+    Invoice.objects.filter(pk=invoice.pk).update(account="other")
+    api.get(f"{API}/v1/transaction/tx-new", json={"data": {"invoiceId": INVOICE_ID}})
+    event = callback_events.process_callback_event(unplaced())
+    assert event.state == State.IGNORED
+    assert event.invoice_id is None
+    assert Invoice.objects.get().status == "created"
+
+
+def test_an_invoice_recorded_after_its_event_arrived_is_found_without_the_transaction_api(
+    api, order
+):
+    event = unplaced(invoiceId=INVOICE_ID)
+    Invoice.objects.create(
+        provider_id=INVOICE_ID, order=order, invoice_amount=Decimal("1"), invoice_asset="EUR"
+    )
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    done = callback_events.process_callback_event(event)
+    assert done.invoice.provider_id == uuid.UUID(INVOICE_ID)
+    assert Invoice.objects.get().status == "paid"
+    assert [call.request.url for call in api.calls] == [f"{API}/v1/invoice/{INVOICE_ID}"]
+
+
+def test_events_taken_up_later_are_read_with_the_patient_client_unless_told(api, invoice, asked):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("CREATED")})
+    # One at a time: a read settles the pending events that arrived before it.
+    first, _ = receive(invoice_event("CREATED", updatedAt="1"))
+    callback_events.process_event_by_id(first.pk)
+    second, _ = receive(invoice_event("CREATED", updatedAt="2"))
+    callback_events.process_callback_events([second.pk])
+    third, _ = receive(invoice_event("CREATED", updatedAt="3"))
+    callback_events.process_callback_events([third], fast=True)
+    assert asked == [("default", False), ("default", False), ("default", True)]
+
+
+def test_a_sweep_passes_its_limit_and_speed_on(invoice, monkeypatch):
+    seen = []
+    monkeypatch.setattr(
+        callback_events,
+        "process_callback_events",
+        lambda ids, *, fast: seen.append((list(ids), fast)) or {},
+    )
+    events = [receive(invoice_event("PAID"))[0].pk for _ in range(3)]
+    callback_events.process_pending_callbacks()
+    callback_events.process_pending_callbacks(limit=2, fast=True)
+    assert seen == [(events, False), (events[:2], True)]
+
+
+def test_at_most_five_hundred_events_are_taken_up_by_default(invoice, monkeypatch):
+    body = json.dumps(invoice_event("PAID"))
+    CallbackEvent.objects.bulk_create(
+        CallbackEvent(account="default", verified=True, state=State.PENDING, body=body)
+        for _ in range(501)
+    )
+    assert len(callback_events.pending_event_ids()) == 500
+    seen = []
+    monkeypatch.setattr(
+        callback_events, "process_callback_events", lambda ids, *, fast: seen.append(ids) or {}
+    )
+    callback_events.process_pending_callbacks()
+    assert len(seen[0]) == 500
+
+
+def test_an_event_that_breaks_is_counted_in_its_state_and_the_rest_go_on(api, invoice, monkeypatch):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    breaking, _ = receive(invoice_event("PAID", updatedAt="1"))
+    later, _ = receive(invoice_event("PAID", updatedAt="2"))
+    real = callback_events.process_callback_event
+
+    def breaks_once(event, **kwargs):
+        if event.pk == breaking.pk:
+            raise RuntimeError("nobody foresaw this")
+        return real(event, **kwargs)
+
+    monkeypatch.setattr(callback_events, "process_callback_event", breaks_once)
+    counts = callback_events.process_callback_events([10**9, breaking.pk, later.pk])
+    # Counted as it stayed; the later event's read then covered it.
+    assert counts == {State.PENDING: 1, State.APPLIED: 1}
+
+
+def test_taking_up_an_event_loads_it_with_its_invoice_in_one_query(
+    invoice, django_assert_num_queries, monkeypatch
+):
+    event, _ = receive(invoice_event("PAID"))
+    monkeypatch.setattr(
+        callback_events, "process_callback_event", lambda event, **kwargs: event.invoice
+    )
+    with django_assert_num_queries(1):
+        assert callback_events.process_event_by_id(event.pk) == invoice
+
+
+# -- a refused callback's read ------------------------------------------------------------
+
+
+def test_a_refused_callback_about_an_invoice_that_just_expired_reads_it(api, invoice, settings):
+    Invoice.objects.filter(pk=invoice.pk).update(status="expired", expires_at=timezone.now())
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    body = json.dumps(invoice_event("PAID")).encode()
+    _, rejection = callback_events.receive_callback("default", body, {"kun-signature": "0" * 96})
+    assert rejection == callback_events.REJECT_BAD_SIGNATURE
+    assert Invoice.objects.get().status == "paid"
