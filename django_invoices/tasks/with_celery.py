@@ -42,50 +42,20 @@ def run(task: Any, job: str, args: tuple[Any, ...]) -> Any:
         raise task.retry(args=again, exc=exc, countdown=background.retry_delay(retries)) from exc
 
 
-@shared_task(name="django_invoices.process_callback_event", **OPTIONS)
-def process_callback_event(self: Any, event_id: int) -> Any:
-    return run(self, "process_callback_event", (event_id,))
+def _define(job: str) -> Any:
+    """The Celery task of ``jobs.JOBS[job]``, named ``django_invoices.<job>``."""
+
+    def run_job(self: Any, *args: Any) -> Any:
+        return run(self, job, args)
+
+    run_job.__name__ = run_job.__qualname__ = job
+    return shared_task(name=f"django_invoices.{job}", **OPTIONS)(run_job)
 
 
-@shared_task(name="django_invoices.process_callback_events", **OPTIONS)
-def process_callback_events(self: Any, event_ids: list[int]) -> Any:
-    return run(self, "process_callback_events", (event_ids,))
-
-
-@shared_task(name="django_invoices.process_pending_callbacks", **OPTIONS)
-def process_pending_callbacks(self: Any, limit: int = 500) -> Any:
-    return run(self, "process_pending_callbacks", (limit,))
-
-
-@shared_task(name="django_invoices.refresh_invoices", **OPTIONS)
-def refresh_invoices(self: Any, invoice_ids: list[int]) -> Any:
-    return run(self, "refresh_invoices", (invoice_ids,))
-
-
-@shared_task(name="django_invoices.sync_invoices", **OPTIONS)
-def sync_invoices(self: Any, invoice_ids: list[int]) -> Any:
-    return run(self, "sync_invoices", (invoice_ids,))
-
-
-@shared_task(name="django_invoices.sync_orders", **OPTIONS)
-def sync_orders(self: Any, order_ids: list[int]) -> Any:
-    return run(self, "sync_orders", (order_ids,))
-
-
-@shared_task(name="django_invoices.create_invoices", **OPTIONS)
-def create_invoices(self: Any, order_ids: list[int], account: str = "default") -> Any:
-    return run(self, "create_invoices", (order_ids, account))
-
-
-TASKS: dict[str, Any] = {
-    "process_callback_event": process_callback_event,
-    "process_callback_events": process_callback_events,
-    "process_pending_callbacks": process_pending_callbacks,
-    "refresh_invoices": refresh_invoices,
-    "sync_invoices": sync_invoices,
-    "sync_orders": sync_orders,
-    "create_invoices": create_invoices,
-}
+#: One task per job of ``jobs.JOBS``, by the job's name; each is also this module's
+#: attribute of that name.
+TASKS: dict[str, Any] = {job: _define(job) for job in jobs.JOBS}
+globals().update(TASKS)
 
 
 def send(job: str, args: list[Any]) -> None:

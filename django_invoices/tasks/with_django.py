@@ -53,50 +53,21 @@ def _defaults() -> dict[str, Any]:
     return options
 
 
-@task(**_defaults())
-def process_callback_event(event_id: int, attempt: int = 0) -> Any:
-    return run("process_callback_event", (event_id,), attempt)
+def _define(job: str) -> Any:
+    """The task of ``jobs.JOBS[job]``. The framework finds a task by its function's
+    module and name, so the function is named for the job and the task is this
+    module's attribute of that name."""
+
+    def run_job(*args: Any, attempt: int = 0) -> Any:
+        return run(job, args, attempt)
+
+    run_job.__name__ = run_job.__qualname__ = job
+    return task(**_defaults())(run_job)
 
 
-@task(**_defaults())
-def process_callback_events(event_ids: list[int], attempt: int = 0) -> Any:
-    return run("process_callback_events", (event_ids,), attempt)
-
-
-@task(**_defaults())
-def process_pending_callbacks(limit: int = 500, attempt: int = 0) -> Any:
-    return run("process_pending_callbacks", (limit,), attempt)
-
-
-@task(**_defaults())
-def refresh_invoices(invoice_ids: list[int], attempt: int = 0) -> Any:
-    return run("refresh_invoices", (invoice_ids,), attempt)
-
-
-@task(**_defaults())
-def sync_invoices(invoice_ids: list[int], attempt: int = 0) -> Any:
-    return run("sync_invoices", (invoice_ids,), attempt)
-
-
-@task(**_defaults())
-def sync_orders(order_ids: list[int], attempt: int = 0) -> Any:
-    return run("sync_orders", (order_ids,), attempt)
-
-
-@task(**_defaults())
-def create_invoices(order_ids: list[int], account: str = "default", attempt: int = 0) -> Any:
-    return run("create_invoices", (order_ids, account), attempt)
-
-
-TASKS: dict[str, Any] = {
-    "process_callback_event": process_callback_event,
-    "process_callback_events": process_callback_events,
-    "process_pending_callbacks": process_pending_callbacks,
-    "refresh_invoices": refresh_invoices,
-    "sync_invoices": sync_invoices,
-    "sync_orders": sync_orders,
-    "create_invoices": create_invoices,
-}
+#: One task per job of ``jobs.JOBS``, by the job's name.
+TASKS: dict[str, Any] = {job: _define(job) for job in jobs.JOBS}
+globals().update(TASKS)
 
 
 def _send(job: str, args: list[Any], attempt: int = 0, **using: Any) -> None:
