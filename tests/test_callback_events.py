@@ -398,6 +398,18 @@ def test_a_read_without_status_is_behind_no_invoice_event():
             "the API lists no transaction 'tx-1'; will ask again",
         ),
         ("Transfer", {"id": "tx-1", "type": "Refund"}, [], ""),
+        (
+            "InvoiceDeposit",
+            {"id": "tx-1"},
+            None,
+            "the API lists no transaction 'tx-1'; will ask again",
+        ),
+        (
+            "InvoiceDeposit",
+            {"id": "tx-1"},
+            5,
+            "the API lists no transaction 'tx-1'; will ask again",
+        ),
     ],
 )
 def test_a_deposit_is_ahead_while_the_read_does_not_list_it(event, data, listed, ahead):

@@ -171,3 +171,46 @@ def test_only_the_fields_that_changed_are_written_with_the_update_time(btc_invoi
     assert sorted(written) == ["provider_status", "status"]
     assert (stored.status, stored.provider_status, stored.payment_asset) == ("paid", "PAID", "ETH")
     assert stored.updated_at > btc_invoice.updated_at
+
+
+def test_a_deposit_moved_here_takes_the_newer_news_it_came_with(btc_invoice):
+    other = _other_invoice()
+    transitions.write_deposit(other, deposit_data("tx-1", status="Processing"))
+
+    _, done = transitions.write_deposit(
+        btc_invoice, deposit_data("tx-1", amount="0.0007"), authoritative=True
+    )
+
+    stored = Deposit.objects.get()
+    assert done == transitions.DEPOSIT_MOVED
+    assert (stored.invoice_id, stored.status, stored.amount) == (
+        btc_invoice.pk,
+        "Processed",
+        Decimal("0.0007"),
+    )
+    assert btc_invoice.paid_amount == Decimal("0.0007")
+
+
+def test_a_deposit_moved_here_with_older_news_keeps_what_it_had(btc_invoice):
+    other = _other_invoice()
+    transitions.write_deposit(other, deposit_data("tx-1", amount="0.0005"))
+
+    _, done = transitions.write_deposit(
+        btc_invoice, deposit_data("tx-1", amount="0.0001", status="Processing"), authoritative=True
+    )
+
+    stored = Deposit.objects.get()
+    assert done == transitions.DEPOSIT_MOVED
+    assert (stored.invoice_id, stored.status, stored.amount) == (
+        btc_invoice.pk,
+        "Processed",
+        Decimal("0.0005"),
+    )
+    assert btc_invoice.paid_amount == Decimal("0.0005")
+
+
+def _other_invoice():
+    other_order = Order.objects.create(external_order_id="B-1", amount=Decimal("1"), asset="BTC")
+    return Invoice.objects.create(
+        provider_id=OTHER_ID, order=other_order, invoice_amount=Decimal("1"), invoice_asset="BTC"
+    )

@@ -261,3 +261,19 @@ def test_a_second_overpaying_deposit_after_paid_announces_the_new_excess(
     del signalled[:]
     read(btc_invoice, "PAID", deposit("tx-1", "0.001"), deposit("tx-2", "0.0002"))
     assert signalled == []
+
+
+def test_a_failing_receiver_is_named_in_the_log_with_its_error(btc_invoice, read, caplog):
+    def broken_receiver(sender, **kwargs):
+        raise RuntimeError("shop bug")
+
+    signals.invoice_paid.connect(broken_receiver, weak=False)
+    try:
+        with caplog.at_level("ERROR", logger="django_invoices"):
+            read(btc_invoice, "PAID", deposit("tx-1", "0.001"))
+    finally:
+        signals.invoice_paid.disconnect(broken_receiver)
+    [record] = [r for r in caplog.records if "signal failed" in r.getMessage()]
+    assert "broken_receiver" in record.getMessage()
+    assert record.exc_info[1].args == ("shop bug",)
+    assert Order.objects.get().status == "paid"
