@@ -600,3 +600,44 @@ def test_a_refused_callback_about_an_invoice_that_just_expired_reads_it(api, inv
     _, rejection = callback_events.receive_callback("default", body, {"kun-signature": "0" * 96})
     assert rejection == callback_events.REJECT_BAD_SIGNATURE
     assert Invoice.objects.get().status == "paid"
+
+
+def test_a_read_named_after_an_event_leaves_that_event_to_its_caller(invoice):
+    own, _ = receive(invoice_event("PAID", updatedAt="1"))
+    other, _ = receive(invoice_event("PAID", updatedAt="2"))
+    stored = Invoice.objects.get(pk=invoice.pk)
+    data = invoice_payload("PAID")
+    assert callback_events.settle_covered_events(stored, data, timezone.now(), by=own.pk) == 1
+    assert CallbackEvent.objects.get(pk=own.pk).state == State.PENDING
+    assert CallbackEvent.objects.get(pk=other.pk).outcome == (
+        f"covered by the read for event {own.pk} (provider said 'PAID')"
+    )
+
+
+def test_a_stored_body_that_no_longer_parses_does_not_stop_the_others_being_covered(invoice):
+    broken = CallbackEvent.objects.create(
+        account="default", verified=True, state=State.PENDING, body="not json", invoice=invoice
+    )
+    fine, _ = receive(invoice_event("PAID"))
+    stored = Invoice.objects.get(pk=invoice.pk)
+    data = invoice_payload("PAID")
+    assert callback_events.settle_covered_events(stored, data, timezone.now()) == 1
+    assert CallbackEvent.objects.get(pk=broken.pk).state == State.PENDING
+    assert CallbackEvent.objects.get(pk=fine.pk).state == State.APPLIED
+
+
+def test_the_same_news_applied_to_another_invoice_is_no_duplicate(api, two_invoices):
+    first, second = two_invoices
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    event, _ = receive(invoice_event("PAID"))
+    CallbackEvent.objects.create(
+        account="default",
+        verified=True,
+        state=State.APPLIED,
+        body="{}",
+        invoice=second,
+        dedupe_key=event.dedupe_key,
+    )
+    done = callback_events.process_callback_event(CallbackEvent.objects.get(pk=event.pk))
+    assert done.state == State.APPLIED
+    assert Invoice.objects.get(pk=first.pk).status == "paid"
