@@ -191,3 +191,12 @@ def test_the_stored_text_of_a_raw_signed_body_is_the_body_as_sent():
     assert verified_text(spaced, VARIANT_RAW) == spaced.decode()
     assert verified_text(spaced, VARIANT_RESERIALIZED) == '{"event":"Invoice","data":{"id":"x"}}'
     assert verified_text('{"a": "ї"}'.encode(), VARIANT_RAW) == '{"a": "ї"}'
+
+
+def test_a_body_with_nothing_to_sign_is_refused_even_with_the_empty_messages_signature():
+    # Under a compact recipe a body that is no JSON has no message at all; the HMAC of
+    # an empty message must not stand in for it.
+    empty = hmac.new(KEY.encode(), b"", hashlib.sha384).hexdigest()
+    compact = Recipe("sha384", "hex", "compact")
+    assert signed_by(KEY, b"not json", empty, compact) is False
+    assert verify_callback(KEY, b"not json", empty, (compact,)) is None
