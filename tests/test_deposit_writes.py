@@ -214,3 +214,24 @@ def _other_invoice():
     return Invoice.objects.create(
         provider_id=OTHER_ID, order=other_order, invoice_amount=Decimal("1"), invoice_asset="BTC"
     )
+
+
+def test_an_invoice_ending_while_another_orders_invoice_is_open_moves_its_own_order(
+    btc_invoice,
+):
+    other = _other_invoice()  # open, on another order
+    services.apply_status(btc_invoice, "TIMEOUT")
+    assert Order.objects.get(pk=btc_invoice.order_id).status == "expired"
+    assert Invoice.objects.get(pk=other.pk).status == "created"
+
+
+def test_a_refused_move_reports_the_status_that_stays(btc_invoice):
+    services.apply_status(btc_invoice, "PAID")
+    result = services.apply_status(btc_invoice, "PAYMENT_AWAITING")
+    assert (result.old_status, result.new_status, result.changed) == ("paid", "paid", False)
+
+
+def test_a_status_that_is_not_text_is_named_in_the_refusal(btc_invoice):
+    with pytest.raises(InvalidResponse) as refused:
+        services.apply_invoice_data(btc_invoice, invoice_payload(status=5))
+    assert str(refused.value) == "KUNA Pay sent status as int, not text"
