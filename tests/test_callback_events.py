@@ -641,3 +641,30 @@ def test_the_same_news_applied_to_another_invoice_is_no_duplicate(api, two_invoi
     done = callback_events.process_callback_event(CallbackEvent.objects.get(pk=event.pk))
     assert done.state == State.APPLIED
     assert Invoice.objects.get(pk=first.pk).status == "paid"
+
+
+def test_the_same_news_taken_up_later_is_a_duplicate(api, invoice):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    first, _ = receive(invoice_event("PAID"))
+    callback_events.process_event_by_id(first.pk)
+    again, _ = receive(invoice_event("PAID"))
+    done = callback_events.process_event_by_id(again.pk)
+    assert (done.state, done.outcome) == (State.DUPLICATE, "same news already applied")
+    assert len(api.calls) == 1
+
+
+def test_a_callback_acted_on_as_it_arrives_is_read_with_the_fast_client(api, invoice, asked):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    event, _ = receive(invoice_event("PAID"))
+    callback_events.process_callback_event(event)
+    assert asked == [("default", True)]
+
+
+def test_a_read_covers_only_the_events_of_its_own_invoice(api, two_invoices):
+    _, second = two_invoices
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    theirs, _ = receive({"event": "Invoice", "data": {"id": OTHER_ID, "status": "PAID"}})
+    assert theirs.invoice_id == second.pk
+    event, _ = receive(invoice_event("PAID"))
+    callback_events.process_callback_event(event)
+    assert CallbackEvent.objects.get(pk=theirs.pk).state == State.PENDING
