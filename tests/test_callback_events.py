@@ -490,8 +490,8 @@ def test_a_transaction_is_looked_up_with_the_events_account_and_the_fast_flag(
         state=State.PENDING,
         body=json.dumps({"event": "InvoiceDeposit", "data": {"id": "tx-new"}}),
     )
-    callback_events.process_callback_event(event, fast=False)
-    assert asked == [("other", False)]
+    callback_events.process_callback_event(event)
+    assert asked == [("other", True)]
     assert CallbackEvent.objects.get(pk=event.pk).state == State.IGNORED
 
 
@@ -668,3 +668,34 @@ def test_a_read_covers_only_the_events_of_its_own_invoice(api, two_invoices):
     event, _ = receive(invoice_event("PAID"))
     callback_events.process_callback_event(event)
     assert CallbackEvent.objects.get(pk=theirs.pk).state == State.PENDING
+
+
+def test_an_invoice_is_read_with_its_own_accounts_client(api, invoice, settings, asked):
+    accounts = {"other": {"API_URL": OTHER_API, "API_KEY": "k2", "PRIVATE_KEY": "p2"}}
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "ACCOUNTS": accounts}
+    Invoice.objects.filter(pk=invoice.pk).update(account="other")
+    api.get(f"{OTHER_API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    event = CallbackEvent.objects.create(
+        account="other",
+        verified=True,
+        state=State.PENDING,
+        invoice=invoice,
+        body=json.dumps(invoice_event("PAID")),
+    )
+    done = callback_events.process_callback_event(CallbackEvent.objects.get(pk=event.pk))
+    assert asked == [("other", True)]
+    assert done.state == State.APPLIED
+
+
+def test_an_authentic_body_that_is_no_json_object_is_kept_whole(db):
+    body = b'["Invoice", {"id": "x"}]'
+    event, rejection = callback_events.receive_callback(
+        "default", body, {"kun-signature": sign_callback(KEY, body)}
+    )
+    stored = CallbackEvent.objects.get(pk=event.pk)
+    assert rejection == callback_events.REJECT_MALFORMED
+    assert (stored.verified, stored.body, stored.outcome) == (
+        True,
+        body.decode(),
+        "body is not a JSON object",
+    )
