@@ -235,3 +235,20 @@ def test_a_status_that_is_not_text_is_named_in_the_refusal(btc_invoice):
     with pytest.raises(InvalidResponse) as refused:
         services.apply_invoice_data(btc_invoice, invoice_payload(status=5))
     assert str(refused.value) == "KUNA Pay sent status as int, not text"
+
+
+def test_a_newer_invoice_ending_moves_the_order_though_an_older_one_ended_before(btc_invoice):
+    services.apply_status(btc_invoice, "TIMEOUT")
+    newer = Invoice.objects.create(
+        provider_id=OTHER_ID,
+        order=btc_invoice.order,
+        invoice_amount=Decimal("1"),
+        invoice_asset="BTC",
+    )
+    services.apply_status(newer, "DECLINED")
+    assert Order.objects.get().status == "failed"
+
+
+def test_the_same_status_again_is_no_change(btc_invoice):
+    result = services.apply_status(btc_invoice, "CREATED")
+    assert (result.old_status, result.new_status, result.changed) == ("created", "created", False)
