@@ -126,10 +126,6 @@ _DEPOSIT_RANK = {
 MONEY_IN_TYPES = ("", "Deposit", "InvoiceDeposit")
 
 
-def is_money_in(transaction_type: str | None) -> bool:
-    return (transaction_type or "") in MONEY_IN_TYPES
-
-
 # Every deposit status the provider is known to send (the admin's filter offers these).
 DEPOSIT_STATUSES = tuple(_DEPOSIT_RANK)
 

@@ -162,6 +162,11 @@ def test_an_expiry_reported_after_a_part_payment_still_makes_the_rest_late(deliv
         ("expired", "awaiting_payment", False),
         ("created", "expired", True),
         ("confirming", "awaiting_payment", False),
+        # The same status again is never a move, not even an unknown one.
+        ("unknown", "unknown", False),
+        ("awaiting_payment", "awaiting_payment", False),
+        ("unknown", "confirming", True),
+        ("confirming", "unknown", True),
     ],
 )
 def test_may_move(current, new, allowed):

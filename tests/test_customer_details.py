@@ -219,3 +219,95 @@ def test_after_a_failed_re_read_the_invoice_comes_with_its_order(
     assert result.error is not None
     with django_assert_num_queries(0):
         assert result.invoice.order.external_order_id == "A-1"
+
+
+def test_an_order_id_of_the_longest_allowed_length_is_found_with_its_order(
+    invoice, django_assert_num_queries
+):
+    longest = "x" * 128  # Order.external_order_id's max_length
+    Order.objects.filter(pk=invoice.order_id).update(external_order_id=longest)
+    with django_assert_num_queries(1):
+        found = services.find_customer_invoice(INVOICE_ID, longest)
+        assert found is not None
+        assert found.order.external_order_id == longest
+    assert found.pk == invoice.pk
+
+
+# -- customer: what counts as an overpayment ----------------------------------------------
+
+
+def _paid_with(invoice, *amounts):
+    Invoice.objects.filter(pk=invoice.pk).update(status="paid")
+    for number, amount in enumerate(amounts):
+        invoice.deposits.create(
+            provider_id=f"tx-{number}", status="Processed", amount=Decimal(amount)
+        )
+    return Invoice.objects.get(pk=invoice.pk)
+
+
+@pytest.mark.parametrize(
+    ("amounts", "expected"),
+    [
+        (["0.001"], None),  # exactly what was due
+        (["0.0005", "0.0005"], None),
+        (["0.0009"], None),
+        (["0.0006", "0.0005"], (Decimal("0.0011"), Decimal("0.001"))),
+    ],
+)
+def test_only_more_than_the_payment_amount_is_an_overpayment(btc_invoice, amounts, expected):
+    assert services.overpayment(_paid_with(btc_invoice, *amounts)) == expected
+
+
+def test_an_unpaid_invoice_is_never_overpaid(btc_invoice):
+    btc_invoice.deposits.create(provider_id="tx-0", status="Processed", amount=Decimal("1"))
+    assert services.overpayment(btc_invoice) is None
+
+
+# -- customer: ended invoices are read only when asked to ---------------------------------
+
+
+def _expired_just_now(invoice):
+    Invoice.objects.filter(pk=invoice.pk).update(status="expired", expires_at=timezone.now())
+    return Invoice.objects.select_related("order").get(pk=invoice.pk)
+
+
+def test_an_invoice_that_ended_unpaid_is_not_read_again_by_default(api, invoice):
+    expired = _expired_just_now(invoice)
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        result = services.refresh_if_stale(expired, min_interval=0)
+    assert result == customer.Refresh(expired, refreshed=False, error=None)
+    assert result.invoice is expired
+    assert len(api.calls) == 0
+
+
+def test_late_payments_reads_an_invoice_that_ended_unpaid_recently(api, invoice):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        result = services.refresh_if_stale(
+            _expired_just_now(invoice), min_interval=0, late_payments=True
+        )
+    assert result.refreshed is True
+    assert result.invoice.status == "paid"
+
+
+def test_late_payments_leaves_a_paid_invoice_alone(api, invoice):
+    Invoice.objects.filter(pk=invoice.pk).update(status="paid")
+    paid = Invoice.objects.select_related("order").get(pk=invoice.pk)
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        result = services.refresh_if_stale(paid, min_interval=0, late_payments=True)
+    assert result.invoice is paid
+    assert result.refreshed is False
+    assert result.error is None
+    assert len(api.calls) == 0
+
+
+def test_a_failed_attempt_holds_the_next_one_back_without_an_error(api, invoice):
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", status=500)
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        first = services.refresh_if_stale(invoice, min_interval=60)
+        again = services.refresh_if_stale(invoice, min_interval=60)
+    assert first.refreshed is False
+    assert first.error is not None
+    assert again == customer.Refresh(invoice, refreshed=False, error=None)
+    assert again.invoice is invoice
+    assert len(api.calls) == 1

@@ -113,7 +113,9 @@ def test_a_deeply_nested_api_body_is_400(django_user_model):
         "NaN",
         "1_000",
         " 1",
-        "\u0661",  # ARABIC-INDIC DIGIT ONE, which Decimal() would take
+        # ARABIC-INDIC DIGIT ONE, which Decimal() would take (an ASCII id: mutmut gives
+        # node ids back to pytest, and this escaped one is not found again)
+        pytest.param("\u0661", id="arabic-indic-one"),
         True,
         [1],
         {"value": "1"},

@@ -298,7 +298,9 @@ def test_each_outcome_has_its_own_page(api, client, invoice):
         "http://evil.example",
         "javascript:alert(1)",
         "https:///evil.example",
-        "/\\evil.example",
+        # An id without the backslash: pytest escapes it in the node id, and that id
+        # given back on a command line (as mutmut does) names no test.
+        pytest.param("/\\evil.example", id="slash-backslash-host"),
         lambda order: "https://evil.example/" + order.external_order_id,
     ],
 )

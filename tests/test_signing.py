@@ -10,6 +10,9 @@ from django_invoices.signing import (
     parse_recipes,
     sign_callback,
     sign_request,
+    signed_by,
+    signed_message,
+    verified_text,
     verify_callback,
 )
 
@@ -107,3 +110,93 @@ def test_a_malformed_recipe_setting_is_refused(bad):
 def test_a_signature_compared_in_full_not_by_its_first_characters():
     forged = CALLBACK_VECTOR[:32] + "0" * 64
     assert verify_callback(KEY, CALLBACK_BODY, forged) is None
+
+
+def test_a_single_recipe_name_is_a_setting_of_one_recipe():
+    assert parse_recipes("sha256/base64/raw") == (Recipe("sha256", "base64", "raw"),)
+    assert parse_recipes(" SHA512/Hex/Data ") == (Recipe("sha512", "hex", "data"),)
+    assert parse_recipes(None) == (VARIANT_RAW, VARIANT_RESERIALIZED)
+
+
+@pytest.mark.parametrize("bad", [[], (), 5, b"sha384/hex/raw"])
+def test_an_empty_or_non_list_recipe_setting_names_the_setting(bad):
+    with pytest.raises(ValueError, match=r"^CALLBACK_SIGNATURE_RECIPES must be a recipe name"):
+        parse_recipes(bad)
+
+
+@pytest.mark.parametrize(
+    "bad", ["sha384/hex/nonsense", "sha384/nonsense/raw", "nonsense/hex/raw", "sha384/hex/raw/x"]
+)
+def test_each_part_of_a_recipe_is_checked_and_the_error_shows_the_form(bad):
+    with pytest.raises(
+        ValueError, match=r"is not a signature recipe: write digest/encoding/message"
+    ):
+        Recipe.parse(bad)
+
+
+def test_a_body_the_recipe_cannot_sign_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^this body cannot be signed with sha384/hex/data$"):
+        sign_callback(KEY, b'{"event":"Invoice"}', "sha384/hex/data")
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"event":"Invoice"}', b'{"event":"Invoice","data":[1]}', b"[1, 2]", b"not json"]
+)
+def test_a_body_without_a_data_object_has_no_data_message(body):
+    data = Recipe("sha384", "hex", "data")
+    assert signed_message(body, data) is None
+    assert signed_by(KEY, body, "0" * 96, data) is False
+    assert verify_callback(KEY, body, "0" * 96, (data,)) is None
+
+
+def test_a_body_that_is_no_json_is_refused_under_a_compact_recipe_without_an_error():
+    compact = Recipe("sha384", "hex", "compact")
+    assert signed_by(KEY, b"\xff not json", CALLBACK_VECTOR, compact) is False
+    assert signed_by("", CALLBACK_BODY, CALLBACK_VECTOR, VARIANT_RAW) is False
+    assert signed_by(KEY, CALLBACK_BODY, CALLBACK_VECTOR, VARIANT_RAW) is True
+
+
+BASE64_RAW = Recipe("sha256", "base64", "raw")
+BASE64_VECTOR = OTHER_RECIPE_VECTORS["sha256/base64/raw"]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        BASE64_VECTOR[:10] + "*" + BASE64_VECTOR[10:],  # a character base64 does not have
+        BASE64_VECTOR[:10] + "\n" + BASE64_VECTOR[10:],
+        BASE64_VECTOR[:-1],  # bad padding
+        "не base64",  # not even ASCII
+        "not base64",
+    ],
+)
+def test_a_base64_signature_is_read_strictly(signature):
+    assert verify_callback(KEY, CALLBACK_BODY, signature, (BASE64_RAW,)) is None
+    assert verify_callback(KEY, CALLBACK_BODY, BASE64_VECTOR, (BASE64_RAW,)) == BASE64_RAW
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["\udcff" * 96, CALLBACK_VECTOR[:95] + "\ud800"],
+    ids=["surrogates-only", "last-character-a-surrogate"],
+)
+def test_a_signature_no_codec_can_write_is_refused_not_an_error(signature):
+    # A lone surrogate cannot come through a WSGI header, but verify_callback is the
+    # public way in for any str.
+    assert verify_callback(KEY, CALLBACK_BODY, signature) is None
+
+
+def test_the_stored_text_of_a_raw_signed_body_is_the_body_as_sent():
+    spaced = b'{"event": "Invoice",  "data": {"id": "x"}}'
+    assert verified_text(spaced, VARIANT_RAW) == spaced.decode()
+    assert verified_text(spaced, VARIANT_RESERIALIZED) == '{"event":"Invoice","data":{"id":"x"}}'
+    assert verified_text('{"a": "ї"}'.encode(), VARIANT_RAW) == '{"a": "ї"}'
+
+
+def test_a_body_with_nothing_to_sign_is_refused_even_with_the_empty_messages_signature():
+    # Under a compact recipe a body that is no JSON has no message at all; the HMAC of
+    # an empty message must not stand in for it.
+    empty = hmac.new(KEY.encode(), b"", hashlib.sha384).hexdigest()
+    compact = Recipe("sha384", "hex", "compact")
+    assert signed_by(KEY, b"not json", empty, compact) is False
+    assert verify_callback(KEY, b"not json", empty, (compact,)) is None
