@@ -69,6 +69,17 @@ def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 60
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def stop_group(process: subprocess.Popen[Any]) -> None:
+    """Stop a process started in a group of its own, and its children: politely, then
+    for good after 20 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @contextmanager
 def running(command: Sequence[str], env: dict[str, str], port: int | None = None) -> Iterator[Any]:
     """A child process for the block; stopped (its process group) afterwards."""
@@ -86,12 +97,7 @@ def running(command: Sequence[str], env: dict[str, str], port: int | None = None
             wait_for_port(port, process)
         yield process
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 @contextmanager
@@ -401,12 +407,7 @@ def task_worker(command: Sequence[str], env: dict[str, str], ready: str = "") ->
                 time.sleep(0.1)
             yield process
         finally:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process)
 
 
 def worker_mode(args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -535,7 +536,7 @@ def refresh_as_tasks(args: argparse.Namespace, env: dict[str, str], api: str) ->
     chunk = int(conf.get("TASKS_CHUNK_SIZE"))
     print()
     print(
-        f"bulk refresh of {count} invoices as tasks ({count // chunk} tasks of {chunk}), "
+        f"bulk refresh of {count} invoices as tasks ({-(-count // chunk)} tasks of at most {chunk}), "
         "a Celery worker with N processes (prefork), the same stub"
     )
     header = f"{'processes':>9}{'seconds':>9}{'ideal':>8}{'x ideal':>9}  outcomes"
