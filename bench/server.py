@@ -535,9 +535,10 @@ def refresh_as_tasks(args: argparse.Namespace, env: dict[str, str], api: str) ->
     count = args.refresh
     chunk = int(conf.get("TASKS_CHUNK_SIZE"))
     print()
+    tasks_queued = -(-count // chunk)  # rounded up: the last chunk may be smaller
     print(
-        f"bulk refresh of {count} invoices as tasks ({-(-count // chunk)} tasks of at most {chunk}), "
-        "a Celery worker with N processes (prefork), the same stub"
+        f"bulk refresh of {count} invoices as tasks ({tasks_queued} tasks of at most "
+        f"{chunk}), a Celery worker with N processes (prefork), the same stub"
     )
     header = f"{'processes':>9}{'seconds':>9}{'ideal':>8}{'x ideal':>9}  outcomes"
     print(header)
