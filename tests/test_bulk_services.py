@@ -24,6 +24,26 @@ from .conftest import API, invoice_payload
 DETAIL_URL = re.compile(rf"{re.escape(API)}/v1/invoice/[0-9a-f-]{{36}}$")
 
 
+class ConcurrentReads:
+    """The provider answering each invoice read after 20 ms, counting the most reads
+    in flight at once (``peak``)."""
+
+    def __init__(self, api):
+        self.lock = threading.Lock()
+        self.in_flight = self.peak = 0
+        api.add_callback("GET", DETAIL_URL, callback=self.answer)
+
+    def answer(self, request):
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        time.sleep(0.02)
+        with self.lock:
+            self.in_flight -= 1
+        invoice_id = request.url.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
+
+
 def make_invoice(ref, status=InvoiceStatus.CREATED):
     order = Order.objects.create(external_order_id=ref, amount=Decimal("1"), asset="EUR")
     return Invoice.objects.create(
@@ -37,25 +57,11 @@ def make_invoice(ref, status=InvoiceStatus.CREATED):
 
 def test_refresh_invoices_keeps_the_pool_bounded_and_the_input_order(api, db):
     invoices = [make_invoice(f"A-{i}") for i in range(12)]
-    lock = threading.Lock()
-    in_flight = peak = 0
-
-    def provider(request):
-        nonlocal in_flight, peak
-        with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
-        time.sleep(0.02)
-        with lock:
-            in_flight -= 1
-        invoice_id = request.url.rsplit("/", 1)[1]
-        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
-
-    api.add_callback("GET", DETAIL_URL, callback=provider)
+    reads = ConcurrentReads(api)
 
     outcomes = services.refresh_invoices(invoices, max_workers=3)
 
-    assert 1 < peak <= 3
+    assert 1 < reads.peak <= 3
     assert [o.invoice.pk for o in outcomes] == [i.pk for i in invoices]
     assert {o.outcome for o in outcomes} == {Outcome.REFRESHED}
     assert all(o.changed and o.new_status == InvoiceStatus.AWAITING_PAYMENT for o in outcomes)
@@ -199,29 +205,15 @@ def test_get_client_is_per_thread_and_reused_within_a_thread():
 
 def test_refresh_workers_is_read_from_the_settings_at_each_call(api, db, settings):
     invoices = [make_invoice(f"W-{i}") for i in range(8)]
-    lock = threading.Lock()
-    in_flight = peak = 0
-
-    def provider(request):
-        nonlocal in_flight, peak
-        with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
-        time.sleep(0.02)
-        with lock:
-            in_flight -= 1
-        invoice_id = request.url.rsplit("/", 1)[1]
-        return 200, {}, json.dumps({"data": invoice_payload("PAYMENT_AWAITING", invoice_id)})
-
-    api.add_callback("GET", DETAIL_URL, callback=provider)
+    reads = ConcurrentReads(api)
     settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "REFRESH_WORKERS": 1}
     services.refresh_invoices(invoices[:4])
-    assert peak == 1
+    assert reads.peak == 1
 
     settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "REFRESH_WORKERS": 2}
-    peak = 0
+    reads.peak = 0
     services.refresh_invoices(invoices[4:])
-    assert peak == 2
+    assert reads.peak == 2
 
 
 @pytest.mark.django_db(transaction=True)
