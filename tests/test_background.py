@@ -97,6 +97,35 @@ def test_with_a_worker_the_callback_view_stores_queues_and_answers_without_the_p
     assert sent.count("invoice_paid") == 1
 
 
+def test_with_a_worker_the_callback_is_stored_with_one_query_and_placed_by_the_task(
+    deliver, btc_invoice, api, queued, run_queued, django_assert_num_queries
+):
+    """The acknowledgement looks nothing up: one INSERT (the invoice's "queued" mark
+    is in the cache). The task finds the invoice the event names and places it there."""
+    with django_assert_num_queries(1):
+        deliver(invoice_event("PAID"))
+    event = CallbackEvent.objects.get()
+    assert event.invoice_id is None
+
+    api.get(DETAIL, json={"data": paid_body()})
+    run_queued(queued)
+    event.refresh_from_db()
+    assert (event.state, event.invoice_id) == (CallbackEvent.State.APPLIED, btc_invoice.pk)
+
+
+def test_a_task_places_the_events_it_gathered_on_their_invoice(db, btc_invoice, deliver, queued):
+    from django_invoices import services
+
+    for tx_id in ("tx-1", "tx-2"):
+        deliver(deposit_event(tx_id, invoiceId=INVOICE_ID))
+    first, second = CallbackEvent.objects.order_by("pk")
+
+    gathered = services.pending_events_with(first)
+    assert gathered == [first, second]
+    assert [e.invoice_id for e in gathered] == [btc_invoice.pk] * 2
+    assert set(CallbackEvent.objects.values_list("invoice", flat=True)) == {btc_invoice.pk}
+
+
 def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     deliver, btc_invoice, api, queued, run_queued, sent
 ):
@@ -536,6 +565,18 @@ def test_celery_tasks_are_acknowledged_late_and_redelivered_when_their_worker_di
         assert task.name == f"django_invoices.{job}"
         assert task.acks_late is True and task.reject_on_worker_lost is True
     assert set(with_celery.TASKS) == set(jobs.JOBS)
+
+
+@pytest.mark.parametrize(("queue", "routed"), [("", {}), ("payments", {"queue": "payments"})])
+def test_celery_messages_name_their_ids_and_the_queue_if_set(
+    with_celery, settings, monkeypatch, queue, routed
+):
+    settings.DJANGO_INVOICES = {**DJANGO_INVOICES, "TASKS_QUEUE": queue}
+    sent = []
+    task = with_celery.TASKS["refresh_invoices"]
+    monkeypatch.setattr(task, "apply_async", lambda **options: sent.append(options))
+    with_celery.send("refresh_invoices", [[7, 8]])
+    assert sent == [{"args": [[7, 8]], "argsrepr": "[[7, 8]]", "kwargsrepr": "{}", **routed}]
 
 
 class FakeCeleryTask:

@@ -320,6 +320,37 @@ def test_a_sweeps_read_names_itself_and_leaves_later_and_unverified_events(invoi
     assert CallbackEvent.objects.get(pk=later.pk).state == State.PENDING
 
 
+def test_a_read_covers_its_invoices_unplaced_events_of_the_same_account_and_places_them(
+    invoice,
+):
+    """Events acknowledged by a worker backend are stored on no invoice; a read of the
+    invoice their ``data.id`` names covers them, but only those of its own account and
+    with the id spelt as the provider sends it (an index lookup, no text search)."""
+
+    def unplaced(account, object_id):
+        return CallbackEvent.objects.create(
+            account=account,
+            verified=True,
+            state=State.PENDING,
+            body=json.dumps(invoice_event("PAID")),
+            object_id=object_id,
+        )
+
+    own = unplaced("default", INVOICE_ID)
+    elsewhere = unplaced("eu", INVOICE_ID)
+    capitals = unplaced("default", INVOICE_ID.upper())
+    stored = Invoice.objects.get(pk=invoice.pk)
+
+    covered = callback_events.settle_covered_events(stored, invoice_payload("PAID"), timezone.now())
+
+    assert covered == 1
+    own.refresh_from_db()
+    assert (own.state, own.invoice_id) == (State.APPLIED, invoice.pk)
+    for other in (elsewhere, capitals):
+        other.refresh_from_db()
+        assert (other.state, other.invoice_id) == (State.PENDING, None)
+
+
 def test_an_event_telling_more_than_the_read_is_not_covered(invoice):
     ahead, _ = receive(invoice_event("PAID"))
     told, _ = receive(invoice_event("PAYMENT_AWAITING"))

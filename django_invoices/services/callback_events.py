@@ -153,12 +153,13 @@ def _verify_and_parse(
     event.object_id = parsed.object_id
     event.provider_status = parsed.status
     event.dedupe_key = parsed.dedupe_key
-    # Whether the news was applied already matters only to a request that applies it;
-    # a worker asks when it gets to the event.
-    twin_key = "" if background.queued() else event.dedupe_key
-    invoice = find_named_invoice(parsed, account, twin_key=twin_key, light=True)
-    event.invoice = invoice
     setattr(event, _PARSED, parsed)
+    if background.queued():
+        # Acknowledged without looking anything up: the worker places the event on its
+        # invoice (``pending_events_with``) and asks whether the news was applied.
+        return ""
+    invoice = find_named_invoice(parsed, account, twin_key=event.dedupe_key, light=True)
+    event.invoice = invoice
     if invoice is not None and hasattr(invoice, "applied_twin"):
         setattr(event, _APPLIED_TWIN, invoice.applied_twin)
     return ""
@@ -443,6 +444,7 @@ def settle_covered_events(
         return 0
     source = f"event {by}" if by is not None else "invoices_sync"
     return CallbackEvent.objects.filter(pk__in=covered).update(
+        invoice=invoice,
         state=CallbackEvent.State.APPLIED,
         outcome=f"covered by the read for {source} (provider said {data.get('status')!r})",
         attempts=F("attempts") + 1,
@@ -452,8 +454,10 @@ def settle_covered_events(
 
 def _may_be_covered(invoice: Invoice, started: datetime) -> Q:
     """The events a read of ``invoice`` that started at ``started`` may settle."""
-    return Q(
-        invoice=invoice,
+    # Also the invoice's own events not placed yet (acknowledged by a worker backend),
+    # found by the id they name as it is spelt when the provider sends it.
+    unplaced = Q(invoice__isnull=True, account=invoice.account, object_id=str(invoice.provider_id))
+    return (Q(invoice=invoice) | unplaced) & Q(
         verified=True,
         state=CallbackEvent.State.PENDING,
         received_at__lte=started,

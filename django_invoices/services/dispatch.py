@@ -19,7 +19,7 @@ from django.db.models import Q
 
 from .. import background, callbacks
 from ..models import CallbackEvent
-from .callback_events import parsed_event, process_callback_event
+from .callback_events import find_named_invoice, parsed_event, process_callback_event
 
 logger = logging.getLogger("django_invoices")
 
@@ -74,7 +74,25 @@ def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
         .order_by("received_at", "pk")
     )
     together = [event, *(other for other in candidates if _subject(other) == subject)]
+    _place(together)
     return sorted(together, key=lambda e: (e.received_at, e.pk))
+
+
+def _place(events: list[CallbackEvent]) -> None:
+    """Put the events a worker gathered (all naming one invoice) on that invoice, if we
+    know it: a callback acknowledged by a worker backend was stored unplaced, and the
+    first event's read covers only the events placed on its invoice."""
+    unplaced = [event for event in events if event.invoice_id is None]
+    if not unplaced:
+        return
+    invoice = find_named_invoice(parsed_event(unplaced[0]), unplaced[0].account)
+    if invoice is None:
+        return
+    CallbackEvent.objects.filter(pk__in=[e.pk for e in unplaced], invoice__isnull=True).update(
+        invoice=invoice
+    )
+    for event in unplaced:
+        event.invoice = invoice
 
 
 def queued_mark(event: CallbackEvent) -> str:
