@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,3 +37,44 @@ def clean_env(**extra: str) -> dict[str, str]:
     }
     env.update({"DJANGO_SETTINGS_MODULE": "example_project.settings", **extra})
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
+    """The shop under ``runserver`` on 127.0.0.1:``port``, once it answers; its base URL.
+
+    Output goes to ``log_path``, which a start that fails raises with. Stopped on exit.
+    """
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=EXAMPLE,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    # Any answer will do, an error status too (it closes what it holds).
+                    urllib.request.urlopen(url + "/", timeout=2).close()
+                    break
+                except urllib.error.HTTPError as exc:
+                    exc.close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(log_path.read_text()) from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(10)

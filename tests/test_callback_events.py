@@ -351,6 +351,21 @@ def test_a_read_covers_its_invoices_unplaced_events_of_the_same_account_and_plac
         assert (other.state, other.invoice_id) == (State.PENDING, None)
 
 
+def test_an_event_placed_on_another_invoice_is_not_covered_by_its_own_id(two_invoices):
+    """Placed by the ``invoiceId`` it names, an event belongs to that invoice even when
+    its ``data.id`` spells this one's id: this invoice's read neither covers nor moves it."""
+    first, second = two_invoices
+    event, _ = receive(invoice_event("PAID", invoiceId=OTHER_ID))
+    assert (event.object_id, event.invoice_id) == (INVOICE_ID, second.pk)
+
+    stored = Invoice.objects.get(pk=first.pk)
+    assert (
+        callback_events.settle_covered_events(stored, invoice_payload("PAID"), timezone.now()) == 0
+    )
+    event.refresh_from_db()
+    assert (event.state, event.invoice_id) == (State.PENDING, second.pk)
+
+
 def test_an_event_telling_more_than_the_read_is_not_covered(invoice):
     ahead, _ = receive(invoice_event("PAID"))
     told, _ = receive(invoice_event("PAYMENT_AWAITING"))

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ import pytest
 
 from django_invoices.checks import PUBLISHED_DEMO_VALUES
 
-from .example_shop import EXAMPLE, ROOT, clean_env, demo_env
+from .example_shop import EXAMPLE, ROOT, clean_env, demo_env, free_port, serving
 
 # An operator's own values: the shop starts with them (the demo's keys would stop it).
 OWN_KEYS = {
@@ -80,12 +78,6 @@ print(json.dumps({"status": Client().get(%r).status_code}))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -123,7 +115,7 @@ class Shop:
 @pytest.fixture(scope="module")
 def production_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """The example shop started with DJANGO_DEBUG=0 (runserver, on a free port)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     data = tmp_path_factory.mktemp("example")
     env = clean_env(
@@ -141,29 +133,9 @@ def production_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     setup = shell(env, SETUP)
     assert setup["debug"] is False
     log_path = data / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115  (closed below)
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=EXAMPLE,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                request(url + "/")
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_path.read_text()) from None
-                time.sleep(0.2)
+    with serving(env, port, log_path) as served:
+        assert served == url
         yield Shop(url, env, setup["paths"], log_path)
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
 
 
 def test_with_debug_off_every_sandbox_url_is_404_and_an_anonymous_pay_changes_nothing(

@@ -59,9 +59,9 @@ def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
     if subject is None:
         return [event]
     account, reference = subject
-    # Events placed on an invoice are found by it; only those no invoice of ours was
-    # found for at arrival (a callback that overtook its invoice's creation) are
-    # searched for by the text of their body.
+    # Events placed on an invoice are found by it; those on none (every event a worker
+    # backend acknowledged, until a task places it; a callback that overtook its
+    # invoice's creation) are searched for by the text of their body.
     about = Q(object_id__iexact=reference) | Q(invoice__isnull=True, body__icontains=reference)
     if event.invoice_id is not None:
         about |= Q(invoice=event.invoice_id)

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from ..example_shop import clean_env, demo_env
+from ..example_shop import clean_env, demo_env, free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
@@ -57,12 +55,6 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Shop(str):
     """The shop's base URL, knowing where its database is."""
 
@@ -79,7 +71,7 @@ class Shop(str):
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """The example shop served on 127.0.0.1:<free port>."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     data = tmp_path_factory.mktemp("shop")
     env = clean_env(
@@ -98,32 +90,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     manage("migrate", "--noinput")
     manage("migrate", "--noinput", "--database", "sandbox")
     manage("demo_setup")
-    log = open(data / "server.log", "w")  # noqa: SIM115  (closed below)
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=EXAMPLE,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/", timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((data / "server.log").read_text()) from None
-                time.sleep(0.2)
+    with serving(env, port, data / "server.log"):
         served = Shop(base)
         served.database = data / "shop.sqlite3"
         served.log = data / "server.log"
         yield served
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
