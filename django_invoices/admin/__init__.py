@@ -575,9 +575,15 @@ class CallbackEventAdmin(
         # A known invoice's events through the (invoice, received_at) index; events
         # about an unknown id by the id they carry. Never both in one OR: PostgreSQL
         # would read the log newest first until it found old events of a busy invoice.
+        # The known invoice's events not placed on it yet (a worker backend places them
+        # when it acts on them) are looked up by their id first and joined by their keys.
+        ids = {term, str(value)}
         invoice = Invoice.objects.filter(provider_id=value).values_list("pk", flat=True)
         pks = list(invoice[:1])
-        return Q(invoice=pks[0]) if pks else Q(object_id__in={term, str(value)})
+        if not pks:
+            return Q(object_id__in=ids)
+        unplaced = CallbackEvent.objects.filter(invoice__isnull=True, object_id__in=ids)
+        return Q(invoice=pks[0]) | Q(pk__in=list(unplaced.values_list("pk", flat=True)[:100]))
 
     @admin.display(description=_("invoice"), ordering="invoice")
     def invoice_link(self, obj: CallbackEvent) -> Any:
