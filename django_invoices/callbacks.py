@@ -72,6 +72,18 @@ class ParsedCallback:
         return _text(self.data.get("externalOrderId"))
 
     @property
+    def subject(self) -> str:
+        """What the callback is about, as one key: the invoice id it names (a UUID in
+        one spelling; for an event of a name we do not know, its own ``id`` when that is
+        a UUID), else the order's ``externalOrderId``; "" when it names none of them.
+        Callbacks with the same subject are settled by one read."""
+        if self.invoice_id:
+            return _canonical_id(self.invoice_id)
+        if self.kind == "unknown" and _is_uuid(self.object_id):
+            return _canonical_id(self.object_id)
+        return self.external_order_id
+
+    @property
     def dedupe_key(self) -> str:
         """The same news twice has the same key, whatever the bytes or the delivery.
 
@@ -81,6 +93,14 @@ class ParsedCallback:
         updated = _text(self.data.get("updatedAt"))
         material = "\x1f".join((self.event, _canonical_id(self.object_id), self.status, updated))
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _canonical_id(value: str) -> str:

@@ -215,6 +215,9 @@ class CallbackEvent(models.Model):
     provider_status = models.CharField(_("provider status"), max_length=64, blank=True)
     # event + object + status + updatedAt: the same news delivered twice has one key.
     dedupe_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # The invoice id (or else the externalOrderId) a verified callback names
+    # (``ParsedCallback.subject``): how the pending callbacks one read settles are found.
+    subject = models.CharField(_("about"), max_length=64, blank=True, db_index=True)
     invoice = models.ForeignKey(
         Invoice,
         verbose_name=_("invoice"),

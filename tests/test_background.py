@@ -126,6 +126,25 @@ def test_a_task_places_the_events_it_gathered_on_their_invoice(db, btc_invoice, 
     assert set(CallbackEvent.objects.values_list("invoice", flat=True)) == {btc_invoice.pk}
 
 
+def test_a_task_finds_the_events_about_its_invoice_by_subject_not_by_their_bodies(
+    db, btc_invoice, deliver, queued
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from django_invoices import services
+
+    deliver(invoice_event("PAID"))
+    deliver(deposit_event("tx-1", invoiceId=INVOICE_ID.upper()))
+    first, second = CallbackEvent.objects.order_by("pk")
+    assert first.subject == second.subject == INVOICE_ID
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.pending_events_with(first) == [first, second]
+    # An index answers it, whatever the backlog: no text search through bodies.
+    assert not any("LIKE" in query["sql"].upper() for query in queries.captured_queries)
+
+
 def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     deliver, btc_invoice, api, queued, run_queued, sent
 ):

@@ -15,7 +15,7 @@ from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
 from django_invoices.services import callback_events
 from django_invoices.signing import sign_callback
 
-from .callbacks_kit import KEY, invoice_event
+from .callbacks_kit import KEY, deposit_event, invoice_event
 from .conftest import API, INVOICE_ID, invoice_payload
 
 State = CallbackEvent.State
@@ -60,10 +60,38 @@ def test_an_authentic_event_keeps_what_it_names(invoice):
     assert stored.event_name == ("Invoice" + "x" * 100)[:64]
     assert (stored.object_id, stored.provider_status) == (INVOICE_ID, "PAID")
     assert stored.dedupe_key == parse(json.dumps(payload).encode()).dedupe_key
+    assert stored.subject == INVOICE_ID
     assert stored.invoice == invoice
     assert stored.outcome == ""
     assert stored.body == json.dumps(payload)
     assert stored.body_size == len(json.dumps(payload).encode())
+
+
+def test_a_refused_callback_is_about_nothing(invoice):
+    event, rejection = receive(invoice_event("PAID"), key="not the key")
+    assert rejection == callback_events.REJECT_BAD_SIGNATURE
+    assert CallbackEvent.objects.get(pk=event.pk).subject == ""
+
+
+def test_the_migration_gives_events_still_waiting_the_subject_they_would_get_now(db):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("django_invoices.migrations.0005_callbackevent_subject")
+    body = json.dumps(invoice_event("PAID"))
+    states = (State.PENDING, State.FAILED, State.APPLIED)
+    waiting = [
+        CallbackEvent.objects.create(verified=True, state=state, body=body) for state in states
+    ]
+    forged = CallbackEvent.objects.create(verified=False, state=State.PENDING, body=body)
+    broken = CallbackEvent.objects.create(verified=True, state=State.PENDING, body="{")
+
+    migration.fill_subjects(apps, None)
+
+    subjects = dict(CallbackEvent.objects.values_list("pk", "subject"))
+    assert [subjects[event.pk] for event in waiting] == [INVOICE_ID, INVOICE_ID, ""]
+    assert subjects[forged.pk] == subjects[broken.pk] == ""
 
 
 def test_a_body_over_the_limit_is_refused_with_its_size(db):
@@ -324,29 +352,33 @@ def test_a_read_covers_its_invoices_unplaced_events_of_the_same_account_and_plac
     invoice,
 ):
     """Events acknowledged by a worker backend are stored on no invoice; a read of the
-    invoice their ``data.id`` names covers them, but only those of its own account and
-    with the id spelt as the provider sends it (an index lookup, no text search)."""
+    invoice they name (their ``subject``) covers them, but only those of its account."""
 
-    def unplaced(account, object_id):
+    def unplaced(account, payload):
+        parsed = parse(json.dumps(payload).encode())
         return CallbackEvent.objects.create(
             account=account,
             verified=True,
             state=State.PENDING,
-            body=json.dumps(invoice_event("PAID")),
-            object_id=object_id,
+            body=json.dumps(payload),
+            object_id=parsed.object_id,
+            subject=parsed.subject,
         )
 
-    own = unplaced("default", INVOICE_ID)
-    elsewhere = unplaced("eu", INVOICE_ID)
-    capitals = unplaced("default", INVOICE_ID.upper())
+    own = unplaced("default", invoice_event("PAID"))
+    deposit = unplaced("default", deposit_event("tx-1", invoiceId=INVOICE_ID.upper()))
+    elsewhere = unplaced("eu", invoice_event("PAID"))
+    by_order = unplaced("default", deposit_event("tx-2", invoiceId=None, externalOrderId="A-1"))
     stored = Invoice.objects.get(pk=invoice.pk)
+    read = invoice_payload("PAID", transactions=[{"id": "tx-1", "type": "Deposit"}])
 
-    covered = callback_events.settle_covered_events(stored, invoice_payload("PAID"), timezone.now())
+    covered = callback_events.settle_covered_events(stored, read, timezone.now())
 
-    assert covered == 1
-    own.refresh_from_db()
-    assert (own.state, own.invoice_id) == (State.APPLIED, invoice.pk)
-    for other in (elsewhere, capitals):
+    assert covered == 2
+    for event in (own, deposit):
+        event.refresh_from_db()
+        assert (event.state, event.invoice_id) == (State.APPLIED, invoice.pk)
+    for other in (elsewhere, by_order):
         other.refresh_from_db()
         assert (other.state, other.invoice_id) == (State.PENDING, None)
 

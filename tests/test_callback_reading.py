@@ -87,6 +87,39 @@ def test_an_invoice_event_is_about_its_own_id_a_deposit_about_the_invoice_it_nam
     assert neither.invoice_id == neither.referenced_invoice_id == ""
 
 
+@pytest.mark.parametrize(
+    ("event", "data", "subject"),
+    [
+        ("Invoice", {"id": INVOICE_ID.upper(), "externalOrderId": "A-1"}, INVOICE_ID),
+        ("Invoice", {"id": "{" + INVOICE_ID + "}"}, INVOICE_ID),
+        ("InvoiceDeposit", {"id": "tx-1", "invoiceId": INVOICE_ID.upper()}, INVOICE_ID),
+        ("InvoiceDeposit", {"id": "tx-1", "invoice_id": INVOICE_ID}, INVOICE_ID),
+        ("InvoiceDeposit", {"id": "tx-1", "externalOrderId": "A-1"}, "A-1"),
+        ("SomethingNew", {"id": INVOICE_ID.upper(), "externalOrderId": "A-1"}, INVOICE_ID),
+        ("SomethingNew", {"id": "tx-1", "externalOrderId": "A-1"}, "A-1"),
+        ("InvoiceDeposit", {"id": INVOICE_ID}, ""),
+        ("Invoice", {"id": "not-a-uuid"}, "not-a-uuid"),
+        ("InvoiceDeposit", {"id": "tx-1"}, ""),
+    ],
+    ids=[
+        "capitals",
+        "braces",
+        "deposit",
+        "snake",
+        "order",
+        "unknown-event",
+        "unknown-event-no-uuid",
+        "deposit-own-id",
+        "no-uuid",
+        "none",
+    ],
+)
+def test_the_subject_is_the_named_invoice_id_in_one_spelling_else_the_order_id(
+    event, data, subject
+):
+    assert ParsedCallback(event, data).subject == subject
+
+
 def test_fields_of_a_hostile_body_are_read_as_short_text_or_nothing():
     parsed = ParsedCallback(
         "Invoice",

@@ -153,6 +153,7 @@ def _verify_and_parse(
     event.object_id = parsed.object_id
     event.provider_status = parsed.status
     event.dedupe_key = parsed.dedupe_key
+    event.subject = parsed.subject
     setattr(event, _PARSED, parsed)
     if background.queued():
         # Acknowledged without looking anything up: the worker places the event on its
@@ -454,9 +455,9 @@ def settle_covered_events(
 
 def _may_be_covered(invoice: Invoice, started: datetime) -> Q:
     """The events a read of ``invoice`` that started at ``started`` may settle."""
-    # Also the invoice's own events not placed yet (acknowledged by a worker backend),
-    # found by the id they name as it is spelt when the provider sends it.
-    unplaced = Q(invoice__isnull=True, account=invoice.account, object_id=str(invoice.provider_id))
+    # Also the events about the invoice not placed on it yet (acknowledged by a worker
+    # backend), found by the invoice id they name.
+    unplaced = Q(invoice__isnull=True, account=invoice.account, subject=str(invoice.provider_id))
     return (Q(invoice=invoice) | unplaced) & Q(
         verified=True,
         state=CallbackEvent.State.PENDING,

@@ -12,12 +12,10 @@ sweep (``invoices_process_callbacks``) applies what waited.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from django.core.cache import cache
-from django.db.models import Q
 
-from .. import background, callbacks
+from .. import background
 from ..models import CallbackEvent
 from .callback_events import find_named_invoice, parsed_event, process_callback_event
 
@@ -53,27 +51,26 @@ def dispatch_callback_event(event: CallbackEvent) -> CallbackEvent:
 
 def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
     """``event`` and the other pending callbacks about its invoice, oldest first, after
-    clearing the invoice's "queued" mark (callbacks stored from now on queue anew)."""
-    subject = _subject(event)
+    clearing the invoice's "queued" mark (callbacks stored from now on queue anew).
+
+    "About its invoice": the same ``subject`` (the invoice id the callback names, or
+    its ``externalOrderId``), looked up through that column's index, never by searching
+    the bodies of a backlog.
+    """
     _clear(queued_mark(event))
-    if subject is None:
+    if not event.verified or not event.subject:
         return [event]
-    account, reference = subject
-    # Events placed on an invoice are found by it; those on none (every event a worker
-    # backend acknowledged, until a task places it; a callback that overtook its
-    # invoice's creation) are searched for by the text of their body.
-    about = Q(object_id__iexact=reference) | Q(invoice__isnull=True, body__icontains=reference)
-    if event.invoice_id is not None:
-        about |= Q(invoice=event.invoice_id)
-    candidates = (
+    others = (
         CallbackEvent.objects.filter(
-            account=account, verified=True, state=CallbackEvent.State.PENDING
+            account=event.account,
+            subject=event.subject,
+            verified=True,
+            state=CallbackEvent.State.PENDING,
         )
-        .filter(about)
         .exclude(pk=event.pk)
         .order_by("received_at", "pk")
     )
-    together = [event, *(other for other in candidates if _subject(other) == subject)]
+    together = [event, *others]
     _place(together)
     return sorted(together, key=lambda e: (e.received_at, e.pk))
 
@@ -85,7 +82,7 @@ def _place(events: list[CallbackEvent]) -> None:
     unplaced = [event for event in events if event.invoice_id is None]
     if not unplaced:
         return
-    invoice = find_named_invoice(parsed_event(unplaced[0]), unplaced[0].account)
+    invoice = find_named_invoice(parsed_event(unplaced[0]), unplaced[0].account, light=True)
     if invoice is None:
         return
     CallbackEvent.objects.filter(pk__in=[e.pk for e in unplaced], invoice__isnull=True).update(
@@ -96,28 +93,9 @@ def _place(events: list[CallbackEvent]) -> None:
 
 
 def queued_mark(event: CallbackEvent) -> str:
-    subject = _subject(event)
-    if subject is None:
+    if not event.verified or not event.subject:
         return ""
-    return "django_invoices:queued:" + ":".join(subject)
-
-
-def _subject(event: CallbackEvent) -> tuple[str, str] | None:
-    """(account, invoice id or external order id): what a callback is about."""
-    if not event.verified:
-        return None
-    try:
-        parsed = parsed_event(event)
-    except callbacks.MalformedCallback:
-        return None
-    if parsed.invoice_id:
-        try:
-            return event.account, str(uuid.UUID(parsed.invoice_id))
-        except ValueError:
-            return event.account, parsed.invoice_id
-    if parsed.external_order_id:
-        return event.account, parsed.external_order_id
-    return None
+    return f"django_invoices:queued:{event.account}:{event.subject}"
 
 
 def _clear(mark: str) -> None:
