@@ -582,7 +582,9 @@ class CallbackEventAdmin(
         pks = list(invoice[:1])
         if not pks:
             return Q(object_id__in=ids)
-        unplaced = CallbackEvent.objects.filter(invoice__isnull=True, object_id__in=ids)
+        unplaced = CallbackEvent.objects.filter(
+            Q(subject=str(value)) | Q(object_id__in=ids), invoice__isnull=True
+        )
         return Q(invoice=pks[0]) | Q(pk__in=list(unplaced.values_list("pk", flat=True)[:100]))
 
     @admin.display(description=_("invoice"), ordering="invoice")
