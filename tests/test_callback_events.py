@@ -368,6 +368,9 @@ def test_a_read_covers_its_invoices_unplaced_events_of_the_same_account_and_plac
     own = unplaced("default", invoice_event("PAID"))
     deposit = unplaced("default", deposit_event("tx-1", invoiceId=INVOICE_ID.upper()))
     elsewhere = unplaced("eu", invoice_event("PAID"))
+    another = invoice_event("PAID")
+    another["data"]["id"] = OTHER_ID
+    about_another = unplaced("default", another)
     by_order = unplaced("default", deposit_event("tx-2", invoiceId=None, externalOrderId="A-1"))
     stored = Invoice.objects.get(pk=invoice.pk)
     read = invoice_payload("PAID", transactions=[{"id": "tx-1", "type": "Deposit"}])
@@ -378,7 +381,7 @@ def test_a_read_covers_its_invoices_unplaced_events_of_the_same_account_and_plac
     for event in (own, deposit):
         event.refresh_from_db()
         assert (event.state, event.invoice_id) == (State.APPLIED, invoice.pk)
-    for other in (elsewhere, by_order):
+    for other in (elsewhere, about_another, by_order):
         other.refresh_from_db()
         assert (other.state, other.invoice_id) == (State.PENDING, None)
 
