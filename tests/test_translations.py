@@ -56,6 +56,38 @@ def test_po_has_no_untranslated_or_fuzzy_entries():
             assert entry["msgstr"], entry["msgid"]
 
 
+GETTEXT_CALLS = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext"}
+
+
+def marked_strings():
+    """The literal msgids the package's Python code marks for translation (where each
+    is), read with ``ast``: what ``makemessages`` would find, without GNU gettext."""
+    package = PO.parents[3]
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            first = node.args[1] if name == "pgettext" and len(node.args) > 1 else node.args[0]
+            text = first.value if isinstance(first, ast.Constant) else None
+            if name in GETTEXT_CALLS and isinstance(text, str) and text:
+                found.setdefault(text, f"{path.relative_to(package)}:{node.lineno}")
+    return found
+
+
+def test_every_string_the_code_marks_is_in_the_catalog():
+    """A string added to the code and never run through ``makemessages`` is caught here:
+    it would reach Ukrainian users in English."""
+    msgids = {entry["msgid"] for entry in read_po(PO)}
+    marked = marked_strings()
+    assert len(marked) > 200
+    missing = {text: where for text, where in marked.items() if text not in msgids}
+    assert missing == {}
+
+
 def test_mo_header_is_ukrainian():
     info = load_mo().info()
     assert info["language"] == "uk"
