@@ -145,6 +145,20 @@ def test_a_task_finds_the_events_about_its_invoice_by_subject_not_by_their_bodie
     assert not any("LIKE" in query["sql"].upper() for query in queries.captured_queries)
 
 
+def test_the_queued_mark_is_one_per_account_and_subject_and_a_key_memcached_takes():
+    from django.core.cache.backends.base import memcache_key_warnings
+
+    from django_invoices.services.dispatch import queued_mark
+
+    def mark(account="default", subject="order with spaces\tand:colons", verified=True):
+        return queued_mark(CallbackEvent(account=account, subject=subject, verified=verified))
+
+    assert mark() == mark()
+    assert len({mark(), mark(account="eu"), mark(subject=INVOICE_ID)}) == 3
+    assert list(memcache_key_warnings(mark())) == []
+    assert mark(subject="") == mark(verified=False) == ""
+
+
 def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     deliver, btc_invoice, api, queued, run_queued, sent
 ):

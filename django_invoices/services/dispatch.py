@@ -11,6 +11,7 @@ sweep (``invoices_process_callbacks``) applies what waited.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.core.cache import cache
@@ -76,9 +77,9 @@ def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
 
 
 def _place(events: list[CallbackEvent]) -> None:
-    """Put the events a worker gathered (all naming one invoice) on that invoice, if we
-    know it: a callback acknowledged by a worker backend was stored unplaced, and the
-    first event's read covers only the events placed on its invoice."""
+    """Put the events a worker gathered (all about one invoice) on that invoice, if we
+    know it: a callback acknowledged by a worker backend was stored on none, and placed
+    it is listed under its invoice and asked about by it (was its news applied?)."""
     unplaced = [event for event in events if event.invoice_id is None]
     if not unplaced:
         return
@@ -95,7 +96,10 @@ def _place(events: list[CallbackEvent]) -> None:
 def queued_mark(event: CallbackEvent) -> str:
     if not event.verified or not event.subject:
         return ""
-    return f"django_invoices:queued:{event.account}:{event.subject}"
+    # A digest: an externalOrderId may hold spaces or other characters memcached
+    # refuses in a key.
+    about = hashlib.sha256(f"{event.account}\x1f{event.subject}".encode()).hexdigest()
+    return f"django_invoices:queued:{about[:32]}"
 
 
 def _clear(mark: str) -> None:

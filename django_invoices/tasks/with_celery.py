@@ -63,5 +63,5 @@ def send(job: str, args: list[Any]) -> None:
     # No queue named: the shop's task_routes (or its default queue) decide.
     options: dict[str, Any] = {"queue": queue} if queue else {}
     # The arguments are short lists of ids: their repr is cheap; Celery's safe repr is
-    # a third of what publishing a task costs.
+    # a quarter of what publishing a task costs.
     TASKS[job].apply_async(args=args, argsrepr=repr(args), kwargsrepr="{}", **options)
