@@ -121,6 +121,20 @@ def invoice_payload(status="CREATED", invoice_id=INVOICE_ID, **extra):
     return data
 
 
+def spy_on_clients(monkeypatch, module):
+    """``(account, fast)`` of every client ``module`` asks its ``get_client`` for, in a
+    list that grows as it asks; the clients themselves are the real ones."""
+    calls = []
+    real = module.get_client
+
+    def spy(account="default", *, fast=False):
+        calls.append((account, fast))
+        return real(account, fast=fast)
+
+    monkeypatch.setattr(module, "get_client", spy)
+    return calls
+
+
 @pytest.fixture
 def sent(listen):
     """Names of the signals sent, in order."""

@@ -16,7 +16,7 @@ from django_invoices.services import callback_events
 from django_invoices.signing import sign_callback
 
 from .callbacks_kit import KEY, deposit_event, invoice_event
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, invoice_payload, spy_on_clients
 
 State = CallbackEvent.State
 OTHER_ID = "22222222-3333-4444-8555-666666666666"
@@ -136,9 +136,7 @@ def test_a_negative_body_keep_keeps_nothing(db, settings):
 
 def test_an_authentic_body_that_is_not_utf8_is_refused_as_malformed(db):
     body = b'{"event":"Invoice","data":{"id":"\xff"}}'
-    event, rejection = callback_events.receive_callback(
-        "default", body, {"kun-signature": sign_callback(KEY, body)}
-    )
+    event, rejection = receive(body)
     stored = CallbackEvent.objects.get(pk=event.pk)
     assert rejection == callback_events.REJECT_MALFORMED
     assert stored.verified is True
@@ -548,15 +546,7 @@ OTHER_API = "https://other.kunapay.test"
 @pytest.fixture
 def asked(monkeypatch):
     """``(account, fast)`` of every client ``callback_events`` asks for."""
-    calls = []
-    real = callback_events.get_client
-
-    def spy(account="default", *, fast=False):
-        calls.append((account, fast))
-        return real(account, fast=fast)
-
-    monkeypatch.setattr(callback_events, "get_client", spy)
-    return calls
+    return spy_on_clients(monkeypatch, callback_events)
 
 
 def test_a_transaction_is_looked_up_with_the_events_account_and_the_fast_flag(
@@ -773,9 +763,7 @@ def test_an_invoice_is_read_with_its_own_accounts_client(api, invoice, settings,
 
 def test_an_authentic_body_that_is_no_json_object_is_kept_whole(db):
     body = b'["Invoice", {"id": "x"}]'
-    event, rejection = callback_events.receive_callback(
-        "default", body, {"kun-signature": sign_callback(KEY, body)}
-    )
+    event, rejection = receive(body)
     stored = CallbackEvent.objects.get(pk=event.pk)
     assert rejection == callback_events.REJECT_MALFORMED
     assert (stored.verified, stored.body, stored.outcome) == (

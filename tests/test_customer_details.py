@@ -16,7 +16,7 @@ from django_invoices import returns, services
 from django_invoices.models import Invoice, Order
 from django_invoices.services import customer
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, invoice_payload, spy_on_clients
 
 SETTINGS = {
     "API_URL": API,
@@ -193,14 +193,7 @@ def test_a_re_read_uses_the_invoices_account_and_the_short_timeout(api, invoice,
     Invoice.objects.filter(pk=invoice.pk).update(account="other")
     invoice.refresh_from_db()
     api.get(f"{OTHER_API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
-    asked = []
-    real = customer.get_client
-
-    def spy(account="default", *, fast=False):
-        asked.append((account, fast))
-        return real(account, fast=fast)
-
-    monkeypatch.setattr(customer, "get_client", spy)
+    asked = spy_on_clients(monkeypatch, customer)
     accounts = {"other": {"API_URL": OTHER_API, "API_KEY": "k2"}}
     with override_settings(DJANGO_INVOICES={**SETTINGS, "ACCOUNTS": accounts}):
         result = services.refresh_if_stale(invoice, min_interval=0)
