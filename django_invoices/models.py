@@ -234,6 +234,11 @@ class CallbackEvent(models.Model):
     outcome = models.TextField(_("outcome"), blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    # With a task system: the event whose task took this one in hand (it was stored
+    # while that account's task was queued, see ``services.dispatch``). Empty until then.
+    taken_by = models.PositiveBigIntegerField(
+        _("taken by the task of event"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("callback event")
@@ -251,6 +256,12 @@ class CallbackEvent(models.Model):
                 fields=["received_at"],
                 condition=Q(verified=False),
                 name="django_invo_event_unverified",
+            ),
+            # What a task takes in hand: few rows, whatever the backlog of retries.
+            models.Index(
+                fields=["account", "received_at"],
+                condition=Q(state="pending", taken_by__isnull=True),
+                name="django_invo_event_waiting",
             ),
         ]
 

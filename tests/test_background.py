@@ -145,17 +145,17 @@ def test_a_task_finds_the_events_about_its_invoice_by_subject_not_by_their_bodie
     assert not any("LIKE" in query["sql"].upper() for query in queries.captured_queries)
 
 
-def test_the_queued_mark_is_one_per_account_and_subject_and_a_key_memcached_takes():
+def test_the_queued_mark_is_one_per_account_and_a_key_memcached_takes():
     from django.core.cache.backends.base import memcache_key_warnings
 
     from django_invoices.services.dispatch import queued_mark
 
-    def mark(account="default", subject="order with spaces\tand:colons", verified=True):
+    def mark(account="default", subject=INVOICE_ID, verified=True):
         return queued_mark(CallbackEvent(account=account, subject=subject, verified=verified))
 
-    assert mark() == mark()
-    assert len({mark(), mark(account="eu"), mark(subject=INVOICE_ID)}) == 3
-    assert list(memcache_key_warnings(mark())) == []
+    assert mark() == mark(subject="order with spaces\tand:colons")
+    assert mark() != mark(account="eu")
+    assert list(memcache_key_warnings(mark(account="an account\twith:odd chars"))) == []
     assert mark(subject="") == mark(verified=False) == ""
 
 
@@ -193,7 +193,8 @@ def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
 def test_callbacks_that_overtook_their_invoice_join_the_first_ones_task(db, deliver, queued):
     """Deposit callbacks that arrive before their invoice is recorded are placed on no
     invoice of ours; the first one's task still takes the others about the same
-    invoice along (found by the invoice id in their bodies), and no other."""
+    invoice along (found by the invoice id in their bodies), and queues one task for
+    the other invoice."""
     from django_invoices import services
 
     other = "0f0e0d0c-0b0a-4909-8807-060504030201"
@@ -201,9 +202,14 @@ def test_callbacks_that_overtook_their_invoice_join_the_first_ones_task(db, deli
         assert deliver(deposit_event(tx_id, invoiceId=invoice_id)).status_code == 200
     first, second, elsewhere = CallbackEvent.objects.order_by("pk")
     assert [first.invoice_id, second.invoice_id, elsewhere.invoice_id] == [None, None, None]
-    # One task for this invoice (the second joined it), one for the other.
-    assert [r.args for r in queued] == [[first.pk], [elsewhere.pk]]
+    # One task: the others joined it.
+    assert [r.args for r in queued] == [[first.pk]]
 
+    assert services.hand_on_waiting(first) == 1
+    assert [(r.task.name, r.args) for r in queued] == [
+        ("process_callback_event", [first.pk]),
+        ("process_callback_events", [[elsewhere.pk]]),
+    ]
     assert services.pending_events_with(first) == [first, second]
 
 
@@ -236,15 +242,122 @@ def test_a_callback_stored_once_the_task_started_queues_a_task_of_its_own(
     assert second.state == CallbackEvent.State.APPLIED
 
 
-def test_callbacks_about_other_invoices_queue_their_own_tasks(
-    deliver, btc_invoice, queued, settings
+OTHER_ID = "11111111-2222-4333-8444-555555555555"
+
+
+def other_invoice(order_id="A-2"):
+    other_order = Order.objects.create(external_order_id=order_id, amount="1", asset="EUR")
+    return Invoice.objects.create(
+        provider_id=OTHER_ID, order=other_order, invoice_amount="1", invoice_asset="EUR"
+    )
+
+
+def test_callbacks_about_other_invoices_ride_with_the_queued_task_which_queues_one_each(
+    deliver, btc_invoice, api, queued, run_queued, sent
 ):
-    deliver(invoice_event("PAYMENT_AWAITING"))
-    other = invoice_event("PAID")
-    other["data"]["id"] = "11111111-2222-4333-8444-555555555555"
-    deliver(other)
-    deliver(invoice_event("PAID", id="not-a-uuid"))
-    assert len(queued) == 3
+    """While a task is queued, callbacks about other invoices send nothing to the
+    broker; the task, once started, queues one task per other invoice, and each
+    invoice is read once."""
+    other_invoice()
+    deliver(invoice_event("PAID"))
+    for status in ("CONFIRMING", "PAID"):
+        deliver(invoice_event(status, id=OTHER_ID))
+    first, *about_other = CallbackEvent.objects.order_by("pk")
+    assert [r.args for r in queued] == [[first.pk]]
+
+    api.get(DETAIL, json={"data": paid_body()})
+    other = invoice_payload("PAID", id=OTHER_ID, invoiceAmount="1", invoiceAssetCode="EUR")
+    api.get(f"{API}/v1/invoice/{OTHER_ID}", json={"data": other})
+    run_queued(queued)
+    # The first task queued one for the other invoice, with both its callbacks.
+    assert [(r.task.name, r.args) for r in queued] == [
+        ("process_callback_events", [[e.pk for e in about_other]])
+    ]
+    run_queued(queued)
+
+    assert queued == []
+    assert [call.request.url for call in api.calls] == [DETAIL, f"{API}/v1/invoice/{OTHER_ID}"]
+    states = dict(CallbackEvent.objects.values_list("pk", "state"))
+    assert [states[e.pk] for e in (first, *about_other)] == [CallbackEvent.State.APPLIED] * 3
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.PAID}
+    assert sent.count("invoice_paid") == 2
+
+
+def test_each_waiting_callback_is_taken_by_one_task(db, btc_invoice, deliver, queued):
+    from django_invoices import services
+
+    other_invoice()
+    for payload in (invoice_event("PAID"), invoice_event("PAID", id=OTHER_ID)):
+        deliver(payload)
+    first, second = CallbackEvent.objects.order_by("pk")
+
+    assert services.hand_on_waiting(first) == 1
+    assert services.hand_on_waiting(second) == 0  # a second task finds nothing waiting
+    assert set(CallbackEvent.objects.values_list("taken_by", flat=True)) == {first.pk}
+    assert [r.args for r in queued][1:] == [[[second.pk]]]
+
+
+def test_a_task_retried_queues_nothing_it_queued_before(
+    deliver, btc_invoice, api, queued, run_queued
+):
+    """The provider is down: the first task and the one it queued are retried; the
+    retry takes only what arrived since, so tasks never multiply."""
+    other_invoice()
+    deliver(invoice_event("PAID"))
+    deliver(invoice_event("PAID", id=OTHER_ID))
+    down = {"status": 503, "json": {"errors": [{"code": "down", "message": "down"}]}}
+    api.get(DETAIL, **down)
+    api.get(f"{API}/v1/invoice/{OTHER_ID}", **down)
+
+    run_queued(queued)  # the first task: retried, and it queued the other invoice's
+    assert sorted(r.task.name for r in queued) == [
+        "process_callback_event",
+        "process_callback_events",
+    ]
+    run_queued(queued)  # both fail again and are queued again, nothing more
+    assert sorted(r.task.name for r in queued) == [
+        "process_callback_event",
+        "process_callback_events",
+    ]
+    assert CallbackEvent.objects.filter(state=CallbackEvent.State.PENDING).count() == 2
+
+
+def test_callbacks_whose_task_cannot_be_queued_wait_for_the_next_task(
+    db, btc_invoice, deliver, queued, monkeypatch
+):
+    from django_invoices import services
+    from django_invoices.tasks import with_django
+
+    other_invoice()
+    deliver(invoice_event("PAID"))
+    deliver(invoice_event("PAID", id=OTHER_ID))
+    first, second = CallbackEvent.objects.order_by("pk")
+
+    def broker_down(job, args):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(with_django, "send", broker_down)
+    assert services.hand_on_waiting(first) == 1
+    second.refresh_from_db()
+    assert second.taken_by is None and second.state == CallbackEvent.State.PENDING
+    monkeypatch.undo()
+    assert services.hand_on_waiting(first) == 1  # the next task takes it
+    assert [r.args for r in queued][-1] == [[second.pk]]
+
+
+def test_the_migration_leaves_events_waiting_then_to_the_tasks_they_had(db):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("django_invoices.migrations.0006_callbackevent_taken_by")
+    pending = CallbackEvent.objects.create(verified=True, state=CallbackEvent.State.PENDING)
+    applied = CallbackEvent.objects.create(verified=True, state=CallbackEvent.State.APPLIED)
+
+    migration.leave_waiting_events_to_their_tasks(apps, None)
+
+    taken = dict(CallbackEvent.objects.values_list("pk", "taken_by"))
+    assert taken == {pending.pk: pending.pk, applied.pk: None}
 
 
 def test_when_the_cache_fails_every_callback_queues_its_task(

@@ -541,6 +541,7 @@ class CallbackEventAdmin(
         "state_display",
         "outcome",
         "attempts",
+        "taken_by",
         "processed_at",
         "body_sha256",
         "body_size",

@@ -61,7 +61,7 @@ from .customer import (
     payment_outcome,
     refresh_if_stale,
 )
-from .dispatch import dispatch_callback_event, pending_events_with
+from .dispatch import dispatch_callback_event, hand_on_waiting, pending_events_with
 from .invoices import create_invoice, reconcile_order, refresh_invoice
 from .provider import (
     absolute_url,
@@ -131,6 +131,7 @@ __all__ = [
     "find_named_invoice",
     "get_client",
     "get_order",
+    "hand_on_waiting",
     "invoice_of_event",
     "list_assets",
     "lock_invoice",

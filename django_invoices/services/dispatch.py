@@ -1,12 +1,15 @@
 """Handing work to where the shop wants it done: the request, or a task worker.
 
-With a task system, a burst of callbacks about one invoice queues one task: the first
-callback queues it and marks the invoice "queued" in the shared cache; the ones after
-it, while the task has not started, only join the pending events that task applies
-(``pending_events_with``). The task clears the mark before it looks for them, so a
-callback stored after that queues a task of its own. The mark expires after
-``QUEUED_MARK_SECONDS``: should a task be lost, later callbacks queue again, and the
-sweep (``invoices_process_callbacks``) applies what waited.
+With a task system, callbacks that arrive while a task is queued and not started ride
+along with it, so a busy shop sends the broker one message per task, not one per
+callback. The first callback queues a task and marks its merchant account "queued" in
+the shared cache; the ones after it only store themselves. The task, once started,
+clears the mark (a callback stored from then on queues a task of its own) and takes
+in hand every callback of the account still waiting (``hand_on_waiting``): those
+about its own invoice it applies itself, after one read of the API
+(``pending_events_with``); for each other invoice it queues one task. The mark
+expires after ``QUEUED_MARK_SECONDS``: should a task be lost, a later callback queues
+again, and the sweep (``invoices_process_callbacks``) applies what waited.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import logging
 
 from django.core.cache import cache
+from django.db import transaction
 
 from .. import background
 from ..models import CallbackEvent
@@ -37,7 +41,7 @@ def dispatch_callback_event(event: CallbackEvent) -> CallbackEvent:
     mark = queued_mark(event)
     try:
         if mark and not cache.add(mark, event.pk, timeout=QUEUED_MARK_SECONDS):
-            return event  # the invoice's task is queued and not started: it takes this one
+            return event  # the account's task is queued and not started: it takes this one
     except Exception:  # the cache is down: queue a task of its own
         logger.warning("Cannot mark callback event %s as queued", event.pk, exc_info=True)
     try:
@@ -50,15 +54,59 @@ def dispatch_callback_event(event: CallbackEvent) -> CallbackEvent:
     return event
 
 
+def hand_on_waiting(event: CallbackEvent) -> int:
+    """Clear the "queued" mark of ``event``'s account and take in hand the callbacks
+    of that account that waited for its task: those about ``event``'s own subject are
+    left to ``pending_events_with``; for each other subject one task is queued
+    (``process_callback_events``). Returns how many.
+
+    Each waiting callback is taken by one task only (``taken_by``), so two tasks
+    started at once never queue the same one twice. Should a task not be queued, its
+    callbacks go back to waiting for the next task, or the sweep.
+    """
+    _clear(queued_mark(event))
+    about: dict[str, list[int]] = {}
+    for pk, subject in _take_waiting(event):
+        if subject != event.subject:
+            about.setdefault(subject, []).append(pk)
+    for pks in about.values():
+        try:
+            background.enqueue("process_callback_events", pks, at_once=True)
+        except Exception:
+            logger.exception("Could not queue callback events %s; they wait", pks)
+            CallbackEvent.objects.filter(pk__in=pks).update(taken_by=None)
+    return len(about)
+
+
+def _take_waiting(event: CallbackEvent) -> list[tuple[int, str]]:
+    """The account's pending callbacks no task has taken, now taken by ``event``'s, as
+    ``(pk, subject)`` oldest first. Rows another task is taking are skipped."""
+    waiting = CallbackEvent.objects.filter(
+        account=event.account,
+        state=CallbackEvent.State.PENDING,
+        taken_by__isnull=True,
+        verified=True,
+    ).exclude(subject="")
+    with transaction.atomic():
+        taken = list(
+            waiting.select_for_update(skip_locked=True)
+            .order_by("received_at", "pk")
+            .values_list("pk", "subject")
+        )
+        if taken:
+            CallbackEvent.objects.filter(
+                pk__in=[pk for pk, _ in taken], taken_by__isnull=True
+            ).update(taken_by=event.pk)
+    return taken
+
+
 def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
-    """``event`` and the other pending callbacks about its invoice, oldest first, after
-    clearing the invoice's "queued" mark (callbacks stored from now on queue anew).
+    """``event`` and the other pending callbacks about its invoice, oldest first.
 
     "About its invoice": the same ``subject`` (the invoice id the callback names, or
     its ``externalOrderId``), looked up through that column's index, never by searching
     the bodies of a backlog.
     """
-    _clear(queued_mark(event))
     if not event.verified or not event.subject:
         return [event]
     others = (
@@ -94,11 +142,12 @@ def _place(events: list[CallbackEvent]) -> None:
 
 
 def queued_mark(event: CallbackEvent) -> str:
+    """The cache key that says a task is queued for ``event``'s merchant account; ""
+    for a callback no task gathers (unverified, or naming nothing)."""
     if not event.verified or not event.subject:
         return ""
-    # A digest: an externalOrderId may hold spaces or other characters memcached
-    # refuses in a key.
-    about = hashlib.sha256(f"{event.account}\x1f{event.subject}".encode()).hexdigest()
+    # A digest: any account name makes a key every cache backend takes.
+    about = hashlib.sha256(event.account.encode()).hexdigest()
     return f"django_invoices:queued:{about[:32]}"
 
 

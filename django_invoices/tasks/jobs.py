@@ -33,11 +33,13 @@ def _worth_retrying(error: Exception | None) -> bool:
 
 def process_callback_event(event_id: int) -> str:
     """Apply a stored callback and the others about its invoice that are still pending
-    (``services.pending_events_with``): those that arrived while this task waited did
-    not queue tasks of their own."""
+    (``services.pending_events_with``), after queuing one task for each other invoice
+    the account's waiting callbacks name (``services.hand_on_waiting``): those that
+    arrived while this task waited did not queue tasks of their own."""
     event = CallbackEvent.objects.filter(pk=event_id).first()
     if event is None:
         return "gone"
+    services.hand_on_waiting(event)
     events = services.pending_events_with(event)
     services.process_callback_events(events)
     states = dict(

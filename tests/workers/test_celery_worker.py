@@ -1,6 +1,8 @@
 """A real Celery worker on Redis applies callbacks; killed mid-task, the redelivered
 task completes with exactly one effect."""
 
+import re
+
 import pytest
 
 from django_invoices.models import CallbackEvent, Deposit, Invoice
@@ -59,6 +61,35 @@ def test_celery_burst_of_callbacks_about_one_invoice_reads_the_api_once(
     # One task for the invoice: the callbacks after the first joined it.
     assert worker.output().count("] received") == 1
     assert_paid_once(signal_log)
+
+
+def test_celery_callbacks_about_several_invoices_send_one_message_and_read_each_once(
+    start_worker, stub
+):
+    """Callbacks about three invoices while the first task waits: the broker gets one
+    message from the callback view; that task queues one task per other invoice."""
+    import uuid
+
+    from django_invoices.models import Order
+
+    ids = [INVOICE_ID, str(uuid.uuid4()), str(uuid.uuid4())]
+    make_invoice()
+    for n, invoice_id in enumerate(ids[1:], 2):
+        order = Order.objects.create(external_order_id=f"A-{n}", amount="42.50", asset="EUR")
+        Invoice.objects.create(
+            provider_id=invoice_id, order=order, invoice_amount="42.50", invoice_asset="EUR"
+        )
+    for invoice_id in ids:
+        stub.invoices[invoice_id] = {**paid_answer(), "id": invoice_id}
+        for status in ("CONFIRMING", "PAID"):
+            send_callback(status, id=invoice_id)
+
+    worker = start_worker("celery")
+    wait_for(lambda: event_states() == ["applied"] * 6, 60, "every callback applied", worker=worker)
+    assert [stub.reads(invoice_id) for invoice_id in ids] == [1, 1, 1]
+    received = re.findall(r"Task django_invoices\.(\w+)\[[-0-9a-f]+\] received", worker.output())
+    assert sorted(received) == ["process_callback_event"] + ["process_callback_events"] * 2
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.PAID}
 
 
 def test_celery_worker_killed_while_reading_the_provider_retries_to_one_effect(
