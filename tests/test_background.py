@@ -114,14 +114,20 @@ def test_with_a_worker_the_callback_is_stored_with_one_query_and_placed_by_the_t
 
 
 def test_a_task_places_the_events_it_gathered_on_their_invoice(db, btc_invoice, deliver, queued):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     from django_invoices import services
 
     for tx_id in ("tx-1", "tx-2"):
         deliver(deposit_event(tx_id, invoiceId=INVOICE_ID))
     first, second = CallbackEvent.objects.order_by("pk")
 
-    gathered = services.pending_events_with(first)
+    with CaptureQueriesContext(connection) as queries:
+        gathered = services.pending_events_with(first)
     assert gathered == [first, second]
+    # Placing needs the invoice's key only: its order is not read.
+    assert not any("django_invoices_order" in q["sql"] for q in queries.captured_queries)
     assert [e.invoice_id for e in gathered] == [btc_invoice.pk] * 2
     assert set(CallbackEvent.objects.values_list("invoice", flat=True)) == {btc_invoice.pk}
 
@@ -153,10 +159,98 @@ def test_the_queued_mark_is_one_per_account_and_a_key_memcached_takes():
     def mark(account="default", subject=INVOICE_ID, verified=True):
         return queued_mark(CallbackEvent(account=account, subject=subject, verified=verified))
 
+    assert mark() == "django_invoices:queued:37a8eec1ce19687d132fe29051dca629"
     assert mark() == mark(subject="order with spaces\tand:colons")
     assert mark() != mark(account="eu")
     assert list(memcache_key_warnings(mark(account="an account\twith:odd chars"))) == []
     assert mark(subject="") == mark(verified=False) == ""
+
+
+def test_the_mark_names_the_event_whose_task_is_queued_and_expires_in_a_minute(
+    db, btc_invoice, deliver, queued, monkeypatch
+):
+    from django.core.cache import cache
+
+    from django_invoices.services.dispatch import QUEUED_MARK_SECONDS, queued_mark
+
+    added = []
+    original = cache.add
+
+    def add(key, value, timeout, **kwargs):
+        added.append((key, value, timeout))
+        return original(key, value, timeout, **kwargs)
+
+    monkeypatch.setattr(cache, "add", add)
+    deliver(invoice_event("PAID"))
+    event = CallbackEvent.objects.get()
+    assert QUEUED_MARK_SECONDS == 60
+    assert added == [(queued_mark(event), event.pk, 60)]
+    assert cache.get(queued_mark(event)) == event.pk
+
+
+def test_a_task_gathers_only_pending_authentic_events_of_its_account(db, btc_invoice, queued):
+    from django_invoices import services
+
+    def stored(**fields):
+        values = {"verified": True, "subject": INVOICE_ID, "state": CallbackEvent.State.PENDING}
+        return CallbackEvent.objects.create(invoice=btc_invoice, **{**values, **fields})
+
+    event = stored()
+    later = stored()
+    stored(account="eu")
+    stored(verified=False)
+    stored(state=CallbackEvent.State.APPLIED)
+    stored(subject="A-1")
+    assert services.pending_events_with(event) == [event, later]
+
+    # A callback that names nothing gathers nothing, not the others that name nothing.
+    nameless = stored(subject="")
+    stored(subject="")
+    assert services.pending_events_with(nameless) == [nameless]
+
+
+def test_a_task_takes_only_the_waiting_authentic_callbacks_of_its_account_oldest_first(
+    db, btc_invoice, queued
+):
+    from django_invoices import services
+
+    def stored(subject, **fields):
+        values = {"verified": True, "state": CallbackEvent.State.PENDING}
+        return CallbackEvent.objects.create(subject=subject, **{**values, **fields})
+
+    event = stored(INVOICE_ID)
+    newer, older = stored("B-2"), stored("B-1")  # stored in this order, received reversed
+    CallbackEvent.objects.filter(pk=newer.pk).update(received_at=timezone.now())
+    CallbackEvent.objects.filter(pk=older.pk).update(
+        received_at=timezone.now() - timedelta(minutes=1)
+    )
+    untouched = [
+        stored("C-1", account="eu"),
+        stored("C-2", verified=False),
+        stored("C-3", state=CallbackEvent.State.APPLIED),
+        stored("C-4", taken_by=1),
+        stored(""),
+    ]
+
+    assert services.hand_on_waiting(event) == 2
+    # One task per other subject, the oldest callback's first.
+    assert [r.args for r in queued] == [[[older.pk]], [[newer.pk]]]
+    taken = dict(CallbackEvent.objects.values_list("pk", "taken_by"))
+    assert [taken[e.pk] for e in (event, newer, older)] == [event.pk] * 3
+    assert [taken[e.pk] for e in untouched] == [None, None, None, 1, None]
+
+
+def test_without_a_task_system_a_callback_marks_and_queues_nothing(
+    deliver, btc_invoice, api, caplog
+):
+    from django.core.cache import cache
+
+    from django_invoices.services.dispatch import queued_mark
+
+    api.get(DETAIL, json={"data": paid_body()})
+    deliver(invoice_event("PAID"))
+    assert cache.get(queued_mark(CallbackEvent.objects.get())) is None
+    assert [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")] == []
 
 
 def test_burst_of_callbacks_about_one_invoice_reads_the_api_once(
@@ -243,12 +337,13 @@ def test_a_callback_stored_once_the_task_started_queues_a_task_of_its_own(
 
 
 OTHER_ID = "11111111-2222-4333-8444-555555555555"
+THIRD_ID = "66666666-7777-4888-9999-aaaaaaaaaaaa"
 
 
-def other_invoice(order_id="A-2"):
+def other_invoice(order_id="A-2", provider_id=OTHER_ID):
     other_order = Order.objects.create(external_order_id=order_id, amount="1", asset="EUR")
     return Invoice.objects.create(
-        provider_id=OTHER_ID, order=other_order, invoice_amount="1", invoice_asset="EUR"
+        provider_id=provider_id, order=other_order, invoice_amount="1", invoice_asset="EUR"
     )
 
 
@@ -259,28 +354,35 @@ def test_callbacks_about_other_invoices_ride_with_the_queued_task_which_queues_o
     broker; the task, once started, queues one task per other invoice, and each
     invoice is read once."""
     other_invoice()
+    third = other_invoice("A-3", THIRD_ID)
     deliver(invoice_event("PAID"))
     for status in ("CONFIRMING", "PAID"):
         deliver(invoice_event(status, id=OTHER_ID))
-    first, *about_other = CallbackEvent.objects.order_by("pk")
+    deliver(invoice_event("PAID", id=str(third.provider_id)))
+    first, *about_other, about_third = CallbackEvent.objects.order_by("pk")
     assert [r.args for r in queued] == [[first.pk]]
 
     api.get(DETAIL, json={"data": paid_body()})
-    other = invoice_payload("PAID", id=OTHER_ID, invoiceAmount="1", invoiceAssetCode="EUR")
-    api.get(f"{API}/v1/invoice/{OTHER_ID}", json={"data": other})
+    for invoice_id in (OTHER_ID, THIRD_ID):
+        other = invoice_payload("PAID", id=invoice_id, invoiceAmount="1", invoiceAssetCode="EUR")
+        api.get(f"{API}/v1/invoice/{invoice_id}", json={"data": other})
     run_queued(queued)
-    # The first task queued one for the other invoice, with both its callbacks.
+    # The first task queued one per other invoice, with that invoice's callbacks.
     assert [(r.task.name, r.args) for r in queued] == [
-        ("process_callback_events", [[e.pk for e in about_other]])
+        ("process_callback_events", [[e.pk for e in about_other]]),
+        ("process_callback_events", [[about_third.pk]]),
     ]
     run_queued(queued)
 
     assert queued == []
-    assert [call.request.url for call in api.calls] == [DETAIL, f"{API}/v1/invoice/{OTHER_ID}"]
-    states = dict(CallbackEvent.objects.values_list("pk", "state"))
-    assert [states[e.pk] for e in (first, *about_other)] == [CallbackEvent.State.APPLIED] * 3
+    assert [call.request.url for call in api.calls] == [
+        DETAIL,
+        f"{API}/v1/invoice/{OTHER_ID}",
+        f"{API}/v1/invoice/{THIRD_ID}",
+    ]
+    assert set(CallbackEvent.objects.values_list("state", flat=True)) == {"applied"}
     assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.PAID}
-    assert sent.count("invoice_paid") == 2
+    assert sent.count("invoice_paid") == 3
 
 
 def test_each_waiting_callback_is_taken_by_one_task(db, btc_invoice, deliver, queued):
@@ -397,6 +499,11 @@ def test_when_the_task_cannot_be_queued_the_callback_is_applied_in_the_request(
     assert response.status_code == 200
     assert response.json()["state"] == "applied"
     assert sent.count("invoice_paid") == 1 and queued == []
+    # No mark is left behind to hold up the next callback, about another invoice.
+    other_invoice()
+    other = invoice_payload("PAID", id=OTHER_ID, invoiceAmount="1", invoiceAssetCode="EUR")
+    api.get(f"{API}/v1/invoice/{OTHER_ID}", json={"data": other})
+    assert deliver(invoice_event("PAID", id=OTHER_ID)).json()["state"] == "applied"
 
 
 def test_a_refused_callback_is_not_queued(deliver, btc_invoice, queued):

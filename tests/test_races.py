@@ -158,3 +158,76 @@ def test_twenty_different_deposits_at_once_lose_no_update(echo_provider):
     assert Deposit.objects.filter(invoice=invoice).count() == 20
     invoice.refresh_from_db()
     assert invoice.paid_amount == sum(Decimal(f"0.00{i + 10}") for i in range(20))
+
+
+def _waiting(subjects, per_subject):
+    """Authentic callbacks stored while a task was queued: pending, taken by none."""
+    return CallbackEvent.objects.bulk_create(
+        CallbackEvent(verified=True, subject=subject, body_sha256=f"{subject}-{n}")
+        for subject in subjects
+        for n in range(per_subject)
+    )
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """What tasks (any thread) queued, as ``(job, args)``; nothing is run."""
+    from django_invoices import background
+
+    sent, lock = [], threading.Lock()
+
+    def enqueue(job, *args, at_once=False):
+        with lock:
+            sent.append((job, list(args)))
+
+    monkeypatch.setattr(background, "enqueue", enqueue)
+    return sent
+
+
+def test_tasks_started_at_once_take_each_waiting_callback_once(enqueued):
+    """Eight tasks start together over 48 callbacks about 28 invoices: each callback is
+    taken by one of them, and queued in one task at most."""
+    starters = _waiting([f"S-{n}" for n in range(8)], 1)
+    _waiting([f"W-{n}" for n in range(20)], 2)
+
+    errors = run_threads(8, lambda index: services.hand_on_waiting(starters[index]))
+
+    assert errors == []
+    taken = dict(CallbackEvent.objects.values_list("pk", "taken_by"))
+    assert set(taken.values()) <= {event.pk for event in starters}
+    queued = [pk for job, (pks,) in enqueued for pk in pks]
+    assert {job for job, _ in enqueued} == {"process_callback_events"}
+    assert len(queued) == len(set(queued))
+    # All but a starter its own task took (its task applies it, queued for nothing).
+    assert set(queued) == {pk for pk, by in taken.items() if by != pk}
+
+
+def test_a_task_skips_a_waiting_callback_another_is_taking(enqueued):
+    """A row another transaction holds is left to it, not waited for."""
+    starter, held, free = _waiting(["S-1", "H-1", "F-1"], 1)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                CallbackEvent.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # a wait would fail, not hang
+        assert services.hand_on_waiting(starter) == 1
+    finally:
+        release.set()
+        holder.join(30)
+    taken = dict(CallbackEvent.objects.values_list("pk", "taken_by"))
+    assert (taken[free.pk], taken[held.pk]) == (starter.pk, None)
+    assert enqueued == [("process_callback_events", [[free.pk]])]

@@ -109,16 +109,12 @@ def pending_events_with(event: CallbackEvent) -> list[CallbackEvent]:
     """
     if not event.verified or not event.subject:
         return [event]
-    others = (
-        CallbackEvent.objects.filter(
-            account=event.account,
-            subject=event.subject,
-            verified=True,
-            state=CallbackEvent.State.PENDING,
-        )
-        .exclude(pk=event.pk)
-        .order_by("received_at", "pk")
-    )
+    others = CallbackEvent.objects.filter(
+        account=event.account,
+        subject=event.subject,
+        verified=True,
+        state=CallbackEvent.State.PENDING,
+    ).exclude(pk=event.pk)
     together = [event, *others]
     _place(together)
     return sorted(together, key=lambda e: (e.received_at, e.pk))
