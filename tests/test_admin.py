@@ -742,6 +742,18 @@ def test_a_forged_deeply_nested_body_still_shows(admin_client):
     assert "[[[[" in response.content.decode()
 
 
+def test_an_event_a_task_took_links_to_the_event_whose_task_took_it(admin_client):
+    first = CallbackEvent.objects.create(body_sha256="a", verified=True)
+    later = CallbackEvent.objects.create(body_sha256="b", verified=True, taken_by=first.pk)
+    url = reverse("admin:django_invoices_callbackevent_change", args=[later.pk])
+    link = reverse("admin:django_invoices_callbackevent_change", args=[first.pk])
+
+    page = admin_client.get(url).content.decode()
+
+    assert "Taken by the task of event" in page
+    assert f'<a href="{link}">{first.pk}</a>' in page
+
+
 # -- hostile data on admin pages -------------------------------------------------------
 
 

@@ -541,7 +541,7 @@ class CallbackEventAdmin(
         "state_display",
         "outcome",
         "attempts",
-        "taken_by",
+        "taken_by_display",
         "processed_at",
         "body_sha256",
         "body_size",
@@ -603,6 +603,11 @@ class CallbackEventAdmin(
         if invoice is None:
             return "-"
         return display.change_link(self.admin_site.name, Invoice, invoice.pk, invoice)
+
+    @admin.display(description=_("taken by the task of event"))
+    def taken_by_display(self, obj: CallbackEvent) -> Any:
+        """With a task system: the event whose task took this one in hand."""
+        return display.change_link(self.admin_site.name, CallbackEvent, obj.taken_by, obj.taken_by)
 
     @admin.display(description=_("state"), ordering="state")
     def state_display(self, obj: CallbackEvent) -> Any:
