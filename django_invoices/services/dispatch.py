@@ -58,7 +58,7 @@ def hand_on_waiting(event: CallbackEvent) -> int:
     """Clear the "queued" mark of ``event``'s account and take in hand the callbacks
     of that account that waited for its task: those about ``event``'s own subject are
     left to ``pending_events_with``; for each other subject one task is queued
-    (``process_callback_events``). Returns how many.
+    (``process_callback_events``). Returns how many tasks were queued.
 
     Each waiting callback is taken by one task only (``taken_by``), so two tasks
     started at once never queue the same one twice. Should a task not be queued, its
@@ -69,13 +69,16 @@ def hand_on_waiting(event: CallbackEvent) -> int:
     for pk, subject in _take_waiting(event):
         if subject != event.subject:
             about.setdefault(subject, []).append(pk)
+    queued = 0
     for pks in about.values():
         try:
             background.enqueue("process_callback_events", pks, at_once=True)
         except Exception:
             logger.exception("Could not queue callback events %s; they wait", pks)
             CallbackEvent.objects.filter(pk__in=pks).update(taken_by=None)
-    return len(about)
+        else:
+            queued += 1
+    return queued
 
 
 def _take_waiting(event: CallbackEvent) -> list[tuple[int, str]]:
