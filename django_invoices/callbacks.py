@@ -79,9 +79,8 @@ class ParsedCallback:
         Callbacks with the same subject are settled by one read."""
         if self.invoice_id:
             return _canonical_id(self.invoice_id)
-        if self.kind == "unknown" and _is_uuid(self.object_id):
-            return _canonical_id(self.object_id)
-        return self.external_order_id
+        own = _uuid_text(self.object_id) if self.kind == "unknown" else None
+        return own or self.external_order_id
 
     @property
     def dedupe_key(self) -> str:
@@ -95,20 +94,17 @@ class ParsedCallback:
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _canonical_id(value: str) -> str:
-    """A UUID in one spelling (case, braces, ``urn:uuid:``); other ids as they are."""
+def _uuid_text(value: str) -> str | None:
+    """A UUID in one spelling (case, braces, ``urn:uuid:``); None for anything else."""
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        return value
+        return None
+
+
+def _canonical_id(value: str) -> str:
+    """A UUID in one spelling; other ids as they are."""
+    return _uuid_text(value) or value
 
 
 def parse(body: bytes) -> ParsedCallback:

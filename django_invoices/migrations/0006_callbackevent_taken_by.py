@@ -23,7 +23,9 @@ class Migration(migrations.Migration):
             name='taken_by',
             field=models.PositiveBigIntegerField(blank=True, editable=False, null=True, verbose_name='taken by the task of event'),
         ),
-        migrations.RunPython(leave_waiting_events_to_their_tasks, migrations.RunPython.noop),
+        migrations.RunPython(
+            leave_waiting_events_to_their_tasks, migrations.RunPython.noop, elidable=True
+        ),
         migrations.AddIndex(
             model_name='callbackevent',
             index=models.Index(condition=models.Q(('state', 'pending'), ('taken_by__isnull', True)), fields=['account', 'received_at'], name='django_invo_event_waiting'),
