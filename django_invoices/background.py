@@ -3,13 +3,16 @@
 ``DJANGO_INVOICES["TASKS"]`` chooses: None (the default) runs everything where it is
 asked for, "django.tasks" sends it through Django's Tasks framework, "celery" through
 the shop's Celery app. Callers name a job of ``django_invoices.tasks.jobs`` and pass
-ids; this module knows how each task system is asked to run it and nothing else.
+ids; this module finds the task system's own module by name (``SENDERS``) and knows
+nothing else of it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from importlib import import_module
 from typing import Any
 
 from django.db import transaction
@@ -41,32 +44,48 @@ def retry_delay(retries_so_far: int) -> float:
     return float(min(cap, first * 2 ** max(0, retries_so_far)))
 
 
-def enqueue(job: str, *args: Any, at_once: bool = False) -> None:
-    """Queue ``jobs.<job>(*args)`` once the current transaction commits.
+#: The module that knows how each task system is asked to run a job: its ``send(job,
+#: args, run_after=None)`` queues one and its ``can_defer()`` says whether it can wait.
+#: Named, not imported, so this module depends on no task system.
+SENDERS = {
+    DJANGO_TASKS: "django_invoices.tasks.with_django",
+    CELERY: "django_invoices.tasks.with_celery",
+}
 
-    After the commit, so a worker never looks for rows it cannot see yet; outside a
-    transaction, or ``at_once`` (the caller's rows are committed already), it is sent
-    at once. Raises ``ImproperlyConfigured`` when no task system
-    is chosen, and whatever the task system raises when it cannot take the task (the
-    callers keep their rows pending, so a sweep still finds them).
-    """
+
+def _sender() -> Any:
     chosen = mode()
-    if chosen == DJANGO_TASKS:
-        from .tasks import with_django
-
-        send = with_django.send
-    elif chosen == CELERY:
-        from .tasks import with_celery
-
-        send = with_celery.send
-    else:
+    if chosen not in SENDERS:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured(f"DJANGO_INVOICES['TASKS'] is {chosen!r}: nothing to queue.")
+    return import_module(SENDERS[chosen])
+
+
+def can_defer() -> bool:
+    """Whether the task system can run a task later than now (``run_after``)."""
+    return queued() and bool(_sender().can_defer())
+
+
+def enqueue(job: str, *args: Any, at_once: bool = False, run_after: datetime | None = None) -> None:
+    """Queue ``jobs.<job>(*args)`` once the current transaction commits; with
+    ``run_after``, not to run before then (where the task system can defer).
+
+    After the commit, so a worker never looks for rows it cannot see yet; outside a
+    transaction, or ``at_once`` (the caller's rows are committed already), it is sent
+    at once. Raises ``ImproperlyConfigured`` when no task system is chosen, and whatever
+    the task system raises when it cannot take the task (the callers keep their rows
+    pending, so a drain or the sweep still finds them).
+    """
+    sender = _sender()
+
+    def send() -> None:
+        sender.send(job, list(args), run_after=run_after)
+
     if not at_once and transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: send(job, list(args)))
+        transaction.on_commit(send)
     else:
-        send(job, list(args))
+        send()
 
 
 def chunks(ids: Iterable[int], size: int | None = None) -> list[list[int]]:

@@ -1,7 +1,8 @@
 """Reading a callback from KUNA Pay: what it is about, how to recognise it again.
 
 Pure functions over the raw body and headers; storing and applying is in ``services``.
-Payload shapes follow ``kunapay-api.md`` §5.3: ``{"event": name, "data": {...}}``.
+Payload shapes follow ``docs/explanation/provider-api.rst`` ("Callbacks"):
+``{"event": name, "data": {...}}``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import Any
 from . import safejson
 
 SIGNATURE_HEADER = "kun-signature"
+
+#: The longest ``externalOrderId`` read from a body: what ``Order.external_order_id``
+#: holds, so a callback names every order the shop can have.
+EXTERNAL_ORDER_ID_LENGTH = 128
 
 EVENT_INVOICE = "Invoice"
 EVENT_DEPOSIT = "InvoiceDeposit"
@@ -56,31 +61,14 @@ class ParsedCallback:
         return _text(self.data.get("status"))
 
     @property
-    def invoice_id(self) -> str:
-        """The provider's invoice id this callback is about, when it names one."""
-        if self.kind == "invoice":
-            return self.object_id
-        return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
-
-    @property
     def referenced_invoice_id(self) -> str:
         """The invoice id the body names besides its own ``id`` (``invoiceId``)."""
         return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
 
     @property
     def external_order_id(self) -> str:
-        return _text(self.data.get("externalOrderId"))
-
-    @property
-    def subject(self) -> str:
-        """What the callback is about, as one key: the invoice id it names (a UUID in
-        one spelling; for an event of a name we do not know, its own ``id`` when that is
-        a UUID), else the order's ``externalOrderId``; "" when it names none of them.
-        Callbacks with the same subject are settled by one read."""
-        if self.invoice_id:
-            return _canonical_id(self.invoice_id)
-        own = _uuid_text(self.object_id) if self.kind == "unknown" else None
-        return own or self.external_order_id
+        # As long as the longest the models store (``Order.external_order_id``).
+        return _text(self.data.get("externalOrderId"), EXTERNAL_ORDER_ID_LENGTH)
 
     @property
     def dedupe_key(self) -> str:
@@ -94,17 +82,18 @@ class ParsedCallback:
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def _uuid_text(value: str) -> str | None:
-    """A UUID in one spelling (case, braces, ``urn:uuid:``); None for anything else."""
+def uuid_or_none(value: str) -> uuid.UUID | None:
+    """A UUID in any spelling (case, braces, ``urn:uuid:``); None for anything else."""
     try:
-        return str(uuid.UUID(value))
+        return uuid.UUID(value) if value else None
     except ValueError:
         return None
 
 
 def _canonical_id(value: str) -> str:
     """A UUID in one spelling; other ids as they are."""
-    return _uuid_text(value) or value
+    found = uuid_or_none(value)
+    return str(found) if found is not None else value
 
 
 def parse(body: bytes) -> ParsedCallback:

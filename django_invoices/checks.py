@@ -303,7 +303,9 @@ NON_ATOMIC_INCR_CACHES = (
 @register(Tags.caches)
 def check_nonce_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Signed requests carry a nonce that must never repeat or go backwards for a key;
-    processes count it together in ``NONCE_CACHE``."""
+    processes count it together in ``NONCE_CACHE``, which must be a cache they all
+    share with an atomic ``incr``. With DEBUG on as much as off: a development server
+    and its task worker are two processes signing with one key."""
     signing = [
         name
         for name in _account_names_safely()
@@ -319,19 +321,34 @@ def check_nonce_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 id="django_invoices.E013",
             )
         ]
-    if not signing or settings.DEBUG:
+    if not signing:
         return []
-    backend = str(caches.get(alias, {}).get("BACKEND", "")) if alias is not None else ""
-    if alias is not None and backend not in NON_ATOMIC_INCR_CACHES:
+    names = ", ".join(map(repr, signing))
+    if alias is None:
+        if settings.DEBUG:
+            return []
+        return [
+            Warning(
+                f"DJANGO_INVOICES: signed requests of {names} count their nonces per process "
+                "(NONCE_CACHE is None).",
+                hint="Nonces may then repeat or go backwards between processes signing with "
+                "one key at once (web and task workers). Set NONCE_CACHE to a Redis or "
+                "Memcached cache, whose incr is atomic across processes.",
+                id="django_invoices.W003",
+            )
+        ]
+    backend = str(caches.get(alias, {}).get("BACKEND", ""))
+    if backend not in NON_ATOMIC_INCR_CACHES:
         return []
     return [
-        Warning(
-            f"DJANGO_INVOICES: signed requests of {', '.join(map(repr, signing))} count "
-            "their nonces per process.",
-            hint="Nonces may then repeat or go backwards between processes signing with "
-            "one key at once (web and task workers). Set NONCE_CACHE to a Redis or "
-            "Memcached cache, whose incr is atomic across processes.",
-            id="django_invoices.W003",
+        Error(
+            f"DJANGO_INVOICES: NONCE_CACHE {alias!r} ({backend.rsplit('.', 1)[-1]}) cannot "
+            f"count the nonces of {names}' signed requests across processes.",
+            hint="Each process would count for itself, or not at all, and two of them "
+            "signing with one key could send the same nonce or a smaller one. Point "
+            "NONCE_CACHE at a Redis or Memcached cache (atomic incr, shared by every "
+            "process), or set it to None if only one process ever signs requests.",
+            id="django_invoices.E014",
         )
     ]
 

@@ -7,7 +7,6 @@ about Django models. Credentials and transport options come in through the const
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -17,7 +16,8 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from . import __version__, safejson
+from . import __version__, safejson, wire
+from .amounts import format_amount
 from .conf import AUTH_SIGNED, Account
 from .exceptions import (
     AuthenticationFailed,
@@ -44,48 +44,6 @@ PAGE_SIZE = 100
 MAX_PAGES = 100
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def format_amount(amount: Decimal | str | int) -> str:
-    """A decimal as the provider wants it: a plain string, never an exponent or a float."""
-    if isinstance(amount, float):
-        raise TypeError("amounts must be Decimal or str, never float")
-    value = Decimal(str(amount))
-    if not value.is_finite():
-        raise ValueError(f"not a finite amount: {amount!r}")
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
-# What an amount may look like on the wire: ASCII digits, a point, an exponent. Python's
-# Decimal would also take "1_000", " 1 ", "NaN" or digits of other scripts.
-_AMOUNT_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,6})?", re.ASCII)
-
-
-def parse_amount(value: Any) -> Decimal | None:
-    """A provider amount (a decimal string, or a JSON number) as a finite Decimal.
-
-    None when absent; ``InvalidResponse`` for anything else, e.g. booleans, lists,
-    ``"NaN"``, ``"1e999999999"``. Floats are taken by their shortest repr, never by
-    their binary value.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, float):
-        value = repr(value)  # never build a Decimal from a binary float
-    elif isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not _AMOUNT_TEXT.fullmatch(value):
-        raise InvalidResponse(f"not a decimal amount: {str(value)[:60]!r}")
-    try:
-        result = Decimal(value)
-    except ArithmeticError as exc:  # pragma: no cover - the pattern rules it out
-        raise InvalidResponse(f"not a decimal amount: {value[:60]!r}") from exc
-    if not result.is_finite():  # pragma: no cover - the pattern rules it out
-        raise InvalidResponse(f"not a finite amount: {value[:60]!r}")
-    return result
 
 
 def _sent_nothing(exc: requests.RequestException) -> bool:
@@ -192,15 +150,13 @@ class KunaPayClient:
         """``GET /v1/invoice/questionnaire``: buyer fields an invoice may ask for."""
         return _as_list(self._request("GET", QUESTIONNAIRE_PATH))
 
-    def create_invoice(
-        self, *, amount: Decimal | str, asset: str, **options: Any
-    ) -> dict[str, Any]:
+    def create_invoice(self, *, amount: Decimal | str, asset: str, **options: Any) -> wire.Invoice:
         """``POST /v1/invoice``. Never retried once it may have reached the provider.
 
         ``options`` are the keyword arguments of ``invoice_body``.
         """
         body = self.invoice_body(amount=amount, asset=asset, **options)
-        return _as_dict(self._request("POST", INVOICE_PATH, body=body))
+        return wire.Invoice.from_wire(_as_dict(self._request("POST", INVOICE_PATH, body=body)))
 
     @staticmethod
     def invoice_body(
@@ -240,19 +196,22 @@ class KunaPayClient:
             body["questionnaire"] = {"schemaFields": fields}
         return body
 
-    def get_invoice(self, invoice_id: str) -> dict[str, Any]:
+    def get_invoice(self, invoice_id: str) -> wire.Invoice:
         """``GET /v1/invoice/{id}``: one invoice with its transactions."""
         invoice_id = str(invoice_id)
         if not invoice_id or "/" in invoice_id or "?" in invoice_id:
             raise ValueError(f"not an invoice id: {invoice_id!r}")
-        return _as_dict(self._request("GET", f"{INVOICE_PATH}/{invoice_id}"))
+        return wire.Invoice.from_wire(
+            _as_dict(self._request("GET", f"{INVOICE_PATH}/{invoice_id}"))
+        )
 
-    def get_transaction(self, transaction_id: str) -> dict[str, Any]:
+    def get_transaction(self, transaction_id: str) -> wire.Transaction:
         """``GET /v1/transaction/{id}``: one transaction; ``invoiceId`` names its invoice."""
         transaction_id = str(transaction_id)
         if not transaction_id or any(c in transaction_id for c in "/?#%\x00"):
             raise ValueError(f"not a transaction id: {transaction_id[:80]!r}")
-        return _as_dict(self._request("GET", f"{TRANSACTION_PATH}/{transaction_id}"))
+        answer = _as_dict(self._request("GET", f"{TRANSACTION_PATH}/{transaction_id}"))
+        return wire.Transaction.from_wire(answer)
 
     def list_invoices(
         self,
@@ -261,7 +220,7 @@ class KunaPayClient:
         take: int | None = None,
         skip: int | None = None,
         **filters: str,
-    ) -> list[dict[str, Any]]:
+    ) -> list[wire.Invoice]:
         """``GET /v1/invoice``, filtered (``externalOrderId``, ...).
 
         Without ``take`` or ``skip`` every page is read; with either, that one page.
@@ -270,12 +229,14 @@ class KunaPayClient:
         if external_order_id is not None:
             params["externalOrderId"] = external_order_id
         if take is None and skip is None:
-            return self._all_pages(INVOICE_PATH, params)
-        if take is not None:
-            params["take"] = take
-        if skip is not None:
-            params["skip"] = skip
-        return _as_list(self._request("GET", INVOICE_PATH, params=params))
+            items = self._all_pages(INVOICE_PATH, params)
+        else:
+            if take is not None:
+                params["take"] = take
+            if skip is not None:
+                params["skip"] = skip
+            items = _as_list(self._request("GET", INVOICE_PATH, params=params))
+        return [wire.Invoice.from_wire(item) for item in items]
 
     def _all_pages(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every item of a list endpoint, read ``PAGE_SIZE`` at a time with take/skip.

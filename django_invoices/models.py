@@ -116,6 +116,20 @@ class Invoice(models.Model):
     questionnaire = models.JSONField(_("questionnaire"), default=list, blank=True)
     raw_payload = models.JSONField(_("last payload"), default=dict, blank=True)
     synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    # The queue of record for callbacks (services.queue): while callbacks about this
+    # invoice wait for a read, the next read is not before ``callbacks_read_after``
+    # (backing off per invoice while the API does not confirm their news, counted in
+    # ``callbacks_unconfirmed``), and a reader holds ``read_lease_until`` so no other
+    # reads it at the same time. A lease outlives a dead reader by at most its length.
+    callbacks_read_after = models.DateTimeField(
+        _("callbacks read again after"), null=True, blank=True, editable=False
+    )
+    callbacks_unconfirmed = models.PositiveSmallIntegerField(
+        _("reads without the callbacks' news"), default=0, editable=False
+    )
+    read_lease_until = models.DateTimeField(
+        _("being read until"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -215,9 +229,6 @@ class CallbackEvent(models.Model):
     provider_status = models.CharField(_("provider status"), max_length=64, blank=True)
     # event + object + status + updatedAt: the same news delivered twice has one key.
     dedupe_key = models.CharField(max_length=64, blank=True, db_index=True)
-    # The invoice id (or else the externalOrderId) a verified callback names
-    # (``ParsedCallback.subject``): how the pending callbacks one read settles are found.
-    subject = models.CharField(_("about"), max_length=64, blank=True, db_index=True)
     invoice = models.ForeignKey(
         Invoice,
         verbose_name=_("invoice"),
@@ -234,11 +245,6 @@ class CallbackEvent(models.Model):
     outcome = models.TextField(_("outcome"), blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
-    # With a task system: the event whose task took this one in hand (it was stored
-    # while that account's task was queued, see ``services.dispatch``). Empty until then.
-    taken_by = models.PositiveBigIntegerField(
-        _("taken by the task of event"), null=True, blank=True, editable=False
-    )
 
     class Meta:
         verbose_name = _("callback event")
@@ -257,11 +263,12 @@ class CallbackEvent(models.Model):
                 condition=Q(verified=False),
                 name="django_invo_event_unverified",
             ),
-            # What a task takes in hand: few rows, whatever the backlog of retries.
+            # The queue of record: the invoices with callbacks waiting for a read (see
+            # services.queue), few rows whatever the size of the log.
             models.Index(
-                fields=["account", "received_at"],
-                condition=Q(state="pending", taken_by__isnull=True),
-                name="django_invo_event_waiting",
+                fields=["invoice", "received_at"],
+                condition=Q(state="pending", verified=True),
+                name="django_invo_event_pending",
             ),
         ]
 
@@ -275,3 +282,25 @@ class CallbackEvent(models.Model):
                 "reason": self.outcome or self.state,
             }
         return gettext("Callback %(pk)s (%(state)s)") % {"pk": self.pk, "state": self.state}
+
+
+class DrainSchedule(models.Model):
+    """When callback work was last handed to a task system (one row, ``name="callbacks"``).
+
+    Wake-up messages only speed the queue up; the pending events are the work. Through
+    this row the web processes and workers agree, in the database and on any cache
+    backend, whether a drain is already asked for (``requested_at``) and when the next
+    deferred one is due (``scheduled_for``), so a burst of callbacks sends one message
+    and a lost message is made good by the deferred one (see ``services.queue``).
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    requested_at = models.DateTimeField(_("drain asked for"), null=True, blank=True)
+    scheduled_for = models.DateTimeField(_("next drain due"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("callback drain schedule")
+        verbose_name_plural = _("callback drain schedules")
+
+    def __str__(self) -> str:
+        return self.name

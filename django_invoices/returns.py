@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
 from . import conf, services
-from .client import format_amount
+from .amounts import format_amount
 from .models import Invoice, Order
 
 logger = logging.getLogger("django_invoices")

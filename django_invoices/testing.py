@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import responses
     from django.test.client import _MonkeyPatchedWSGIResponse
 
+    from .models import Invoice
     from .sandbox.models import CallbackDelivery, SandboxInvoice
 
 SANDBOX_URLCONF = "django_invoices.sandbox.urls"
@@ -50,6 +51,24 @@ def callback_body(payload: dict[str, Any] | bytes | str) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8")
     return compact_json(payload).encode("utf-8")
+
+
+def set_invoice_status(invoice: Invoice, provider_status: str) -> Invoice:
+    """Move an invoice (and its order) to a KUNA Pay status, as a read answering that
+    status would: the same locked transition, the same rules and signals, but no read.
+
+    For tests only (a shop's own, and this app's): outside them nothing changes an
+    invoice but what the provider's API answers. Returns the invoice as stored.
+    """
+    from django.db import transaction
+
+    from .services.transitions import lock_invoice, transition
+
+    with transaction.atomic():
+        locked = lock_invoice(invoice)
+        transition(locked, provider_status)
+        locked.save()
+    return locked
 
 
 def deliver_callback(

@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from . import conf, returns, services
+from .services import receipt
 
 logger = logging.getLogger("django_invoices")
 
@@ -17,12 +18,12 @@ logger = logging.getLogger("django_invoices")
 # HTTP answers to refused callbacks. KUNA Pay retries anything but 200, which is what we
 # want for a body that may have been damaged on the way, and harmless for forgeries.
 REJECTION_STATUS = {
-    services.REJECT_TOO_LARGE: 413,
-    services.REJECT_UNKNOWN_ACCOUNT: 404,
-    services.REJECT_NO_SIGNATURE: 401,
-    services.REJECT_BAD_SIGNATURE: 401,
-    services.REJECT_MALFORMED: 400,
-    services.REJECT_MISCONFIGURED: 503,
+    receipt.REJECT_TOO_LARGE: 413,
+    receipt.REJECT_UNKNOWN_ACCOUNT: 404,
+    receipt.REJECT_NO_SIGNATURE: 401,
+    receipt.REJECT_BAD_SIGNATURE: 401,
+    receipt.REJECT_MALFORMED: 400,
+    receipt.REJECT_MISCONFIGURED: 503,
 }
 
 
@@ -30,9 +31,10 @@ REJECTION_STATUS = {
 @require_POST
 @transaction.non_atomic_requests
 def callback(request: HttpRequest, account: str) -> HttpResponse:
-    """Receive a KUNA Pay callback: store it, verify it, then read the invoice it names
-    from the API and apply that read, in the request or (with a task system) in a worker;
-    answer 200 quickly. The body itself is never applied.
+    """Receive a KUNA Pay callback (``services.handle_callback``): store it verified and
+    located, then read the invoice it is about from the API and apply that read, in the
+    request or (with a task system) in a worker; answer 200 quickly. The body itself is
+    never applied.
 
     Not atomic even under ``ATOMIC_REQUESTS``: the stored event must survive whatever
     happens while it is applied.
@@ -41,21 +43,18 @@ def callback(request: HttpRequest, account: str) -> HttpResponse:
     declared = _content_length(request)
     body = b"" if declared > limit else request.read(limit + 1)
     oversized = max(declared, len(body)) if max(declared, len(body)) > limit else None
-    event, rejection = services.receive_callback(
+    stored = services.handle_callback(
         account,
         b"" if oversized else body,
         request.headers,
         request.META.get("REMOTE_ADDR"),
         body_size=oversized,
     )
+    event, rejection = stored.event, stored.rejection
     if rejection:
         return JsonResponse(
             {"error": rejection, "detail": event.outcome}, status=REJECTION_STATUS[rejection]
         )
-    try:
-        event = services.dispatch_callback_event(event)
-    except Exception:  # the event is stored; never answer an authentic callback with 500
-        logger.exception("Applying callback event %s failed; it stays pending", event.pk)
     return JsonResponse({"event": event.pk, "state": event.state, "detail": event.outcome})
 
 

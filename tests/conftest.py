@@ -216,3 +216,20 @@ def echo_provider(api):
 
     api.add_callback("GET", ECHO_URL, callback=answer)
     return answer
+
+
+def apply_status(invoice, provider_status, *, payload=None):
+    """The locked transition to a provider status, without a read (what
+    ``django_invoices.testing.set_invoice_status`` does), returning the transition;
+    ``payload``: a provider invoice (dict) mirrored with it."""
+    from django.db import transaction
+
+    from django_invoices import wire
+    from django_invoices.services.transitions import lock_invoice, transition
+
+    with transaction.atomic():
+        locked = lock_invoice(invoice)
+        data = wire.Invoice.from_wire(payload) if payload is not None else None
+        result = transition(locked, provider_status, payload=data)
+        locked.save()
+    return result

@@ -11,10 +11,9 @@ from django.urls import reverse
 from django.utils import translation
 from rest_framework.test import APIClient
 
-from django_invoices import services
 from django_invoices.models import Invoice, Order
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, apply_status, invoice_payload
 
 ASSETS = [
     {"code": "USDT", "name": "Tether", "precision": 2, "position": 2, "type": "Crypto"},
@@ -355,7 +354,7 @@ def test_status_by_invoice_id_and_order_id(client, api, invoice):
 
 
 def test_status_of_a_paid_invoice_hides_the_payment_url(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     data = client.get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"}).json()
     assert data["outcome"] == "paid"
     assert data["paymentUrl"] is None
@@ -405,7 +404,7 @@ def test_status_reveals_nothing_about_other_orders(client, invoice):
 
 
 def test_status_is_throttled(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
     with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}):
         codes = [client.get(STATUS_URL, params).status_code for _ in range(2)]
@@ -414,7 +413,7 @@ def test_status_is_throttled(client, invoice):
 
 def test_public_throttle_cannot_be_bypassed_with_x_forwarded_for(client, invoice):
     """Without NUM_PROXIES, X-Forwarded-For is the client's own writing: not an ident."""
-    services.apply_status(invoice, "PAID")  # no provider read needed
+    apply_status(invoice, "PAID")  # no provider read needed
     params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
     with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": "1/min"}):
         codes = [
@@ -426,7 +425,7 @@ def test_public_throttle_cannot_be_bypassed_with_x_forwarded_for(client, invoice
 
 def test_behind_a_proxy_num_proxies_picks_the_client_address(client, invoice):
     """With REST_FRAMEWORK["NUM_PROXIES"] set, DRF's reading of the header applies."""
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
     with (
         override_settings(REST_FRAMEWORK={"NUM_PROXIES": 1}),
@@ -452,7 +451,7 @@ def test_setting_one_rate_keeps_the_other_scopes_default(client, catalogue, cust
 
 
 def test_drfs_rate_for_a_scope_applies_when_the_app_setting_leaves_it_out(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
     with (
         override_settings(
@@ -465,7 +464,7 @@ def test_drfs_rate_for_a_scope_applies_when_the_app_setting_leaves_it_out(client
 
 
 def test_throttling_can_be_switched_off(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     params = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
     with invoices_settings(API_THROTTLE_RATES={"django_invoices_public": None}):
         codes = {client.get(STATUS_URL, params).status_code for _ in range(80)}

@@ -12,10 +12,9 @@ from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from django_invoices import services
 from django_invoices.api import schema as openapi
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, apply_status, invoice_payload
 
 pytest.importorskip("drf_spectacular")
 
@@ -200,7 +199,7 @@ def test_create_answers_conform_from_201_to_503(document, catalogue, staff, orde
         answers.append(client.post(CREATE_URL, {"orderId": "A-1"}, format="json"))  # 503
         catalogue.replace("POST", f"{API}/v1/invoice", json=CREATED)
         answers.append(client.post(CREATE_URL, {"orderId": "A-1"}, format="json"))  # 201
-        services.apply_status(order.invoices.get(), "PAID")
+        apply_status(order.invoices.get(), "PAID")
         answers.append(client.post(CREATE_URL, {"orderId": "A-1"}, format="json"))  # 409
     with invoices_settings(API_THROTTLE_RATES={"django_invoices_create": "1/min"}):
         client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
@@ -228,7 +227,7 @@ def test_status_answers_conform(document, api, invoice):
 
 def test_an_invoice_without_dates_or_payment_amount_conforms(document, invoice):
     response = APIClient().get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"})
-    services.apply_status(invoice, "PAID")  # no re-read needed: settled
+    apply_status(invoice, "PAID")  # no re-read needed: settled
     settled = APIClient().get(STATUS_URL, {"invoiceId": INVOICE_ID, "orderId": "A-1"})
     for answer in (response, settled):
         assert answer.json()["expiresAt"] is None

@@ -7,7 +7,8 @@ import requests
 import responses
 from responses import matchers
 
-from django_invoices.client import KunaPayClient, format_amount, parse_amount
+from django_invoices.amounts import format_amount, parse_amount
+from django_invoices.client import KunaPayClient
 from django_invoices.exceptions import (
     AuthenticationFailed,
     InvalidResponse,

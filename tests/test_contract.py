@@ -21,7 +21,7 @@ from django_invoices.signing import verify_callback
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
 from .callbacks_kit import KEY, deposit_event, invoice_event, post
-from .conftest import API, INVOICE_ID
+from .conftest import API, INVOICE_ID, apply_status
 from .test_callbacks import UNCONFIRMED
 
 NEWER_ID = "11111111-2222-4333-8444-555555555555"
@@ -177,7 +177,7 @@ def _forward(client, target, *, secure):
 
 def test_a_secure_return_is_not_forwarded_to_plain_http_on_an_allowed_host(client, invoice):
     """Mutant: a return forward from https to an http host in ALLOWED_REDIRECT_HOSTS."""
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     refused = _forward(client, "http://partner.example/thanks/", secure=True)
     assert refused.status_code == 200  # the built-in page instead
     assert "Location" not in refused
@@ -211,7 +211,7 @@ def locks(monkeypatch):
 
 
 def test_applying_a_status_locks_the_invoice(btc_invoice, locks):
-    services.apply_status(btc_invoice, "PAYMENT_AWAITING")
+    apply_status(btc_invoice, "PAYMENT_AWAITING")
     assert locks == ["Invoice"]
 
 

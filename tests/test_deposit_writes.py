@@ -11,7 +11,7 @@ from django_invoices.exceptions import InvalidResponse
 from django_invoices.models import Deposit, Invoice, Order
 from django_invoices.services import transitions
 
-from .conftest import invoice_payload
+from .conftest import apply_status, invoice_payload
 
 OTHER_ID = "22222222-3333-4444-8555-666666666666"
 
@@ -30,7 +30,7 @@ def deposit_data(tx_id="tx-1", amount="0.0005", **extra):
 
 def test_apply_status_with_a_payload_mirrors_the_invoices_fields(btc_invoice):
     payload = invoice_payload("PAID", paymentAmount="0.002", paymentAssetCode="ETH")
-    result = services.apply_status(btc_invoice, "PAID", payload=payload)
+    result = apply_status(btc_invoice, "PAID", payload=payload)
     stored = Invoice.objects.get()
     assert (result.old_status, result.new_status, result.changed) == ("created", "paid", True)
     assert (stored.status, stored.provider_status) == ("paid", "PAID")
@@ -39,7 +39,7 @@ def test_apply_status_with_a_payload_mirrors_the_invoices_fields(btc_invoice):
 
 
 def test_apply_status_without_a_payload_leaves_the_mirrored_fields(btc_invoice):
-    services.apply_status(btc_invoice, "PAID")
+    apply_status(btc_invoice, "PAID")
     stored = Invoice.objects.get()
     assert (stored.payment_amount, stored.payment_asset) == (Decimal("0.001"), "BTC")
 
@@ -220,14 +220,14 @@ def test_an_invoice_ending_while_another_orders_invoice_is_open_moves_its_own_or
     btc_invoice,
 ):
     other = _other_invoice()  # open, on another order
-    services.apply_status(btc_invoice, "TIMEOUT")
+    apply_status(btc_invoice, "TIMEOUT")
     assert Order.objects.get(pk=btc_invoice.order_id).status == "expired"
     assert Invoice.objects.get(pk=other.pk).status == "created"
 
 
 def test_a_refused_move_reports_the_status_that_stays(btc_invoice):
-    services.apply_status(btc_invoice, "PAID")
-    result = services.apply_status(btc_invoice, "PAYMENT_AWAITING")
+    apply_status(btc_invoice, "PAID")
+    result = apply_status(btc_invoice, "PAYMENT_AWAITING")
     assert (result.old_status, result.new_status, result.changed) == ("paid", "paid", False)
 
 
@@ -238,17 +238,17 @@ def test_a_status_that_is_not_text_is_named_in_the_refusal(btc_invoice):
 
 
 def test_a_newer_invoice_ending_moves_the_order_though_an_older_one_ended_before(btc_invoice):
-    services.apply_status(btc_invoice, "TIMEOUT")
+    apply_status(btc_invoice, "TIMEOUT")
     newer = Invoice.objects.create(
         provider_id=OTHER_ID,
         order=btc_invoice.order,
         invoice_amount=Decimal("1"),
         invoice_asset="BTC",
     )
-    services.apply_status(newer, "DECLINED")
+    apply_status(newer, "DECLINED")
     assert Order.objects.get().status == "failed"
 
 
 def test_the_same_status_again_is_no_change(btc_invoice):
-    result = services.apply_status(btc_invoice, "CREATED")
+    result = apply_status(btc_invoice, "CREATED")
     assert (result.old_status, result.new_status, result.changed) == ("created", "created", False)

@@ -13,7 +13,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from django_invoices import services
-from django_invoices.client import KunaPayClient, parse_amount
+from django_invoices.amounts import parse_amount
+from django_invoices.client import KunaPayClient
 from django_invoices.exceptions import InvalidResponse
 from django_invoices.models import CallbackEvent, Deposit, Invoice
 from django_invoices.services import callback_events

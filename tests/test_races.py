@@ -14,7 +14,7 @@ from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
 from django_invoices.signing import sign_callback
 from django_invoices.statuses import OrderStatus
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, apply_status, invoice_payload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -77,7 +77,7 @@ def test_concurrent_paid_transitions_send_one_order_paid():
     try:
         changed = []
         errors = run_threads(
-            20, lambda i: changed.append(services.apply_status(invoice, "PAID").changed)
+            20, lambda i: changed.append(apply_status(invoice, "PAID").changed)
         )
     finally:
         signals.order_paid.disconnect(receiver)

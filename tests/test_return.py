@@ -15,7 +15,7 @@ from django_invoices import services, signals
 from django_invoices.models import Invoice
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, apply_status, invoice_payload
 
 DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
 RETURN = reverse("django_invoices:return")
@@ -68,7 +68,7 @@ def no_page(order):
 
 
 def test_paid_page_shows_order_reference_and_amount_without_asking_the_api(api, client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     response = back(client)
     assert response.status_code == 200
     assert response.templates[0].name == "django_invoices/return.html"
@@ -146,7 +146,7 @@ def test_a_part_payment_shows_what_arrived_in_the_asset_it_was_paid_in(client, i
     Invoice.objects.filter(pk=invoice.pk).update(
         payment_asset="BTC", paid_amount=Decimal("0.00038958")
     )
-    services.apply_status(invoice, "PARTIALLY_PAID")
+    apply_status(invoice, "PARTIALLY_PAID")
 
     body = back(client).content.decode()
 
@@ -221,7 +221,7 @@ def test_only_get_and_head(client, invoice):
 
 
 def test_head_answers_as_get_does(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     get = back(client)
     head = client.head(RETURN, {"invoiceId": INVOICE_ID, "orderId": "A-1"})
     assert (head.status_code, head["Content-Type"]) == (get.status_code, get["Content-Type"])
@@ -241,7 +241,7 @@ def test_an_overpayment_says_more_arrived_and_what_happens_next(client, invoice)
         amount=Decimal("70.125"),
     )
     invoice.refresh_from_db()
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
 
     body = back(client).content.decode()
 
@@ -254,7 +254,7 @@ def test_an_overpayment_says_more_arrived_and_what_happens_next(client, invoice)
 
 
 def test_an_exact_payment_says_nothing_of_an_overpayment(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     assert "data-overpaid" not in back(client).content.decode()
 
 
@@ -272,7 +272,7 @@ def test_an_exact_payment_says_nothing_of_an_overpayment(client, invoice):
     ],
 )
 def test_forwards_to_the_shops_page_for_the_outcome(client, invoice, target, expected):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     with invoices_settings(RETURN_URLS={"paid": target}):
         response = back(client)
     assert response.status_code == 302
@@ -284,9 +284,9 @@ def test_each_outcome_has_its_own_page(api, client, invoice):
     urls = {"paid": "/paid/", "pending": "/pending/", "failed": "/failed/"}
     with invoices_settings(RETURN_URLS=urls):
         assert back(client)["Location"] == "/pending/"
-        services.apply_status(invoice, "TIMEOUT")
+        apply_status(invoice, "TIMEOUT")
         assert back(client)["Location"] == "/failed/"
-        services.apply_status(invoice, "PAID")
+        apply_status(invoice, "PAID")
         assert back(client)["Location"] == "/paid/"
 
 
@@ -305,7 +305,7 @@ def test_each_outcome_has_its_own_page(api, client, invoice):
     ],
 )
 def test_never_redirects_off_site(client, invoice, target, caplog):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     with invoices_settings(RETURN_URLS={"paid": target}):
         response = back(client)
     assert response.status_code == 200  # the built-in page instead
@@ -313,7 +313,7 @@ def test_never_redirects_off_site(client, invoice, target, caplog):
 
 
 def test_allowed_hosts_may_be_extended(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     with invoices_settings(
         RETURN_URLS={"paid": "http://www.shop.example/thanks/"},
         ALLOWED_REDIRECT_HOSTS=["www.shop.example"],
@@ -324,7 +324,7 @@ def test_allowed_hosts_may_be_extended(client, invoice):
 
 
 def test_an_unresolvable_setting_falls_back_to_the_built_in_page(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     with invoices_settings(RETURN_URLS={"paid": "shop:no-such-page"}):
         assert back(client).status_code == 200
     with invoices_settings(RETURN_URLS={"paid": "tests.nowhere.thanks"}):
@@ -337,7 +337,7 @@ def test_an_unresolvable_setting_falls_back_to_the_built_in_page(client, invoice
     ids=["callable", "dotted-path", "empty"],
 )
 def test_a_callable_without_a_page_shows_the_built_in_page(client, invoice, target, caplog):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     with invoices_settings(RETURN_URLS={"paid": target}):
         response = back(client)
     assert response.status_code == 200
@@ -347,7 +347,7 @@ def test_a_callable_without_a_page_shows_the_built_in_page(client, invoice, targ
 
 @pytest.mark.parametrize("url", ["thanks", "thanks/", "shop:thanks", 42])
 def test_a_callable_returning_no_url_falls_back_and_is_logged(client, invoice, url, caplog):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     with invoices_settings(RETURN_URLS={"paid": lambda order: url}):
         response = back(client)
     assert response.status_code == 200
@@ -356,7 +356,7 @@ def test_a_callable_returning_no_url_falls_back_and_is_logged(client, invoice, u
 
 
 def test_a_callable_may_return_a_url_name_reversed_lazily(client, invoice):
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     with invoices_settings(RETURN_URLS={"paid": lambda order: reverse_lazy("admin:index")}):
         response = back(client)
     assert response.status_code == 302
@@ -374,17 +374,17 @@ def test_refresh_if_stale_leaves_settled_and_recent_invoices_alone(api, invoice)
         forced = services.refresh_if_stale(second.invoice, min_interval=0)
     assert (first.refreshed, second.refreshed, forced.refreshed) == (True, False, True)
     assert second.invoice.status == InvoiceStatus.CONFIRMING
-    paid = services.apply_status(invoice, "PAID").invoice
+    paid = apply_status(invoice, "PAID").invoice
     assert services.refresh_if_stale(paid, min_interval=0).refreshed is False
     assert len(api.calls) == 2
 
 
 def test_payment_outcome_follows_a_paid_order(invoice):
     assert services.payment_outcome(invoice) == services.OUTCOME_PENDING
-    services.apply_status(invoice, "TIMEOUT")
+    apply_status(invoice, "TIMEOUT")
     invoice.refresh_from_db()
     assert services.payment_outcome(invoice) == services.OUTCOME_FAILED
-    services.apply_status(invoice, "PAID")
+    apply_status(invoice, "PAID")
     invoice.refresh_from_db()
     assert services.payment_outcome(invoice) == services.OUTCOME_PAID
 

@@ -10,11 +10,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from django_invoices import services, signals
+from django_invoices import signals
 from django_invoices.models import Invoice, Order
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, apply_status, invoice_payload
 from .test_races import run_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -60,7 +60,7 @@ def test_return_view_refresh_and_callback_send_one_order_paid(api, callback_dela
             pages.append(response.status_code)
         else:
             time.sleep(callback_delay)
-            transitions.append(services.apply_status(invoice, "PAID").changed)
+            transitions.append(apply_status(invoice, "PAID").changed)
             applied.set()
 
     signals.order_paid.connect(receiver, weak=False)

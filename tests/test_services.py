@@ -26,7 +26,7 @@ from django_invoices.models import Invoice, Order
 from django_invoices.services import provider
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, apply_status, invoice_payload
 
 CREATE_URL = f"{API}/v1/invoice"
 DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
@@ -195,11 +195,11 @@ def test_an_order_paid_late_gets_no_invoice_even_with_one_still_open(api, order)
     first = Invoice.objects.create(
         provider_id=uuid.uuid4(), order=order, invoice_amount=order.amount, invoice_asset="EUR"
     )
-    services.apply_status(first, "TIMEOUT")
+    apply_status(first, "TIMEOUT")
     second = Invoice.objects.create(
         provider_id=uuid.uuid4(), order=order, invoice_amount=order.amount, invoice_asset="EUR"
     )
-    services.apply_status(first, "PAID")
+    apply_status(first, "PAID")
     second.refresh_from_db()
     assert second.is_open
 
@@ -219,7 +219,7 @@ def test_an_expired_invoice_makes_room_for_a_new_one(api, order, received):
     api.post(CREATE_URL, json=CREATED)
     api.post(CREATE_URL, json={"data": {"id": "22222222-2222-2222-2222-222222222222"}})
     first = services.create_invoice(order)
-    services.apply_status(first, "TIMEOUT")
+    apply_status(first, "TIMEOUT")
     second = services.create_invoice(order)
     assert second.pk != first.pk
     order.refresh_from_db()
@@ -329,7 +329,7 @@ def test_signals_are_sent_once_per_real_change(
 def test_signals_wait_for_the_commit(order, received, django_capture_on_commit_callbacks):
     invoice = make_invoice(order)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.apply_status(invoice, "PAID")
+        apply_status(invoice, "PAID")
     assert received == []
     assert callbacks
     for callback in callbacks:
@@ -340,10 +340,10 @@ def test_signals_wait_for_the_commit(order, received, django_capture_on_commit_c
 def test_a_paid_invoice_never_moves_back(order, received, django_capture_on_commit_callbacks):
     invoice = make_invoice(order)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.apply_status(invoice, "PAID").changed
+        assert apply_status(invoice, "PAID").changed
     for late in ("PAYMENT_AWAITING", "CREATED", "CONFIRMATION_AWAITING", "TIMEOUT", "WHATEVER"):
         with django_capture_on_commit_callbacks(execute=True):
-            result = services.apply_status(invoice, late)
+            result = apply_status(invoice, late)
         assert result.changed is False
         assert result.invoice.status == InvoiceStatus.PAID
         assert result.invoice.provider_status == "PAID"
@@ -354,18 +354,18 @@ def test_a_paid_invoice_never_moves_back(order, received, django_capture_on_comm
 
 def test_open_statuses_only_move_forward(order):
     invoice = make_invoice(order)
-    services.apply_status(invoice, "CONFIRMATION_AWAITING")
-    result = services.apply_status(invoice, "PAYMENT_AWAITING")
+    apply_status(invoice, "CONFIRMATION_AWAITING")
+    result = apply_status(invoice, "PAYMENT_AWAITING")
     assert result.changed is False
     assert result.invoice.status == InvoiceStatus.CONFIRMING
 
 
 def test_a_payment_after_expiry_still_settles_the_order(order):
     invoice = make_invoice(order)
-    services.apply_status(invoice, "TIMEOUT")
+    apply_status(invoice, "TIMEOUT")
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED
-    assert services.apply_status(invoice, "PAID").changed
+    assert apply_status(invoice, "PAID").changed
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
 
@@ -388,7 +388,7 @@ def test_a_payment_after_expiry_still_settles_the_order(order):
 def test_status_map(order, provider, ours, order_status):
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)
     invoice = make_invoice(order)
-    result = services.apply_status(invoice, provider)
+    result = apply_status(invoice, provider)
     assert result.invoice.status == ours
     assert result.invoice.provider_status == provider
     order.refresh_from_db()
@@ -398,12 +398,12 @@ def test_status_map(order, provider, ours, order_status):
 def test_an_unknown_status_is_stored_logged_and_not_final(order, caplog):
     invoice = make_invoice(order)
     with caplog.at_level("WARNING", logger="django_invoices"):
-        result = services.apply_status(invoice, "OVERPAID")
+        result = apply_status(invoice, "OVERPAID")
     assert result.invoice.status == InvoiceStatus.UNKNOWN
     assert result.invoice.provider_status == "OVERPAID"
     assert "OVERPAID" in caplog.text
     # Not final: the real outcome can still arrive.
-    assert services.apply_status(invoice, "PAID").invoice.status == InvoiceStatus.PAID
+    assert apply_status(invoice, "PAID").invoice.status == InvoiceStatus.PAID
 
 
 def test_a_failing_receiver_does_not_break_the_transition(
@@ -416,7 +416,7 @@ def test_a_failing_receiver_does_not_break_the_transition(
     try:
         invoice = make_invoice(order)
         with django_capture_on_commit_callbacks(execute=True):
-            services.apply_status(invoice, "PAID")
+            apply_status(invoice, "PAID")
     finally:
         signals.order_paid.disconnect(broken)
     order.refresh_from_db()

@@ -541,7 +541,6 @@ class CallbackEventAdmin(
         "state_display",
         "outcome",
         "attempts",
-        "taken_by_display",
         "processed_at",
         "body_sha256",
         "body_size",
@@ -573,20 +572,16 @@ class CallbackEventAdmin(
         return obj.verified
 
     def uuid_search(self, term: str, value: uuid.UUID) -> Q:
-        # A known invoice's events through the (invoice, received_at) index; events
-        # about an unknown id by the id they carry. Never both in one OR: PostgreSQL
-        # would read the log newest first until it found old events of a busy invoice.
-        # The known invoice's events not placed on it yet (a worker backend places them
-        # when it acts on them) are looked up by their id first and joined by their keys.
+        # A known invoice's events as located when they arrived (their invoice, through
+        # the (invoice, received_at) index); events about an unknown id by the id they
+        # carry. Never both in one OR: PostgreSQL would read the log newest first until
+        # it found old events of a busy invoice.
         ids = {term, str(value)}
         invoice = Invoice.objects.filter(provider_id=value).values_list("pk", flat=True)
         pks = list(invoice[:1])
         if not pks:
             return Q(object_id__in=ids)
-        unplaced = CallbackEvent.objects.filter(
-            Q(subject=str(value)) | Q(object_id__in=ids), invoice__isnull=True
-        )
-        return Q(invoice=pks[0]) | Q(pk__in=list(unplaced.values_list("pk", flat=True)[:100]))
+        return Q(invoice=pks[0])
 
     @admin.display(description=_("invoice"), ordering="invoice")
     def invoice_link(self, obj: CallbackEvent) -> Any:
@@ -603,11 +598,6 @@ class CallbackEventAdmin(
         if invoice is None:
             return "-"
         return display.change_link(self.admin_site.name, Invoice, invoice.pk, invoice)
-
-    @admin.display(description=_("taken by the task of event"))
-    def taken_by_display(self, obj: CallbackEvent) -> Any:
-        """With a task system: the event whose task took this one in hand."""
-        return display.change_link(self.admin_site.name, CallbackEvent, obj.taken_by, obj.taken_by)
 
     @admin.display(description=_("state"), ordering="state")
     def state_display(self, obj: CallbackEvent) -> Any:

@@ -25,6 +25,7 @@ from ..exceptions import (
 )
 from ..models import CallbackEvent, Invoice, Order
 from ..services import Outcome
+from ..services.pipeline import RETRYABLE_EVENT_STATES
 
 CREATE_PERMISSION = "create_invoice_remote"
 REFRESH_PERMISSION = "refresh_invoice_remote"
@@ -331,7 +332,7 @@ KEPT_WITH_INVOICES = gettext_lazy(
 def reapply_callbacks(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[CallbackEvent]
 ) -> None:
-    retryable = queryset.filter(verified=True, state__in=services.RETRYABLE_EVENT_STATES)
+    retryable = queryset.filter(verified=True, state__in=RETRYABLE_EVENT_STATES)
     skipped = queryset.count() - retryable.count()
     if _queued(
         modeladmin,
@@ -346,16 +347,18 @@ def reapply_callbacks(
     ):
         results: dict[str, int] = {}
     else:
-        results = services.process_callback_events(retryable.order_by("received_at", "pk"))
+        results = dict(
+            services.reapply_callbacks(
+                retryable.order_by("received_at", "pk").values_list("pk", flat=True)
+            )
+        )
     labels = dict(CallbackEvent.State.choices)
     if results:
         summary = ", ".join(
             f"{labels.get(state, state)}: {count}" for state, count in sorted(results.items())
         )
         level = (
-            messages.WARNING
-            if set(results) & set(services.RETRYABLE_EVENT_STATES)
-            else (messages.SUCCESS)
+            messages.WARNING if set(results) & set(RETRYABLE_EVENT_STATES) else (messages.SUCCESS)
         )
         modeladmin.message_user(
             request,

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .. import services
-from ..client import format_amount
+from ..amounts import format_amount
 from ..models import Invoice
 from ..services.fields import is_whole_number
 from ..statuses import InvoiceStatus, OrderStatus

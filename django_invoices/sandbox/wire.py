@@ -7,7 +7,7 @@ from decimal import ROUND_UP, Decimal
 from typing import Any
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
-from ..client import format_amount
+from ..amounts import format_amount
 from . import conf
 from .models import SandboxInvoice, SandboxTransaction
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 
-from .. import conf
+from .. import conf, wire
 from ..exceptions import (
     InvoiceCreationError,
     KunaPayError,
@@ -34,9 +34,8 @@ from ..statuses import (
     OPEN_STATUSES,
     OrderStatus,
 )
+from . import reads
 from .invoices import create_invoice
-from .provider import get_client
-from .transitions import apply_invoice_data
 
 logger = logging.getLogger("django_invoices")
 
@@ -253,9 +252,8 @@ def _refresh_in_caller(
     outcomes: dict[int, RefreshOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-invoices-refresh")
     try:
-        futures: dict[Future[dict[str, Any]], int] = {
-            pool.submit(_read_invoice, invoices[i].account, str(invoices[i].provider_id)): i
-            for i in indexes
+        futures: dict[Future[Timed], int] = {
+            pool.submit(_read_invoice, invoices[i]): i for i in indexes
         }
         for future in as_completed(futures):
             index = futures[future]
@@ -271,7 +269,7 @@ def _refresh_in_threads(
 ) -> dict[int, RefreshOutcome]:
     """Reads in a pool; as many threads apply the answers as they arrive, each on its
     own connection, so a slow commit never holds back the next read."""
-    arrived: queue.SimpleQueue[tuple[int, Future[dict[str, Any]]] | None] = queue.SimpleQueue()
+    arrived: queue.SimpleQueue[tuple[int, Future[Timed]] | None] = queue.SimpleQueue()
     outcomes: dict[int, RefreshOutcome] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -304,7 +302,7 @@ def _refresh_in_threads(
         for index in indexes:
             invoice = invoices[index]
             try:
-                future = readers.submit(_read_invoice, invoice.account, str(invoice.provider_id))
+                future = readers.submit(_read_invoice, invoice)
             except RuntimeError:  # shut down after an error
                 break
             future.add_done_callback(partial(_arrived, arrived, index))
@@ -320,23 +318,29 @@ def _refresh_in_threads(
 
 
 def _arrived(
-    arrived: queue.SimpleQueue[tuple[int, Future[dict[str, Any]]] | None],
+    arrived: queue.SimpleQueue[tuple[int, Future[Timed]] | None],
     index: int,
-    future: Future[dict[str, Any]],
+    future: Future[Timed],
 ) -> None:
     if not future.cancelled():
         arrived.put((index, future))
 
 
-def _read_invoice(account: str, provider_id: str) -> dict[str, Any]:
+#: A read and when it started: the callbacks that arrived before it are what it answers.
+Timed = tuple[datetime, wire.Invoice]
+
+
+def _read_invoice(invoice: Invoice) -> Timed:
     # Runs in a pool thread: get_client gives each thread a client of its own.
-    return get_client(account).get_invoice(provider_id)
+    started = dj_timezone.now()
+    return started, reads.read(invoice, fast=False)
 
 
-def _apply_refresh(invoice: Invoice, read: Callable[[], dict[str, Any]]) -> RefreshOutcome:
+def _apply_refresh(invoice: Invoice, read: Callable[[], Timed]) -> RefreshOutcome:
     old = invoice.status
     try:
-        updated = apply_invoice_data(invoice, read())
+        started, data = read()
+        updated = reads.apply_read(invoice, data, started).invoice
     except KunaPayError as exc:
         logger.warning("Refreshing invoice %s failed: %s", invoice, exc)
         return RefreshOutcome(invoice, Outcome.FAILED, old, old, error=exc)

@@ -24,9 +24,10 @@ from ..statuses import (
     InvoiceStatus,
     OrderStatus,
 )
+from . import reads
 from .fields import max_length
-from .provider import get_client
-from .transitions import apply_invoice_data, credited_gross
+from .transitions import credited_gross
+from .window import may_still_change
 
 logger = logging.getLogger("django_invoices")
 
@@ -134,8 +135,6 @@ def refresh_if_stale(
     ``LATE_PAYMENT_WINDOW`` (see ``sync.may_still_change``): a refused callback about
     it may be a late payment under a signature we do not understand.
     """
-    from .sync import may_still_change
-
     interval = float(conf.get("REFRESH_MIN_INTERVAL") if min_interval is None else min_interval)
     now = dj_timezone.now()
     if late_payments:
@@ -151,8 +150,7 @@ def refresh_if_stale(
         if not cache.add(attempt_key, now.timestamp(), timeout=max(1, math.ceil(interval))):
             return Refresh(invoice, refreshed=False)
     try:
-        data = get_client(invoice.account, fast=True).get_invoice(str(invoice.provider_id))
-        return Refresh(apply_invoice_data(invoice, data), refreshed=True)
+        return Refresh(reads.read_and_apply(invoice, fast=True).invoice, refreshed=True)
     except KunaPayError as exc:
         logger.warning("Could not re-read invoice %s from KUNA Pay: %s", invoice, exc)
         return Refresh(_reread(invoice), refreshed=False, error=exc)

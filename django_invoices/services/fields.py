@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeGuard
 
 from django.db import models
-from django.utils import timezone as dj_timezone
-from django.utils.dateparse import parse_datetime
 
-from .. import conf
-from ..client import parse_amount
+from .. import conf, wire
+from ..amounts import parse_amount
 from ..exceptions import (
     InvalidResponse,
 )
@@ -22,40 +19,41 @@ from ..models import Invoice
 logger = logging.getLogger("django_invoices")
 
 
-def mirror_invoice(invoice: Invoice, data: dict[str, Any]) -> None:
+def mirror_invoice(invoice: Invoice, data: wire.Invoice) -> None:
     """Copy the provider's invoice fields onto ours (unknown fields stay in raw_payload).
 
     Everything is checked before anything is assigned: a field that cannot be stored
-    raises ``InvalidResponse`` and leaves the invoice as it was.
+    raises ``InvalidResponse`` and leaves the invoice as it was. A field the answer did
+    not carry keeps what is stored; a timestamp sent as null clears it.
     """
     values: dict[str, Any] = {}
-    if data.get("invoiceAmount") not in (None, ""):
-        values["invoice_amount"] = provider_amount(data["invoiceAmount"]) or invoice.invoice_amount
-    if "paymentAmount" in data:
-        values["payment_amount"] = provider_amount(data["paymentAmount"])
-    for field, key in (
-        ("invoice_asset", "invoiceAssetCode"),
-        ("payment_asset", "paymentAssetCode"),
-        ("address", "addressId"),
+    if not isinstance(data.invoice_amount, wire._Missing):
+        values["invoice_amount"] = stored_amount(data.invoice_amount) or invoice.invoice_amount
+    if not isinstance(data.payment_amount, wire._Missing):
+        values["payment_amount"] = stored_amount(data.payment_amount)
+    for name, value, label in (
+        ("invoice_asset", data.invoice_asset, "invoiceAssetCode"),
+        ("payment_asset", data.payment_asset, "paymentAssetCode"),
+        ("address", data.address, "addressId"),
     ):
-        if data.get(key):
-            values[field] = provider_text(Invoice, field, data[key], key)
-    for field, key in (
-        ("expires_at", "expireAt"),
-        ("completed_at", "completedAt"),
-        ("provider_created_at", "createdAt"),
+        if value:
+            values[name] = stored_text(Invoice, name, value, label)
+    for name, stamp in (
+        ("expires_at", data.expires_at),
+        ("completed_at", data.completed_at),
+        ("provider_created_at", data.created_at),
     ):
-        if key in data:
-            values[field] = _timestamp(data[key], getattr(invoice, field))
+        if not isinstance(stamp, wire._Missing):
+            values[name] = stamp
     values["payment_url"] = _payment_link(data, invoice) or invoice.payment_url
-    for field, value in values.items():
-        setattr(invoice, field, value)
-    invoice.raw_payload = data
+    for name, value in values.items():
+        setattr(invoice, name, value)
+    invoice.raw_payload = data.raw
 
 
-def _payment_link(data: dict[str, Any], invoice: Invoice) -> str:
-    link = data.get("paymentLink")
-    if isinstance(link, str) and link.startswith(("https://", "http://")):
+def _payment_link(data: wire.Invoice, invoice: Invoice) -> str:
+    link = data.payment_link
+    if link.startswith(("https://", "http://")):
         if len(link) <= max_length(Invoice, "payment_url"):
             return link
         # Cut short it would lead nowhere; the page we know (or the template) stays.
@@ -73,34 +71,6 @@ def parse_provider_uuid(value: Any) -> uuid.UUID:
         raise InvalidResponse(f"KUNA Pay answered with an invoice id {value!r}") from exc
 
 
-def parse_provider_datetime(value: Any) -> datetime | None:
-    """An aware UTC datetime from the provider's ISO 8601 text; None when unusable."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        parsed = None
-    if parsed is not None:
-        if dj_timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        try:
-            # In UTC, as databases store it: 0001-01-01T00:00+05:00 is before year 1.
-            return parsed.astimezone(timezone.utc)
-        except OverflowError:
-            pass
-    logger.warning("Ignored a malformed KUNA Pay timestamp %r", value[:100])
-    return None
-
-
-def _timestamp(value: Any, current: datetime | None) -> datetime | None:
-    """A timestamp field's new value: null clears it, garbage keeps what we had."""
-    if value is None or value == "":
-        return None
-    parsed = parse_provider_datetime(value)
-    return current if parsed is None else parsed
-
-
 def is_whole_number(value: Any) -> TypeGuard[int]:
     """An ``int`` that is not a ``bool`` (JSON's ``true`` is no position or precision)."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -112,16 +82,10 @@ def max_length(model: type[models.Model], name: str) -> int:
     return field.max_length
 
 
-def provider_text(model: type[models.Model], field: str, value: Any, name: str) -> str:
-    """A provider string (status, asset, id, address) for a ``CharField``, whole or not at all.
-
-    Cut short, a code or an address would name something else, so one that is not text
-    or does not fit is an ``InvalidResponse``. None is the empty string.
-    """
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidResponse(f"KUNA Pay sent {name} as {type(value).__name__}, not text")
+def stored_text(model: type[models.Model], field: str, value: str, name: str) -> str:
+    """Provider text (a status, an asset, an id, an address) for a ``CharField``, whole
+    or not at all: cut short, a code or an address would name something else, so text
+    that does not fit is an ``InvalidResponse``."""
     if len(value) > max_length(model, field):
         raise InvalidResponse(
             f"KUNA Pay sent a {name} of {len(value)} characters "
@@ -131,15 +95,20 @@ def provider_text(model: type[models.Model], field: str, value: Any, name: str) 
 
 
 def provider_amount(value: Any) -> Decimal | None:
-    """A provider amount the models store exactly; ``InvalidResponse`` otherwise.
+    """A provider amount (text, or a number) the models store exactly; see
+    ``stored_amount``."""
+    return stored_amount(parse_amount(value))
 
-    Refused: anything ``parse_amount`` refuses, negative amounts, and amounts wider than
-    ``models.amount_field`` (36 digits, 18 after the point): too large to store, or with
-    digits that would be rounded away.
+
+def stored_amount(amount: Decimal | None) -> Decimal | None:
+    """An amount the models store exactly; ``InvalidResponse`` otherwise.
+
+    Refused: negative amounts, and amounts wider than ``models.amount_field`` (36
+    digits, 18 after the point): too large to store, or with digits that would be
+    rounded away.
     """
     field = Invoice._meta.get_field("invoice_amount")
     assert isinstance(field, models.DecimalField)
-    amount = parse_amount(value)
     if amount is None:
         return None
     _, digits, exponent = amount.as_tuple()
@@ -147,10 +116,10 @@ def provider_amount(value: Any) -> Decimal | None:
     if not any(digits):
         return Decimal(0)  # also 0E+999999, which no database would take as it is
     if amount < 0:
-        raise InvalidResponse(f"KUNA Pay sent a negative amount {value!r}")
+        raise InvalidResponse(f"KUNA Pay sent a negative amount {str(amount)!r}")
     trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     places = -(exponent + trailing_zeros)
     whole_digits = amount.adjusted() + 1
     if whole_digits > field.max_digits - field.decimal_places or places > field.decimal_places:
-        raise InvalidResponse(f"KUNA Pay sent an amount that cannot be stored: {str(value)[:60]}")
+        raise InvalidResponse(f"KUNA Pay sent an amount that cannot be stored: {str(amount)[:60]}")
     return amount

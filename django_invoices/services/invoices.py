@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .. import conf
+from .. import conf, wire
 from ..client import KunaPayClient
 from ..exceptions import (
     InvalidResponse,
@@ -24,9 +25,10 @@ from ..statuses import (
     InvoiceStatus,
     OrderStatus,
 )
-from .fields import mirror_invoice, parse_provider_uuid, provider_amount, provider_text
+from . import reads
+from .fields import mirror_invoice, parse_provider_uuid, stored_amount, stored_text
 from .provider import callback_url, get_client, redirect_url
-from .transitions import apply_invoice_data, set_order_status, transition
+from .transitions import set_order_status, transition
 
 logger = logging.getLogger("django_invoices")
 
@@ -157,9 +159,7 @@ class _InvoiceOptions:
     questionnaire_fields: list[str]
 
 
-def _reconcile_after(
-    client: KunaPayClient, order: Order, exc: KunaPayError
-) -> dict[str, Any] | None:
+def _reconcile_after(client: KunaPayClient, order: Order, exc: KunaPayError) -> wire.Invoice | None:
     logger.warning(
         "Creating an invoice for order %s may have reached KUNA Pay (%s); looking it up",
         order.external_order_id,
@@ -181,7 +181,7 @@ def _owe_reconciliation(order: Order) -> None:
     order.save(update_fields=["needs_reconciliation", "reconciliation_issue", "updated_at"])
 
 
-def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] | None:
+def _find_remote_invoice(client: KunaPayClient, order: Order) -> wire.Invoice | None:
     """The provider's newest invoice for this order that we have not recorded yet, when
     its amount and asset are the order's.
 
@@ -193,42 +193,52 @@ def _find_remote_invoice(client: KunaPayClient, order: Order) -> dict[str, Any] 
     candidates = [
         item
         for item in client.list_invoices(external_order_id=order.external_order_id)
-        if str(item.get("externalOrderId")) == order.external_order_id
-        and str(item.get("id")) not in known
+        if item.external_order_id == order.external_order_id and item.id not in known
     ]
     if not candidates:
         return None
-    candidates.sort(key=lambda item: str(item.get("createdAt") or ""), reverse=True)
+    candidates.sort(key=_newest_first, reverse=True)
     for found in candidates:
         if _same_amount_and_asset(order, found):
-            logger.info("Adopted KUNA Pay invoice %s for order %s", found.get("id"), order)
+            logger.info("Adopted KUNA Pay invoice %s for order %s", found.id, order)
             order.reconciliation_issue = ""
             return found
     other = candidates[0]
+    amount = "" if isinstance(other.invoice_amount, wire._Missing) else other.invoice_amount
     order.reconciliation_issue = (
-        f"KUNA Pay has invoice {str(other.get('id'))[:40]} for this order with "
-        f"{str(other.get('invoiceAmount'))[:40]} {str(other.get('invoiceAssetCode'))[:16]}, "
+        f"KUNA Pay has invoice {other.id[:40]} for this order with "
+        f"{str(amount)[:40]} {other.invoice_asset[:16]}, "
         f"not {order.amount.normalize():f} {order.asset}; not adopted"
     )[:255]
     logger.warning("Order %s: %s", order, order.reconciliation_issue)
     return None
 
 
-def _same_amount_and_asset(order: Order, item: dict[str, Any]) -> bool:
+def _newest_first(item: wire.Invoice) -> tuple[int, datetime | None]:
+    created = item.created_at
+    if isinstance(created, datetime):
+        return (1, created)
+    return (0, None)
+
+
+def _same_amount_and_asset(order: Order, item: wire.Invoice) -> bool:
+    amount = item.invoice_amount
+    if not isinstance(amount, Decimal):
+        return False
     try:
-        amount = provider_amount(item.get("invoiceAmount"))
+        stored = stored_amount(amount)
     except InvalidResponse:
         return False
-    return amount == order.amount and item.get("invoiceAssetCode") == order.asset
+    return stored == order.amount and item.invoice_asset == order.asset
 
 
 def _record_created(
-    order: Order, data: dict[str, Any], account: str, sent: _InvoiceOptions
+    order: Order, data: wire.Invoice, account: str, sent: _InvoiceOptions
 ) -> Invoice:
     # Everything from the provider is checked before the first write (create_invoice
     # relies on it to record a debt of reconciliation when this raises).
-    provider_id = parse_provider_uuid(data.get("id"))
-    status = provider_text(Invoice, "provider_status", data.get("status"), "status")
+    provider_id = parse_provider_uuid(data.id)
+    status = stored_text(Invoice, "provider_status", data.status, "status")
     customization = {
         key: value
         for key, value in (
@@ -267,9 +277,9 @@ def _record_created(
 
 
 def refresh_invoice(invoice: Invoice) -> Invoice:
-    """Read the invoice from the provider and apply what it says."""
-    data = get_client(invoice.account).get_invoice(str(invoice.provider_id))
-    return apply_invoice_data(invoice, data)
+    """Read the invoice from the provider and apply what it says (and settle the
+    callbacks waiting on it that the read answers)."""
+    return reads.read_and_apply(invoice, fast=False).invoice
 
 
 # -- reconciliation (invoices_sync) ----------------------------------------------------
@@ -304,7 +314,7 @@ def reconcile_order(order_pk: int) -> tuple[str, Invoice | None]:
             if locked.invoices.filter(status__in=OPEN_STATUSES).exists():
                 # The order went on without it; adopting would break one-open-invoice.
                 locked.reconciliation_issue = (
-                    f"KUNA Pay has invoice {str(data.get('id'))[:40]} for this order, "
+                    f"KUNA Pay has invoice {data.id[:40]} for this order, "
                     "which has another open invoice; not adopted"
                 )
             else:

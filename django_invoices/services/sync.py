@@ -1,7 +1,7 @@
 """The reconciliation sweep (``invoices_sync``): read back everything that can change.
 
 Built to be distributed: ``plan_sync`` lists what to read as ids (cut it into chunks
-with ``chunks``), and ``sync_invoices`` / ``sync_order`` / ``sync_event`` act on ids,
+with ``chunks``), and ``sync_invoices`` / ``sync_order`` act on ids,
 each idempotent and safe to run twice or at the same time (the row locks and the event
 states decide, so nothing is applied twice). ``run_sync`` does it all in-process.
 """
@@ -13,53 +13,26 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from functools import partial
+from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, transaction
-from django.db.models import Q, QuerySet
+from django.db import DatabaseError
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 
-from .. import conf
+from .. import conf, wire
 from ..exceptions import KunaPayError
 from ..models import CallbackEvent, Invoice, Order
-from ..statuses import LATE_PAYMENT_STATUSES, OPEN_STATUSES, OrderStatus
+from . import pipeline, queue, reads
 from .bulk import refresh_workers
-from .callback_events import describe, process_event_by_id, settle_covered_events
 from .invoices import RECONCILED_ADOPTED, RECONCILED_FLAGGED, reconcile_order
-from .provider import get_client
-from .transitions import apply_data_locked, check_same_invoice, lock_invoice
+from .window import changeable_invoices
 
 logger = logging.getLogger("django_invoices")
 
 T = TypeVar("T")
-
-
-def may_still_change(invoice: Invoice, *, now: datetime | None = None) -> bool:
-    """Whether the provider may still move this invoice: open, or ended unpaid (expired,
-    partly paid, declined) within ``LATE_PAYMENT_WINDOW``, so a late payment counts."""
-    if invoice.is_open:
-        return True
-    if invoice.status not in LATE_PAYMENT_STATUSES or invoice.order.status == OrderStatus.PAID:
-        return False
-    ended = invoice.expires_at or invoice.completed_at or invoice.created_at
-    return ended is None or ended >= (now or dj_timezone.now()) - conf.late_payment_window()
-
-
-def changeable_invoices(*, now: datetime | None = None) -> QuerySet[Invoice]:
-    """Invoices ``may_still_change`` holds for, of accounts still configured (one of a
-    removed account could never be read, and would crowd out the others)."""
-    since = (now or dj_timezone.now()) - conf.late_payment_window()
-    return (
-        Invoice.objects.filter(account__in=conf.account_names())
-        .annotate(ended=Coalesce("expires_at", "completed_at", "created_at"))
-        .filter(
-            Q(status__in=sorted(OPEN_STATUSES))
-            | Q(status__in=sorted(LATE_PAYMENT_STATUSES), ended__gte=since)
-            & ~Q(order__status=OrderStatus.PAID)
-        )
-    )
 
 
 @dataclass
@@ -130,6 +103,8 @@ class InvoiceSync:
     settled_events: int = 0
     error: str = ""
     provider_id: str = ""
+    # Another reader held the invoice (a callback's read): it was not read twice.
+    busy: bool = False
 
     @property
     def changed(self) -> bool:
@@ -139,58 +114,50 @@ class InvoiceSync:
 def sync_invoices(pks: Sequence[int], *, max_workers: int | None = None) -> list[InvoiceSync]:
     """Read these invoices from the provider and apply what it says; one result each.
 
-    The reads go out concurrently; each answer is applied in the calling thread under
-    the invoice's row lock, and settles the invoice's pending callback events received
-    before its read started. Idempotent: a second sweep applies nothing twice.
+    Each invoice is claimed first (``queue.claim``): one another reader holds is left
+    to it. The reads go out concurrently; each answer is applied in the calling thread
+    through ``reads.apply_read``, which settles the invoice's callbacks the read
+    answers. Idempotent: a second sweep applies nothing twice.
     """
     invoices = list(Invoice.objects.filter(pk__in=pks).select_related("order"))
     results: dict[int, InvoiceSync] = {pk: InvoiceSync(pk, error="no such invoice") for pk in pks}
-    if not invoices:
-        return [results[pk] for pk in pks]
+    claimed: list[Invoice] = []
+    for invoice in invoices:
+        try:
+            taken = queue.claim(invoice, fast=False, due_only=False)
+        except ImproperlyConfigured as exc:  # its account was removed from the settings
+            results[invoice.pk] = InvoiceSync(invoice.pk, error=str(exc), provider_id=str(invoice))
+            continue
+        if taken is None:
+            results[invoice.pk] = InvoiceSync(
+                invoice.pk, invoice.status, invoice.status, provider_id=str(invoice), busy=True
+            )
+            continue
+        claimed.append(invoice)
     if max_workers is None:
         max_workers = refresh_workers()
-    if len(invoices) == 1 or max_workers <= 1:
+    if len(claimed) <= 1 or max_workers <= 1:
         # No thread for a single read: a task syncing one invoice stays in its thread.
-        for invoice in invoices:
-            results[invoice.pk] = _read_and_apply(invoice)
+        for invoice in claimed:
+            started = dj_timezone.now()
+            results[invoice.pk] = _apply(invoice, partial(reads.read, invoice, fast=False), started)
         return [results[pk] for pk in pks]
     pool = ThreadPoolExecutor(
-        max_workers=max(1, min(max_workers, len(invoices))),
+        max_workers=max(1, min(max_workers, len(claimed))),
         thread_name_prefix="django-invoices-sync",
     )
     try:
-        futures: dict[Future[dict[str, Any]], tuple[Invoice, datetime]] = {}
-        for invoice in invoices:
-            try:
-                get_client(invoice.account)  # the settings of a removed account fail here
-            except ImproperlyConfigured as exc:
-                results[invoice.pk] = InvoiceSync(
-                    invoice.pk, error=str(exc), provider_id=str(invoice)
-                )
-                continue
+        futures: dict[Future[wire.Invoice], tuple[Invoice, datetime]] = {}
+        for invoice in claimed:
             started = dj_timezone.now()
             # The read asks for the client in its own thread: one HTTP session per thread.
-            future = pool.submit(_read, invoice.account, str(invoice.provider_id))
-            futures[future] = (invoice, started)
+            futures[pool.submit(reads.read, invoice, fast=False)] = (invoice, started)
         for future in as_completed(futures):
             invoice, started = futures[future]
-            results[invoice.pk] = _apply_read(invoice, future.result, started)
+            results[invoice.pk] = _apply(invoice, future.result, started)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return [results[pk] for pk in pks]
-
-
-def _read(account: str, provider_id: str) -> dict[str, Any]:
-    return get_client(account).get_invoice(provider_id)
-
-
-def _read_and_apply(invoice: Invoice) -> InvoiceSync:
-    try:
-        client = get_client(invoice.account)
-    except ImproperlyConfigured as exc:
-        return InvoiceSync(invoice.pk, error=str(exc), provider_id=str(invoice))
-    started = dj_timezone.now()
-    return _apply_read(invoice, lambda: client.get_invoice(str(invoice.provider_id)), started)
 
 
 def sync_invoice(pk: int) -> InvoiceSync:
@@ -198,24 +165,20 @@ def sync_invoice(pk: int) -> InvoiceSync:
     return sync_invoices([pk], max_workers=1)[0]
 
 
-def _apply_read(
-    invoice: Invoice, read: Callable[[], dict[str, Any]], started: datetime
-) -> InvoiceSync:
+def _apply(invoice: Invoice, read: Callable[[], wire.Invoice], started: datetime) -> InvoiceSync:
     try:
-        data = read()
-        check_same_invoice(invoice, data)
-        with transaction.atomic():
-            locked = lock_invoice(invoice)
-            result = apply_data_locked(locked, data)
-            settled = settle_covered_events(locked, data, started)
-    except KunaPayError as exc:
-        logger.warning("Reading invoice %s failed: %s", invoice, exc)
+        done = reads.apply_read(invoice, read(), started, leased=True)
+    except (KunaPayError, DatabaseError) as exc:
+        if isinstance(exc, DatabaseError):
+            logger.exception("Saving the read of invoice %s failed", invoice)
+        else:
+            logger.warning("Reading invoice %s failed: %s", invoice, exc)
+        queue.release(invoice, confirmed=None)
         return InvoiceSync(invoice.pk, invoice.status, invoice.status, 0, str(exc), str(invoice))
-    except DatabaseError as exc:
-        logger.exception("Saving the read of invoice %s failed", invoice)
-        return InvoiceSync(invoice.pk, invoice.status, invoice.status, 0, str(exc), str(invoice))
+    result = done.transition
     if result.changed:
-        logger.info("invoices_sync: invoice %s %s", invoice, describe(result))
+        logger.info("invoices_sync: invoice %s %s", invoice, reads.describe(result))
+    settled = len(done.settlement.applied) + len(done.settlement.failed)
     return InvoiceSync(invoice.pk, result.old_status, result.new_status, settled, "", str(invoice))
 
 
@@ -230,12 +193,6 @@ def sync_order(pk: int) -> tuple[str, str]:
         logger.warning("Reconciling order %s failed: %s", pk, exc)
         return "failed", str(exc)
     return done, ""
-
-
-def sync_event(pk: int) -> str:
-    """Act on one pending callback event (``process_callback_event``); its new state."""
-    event = process_event_by_id(pk, fast=False)
-    return event.state if event is not None else "missing"
 
 
 @dataclass
@@ -268,19 +225,17 @@ def run_sync(plan: SyncPlan) -> SyncReport:
         if result.changed:
             report.invoices_changed += 1
             report.changes.append(result)
-    still_pending = CallbackEvent.objects.filter(
-        pk__in=plan.events, state=CallbackEvent.State.PENDING
-    ).values_list("pk", flat=True)
-    for pk in list(still_pending):
-        event = process_event_by_id(pk, fast=False)
-        if event is None:
-            continue
-        if event.state == CallbackEvent.State.FAILED or event.outcome.startswith("will retry"):
-            report.failures.append(f"callback event {pk}: {event.outcome}")
-        elif event.state == CallbackEvent.State.PENDING:
-            report.events_pending += 1
+    if plan.events:
+        drained = pipeline.drain(limit=len(plan.events))
+        report.events_settled += sum(
+            n for state, n in drained.counts.items() if state != CallbackEvent.State.PENDING
+        )
+    waiting = CallbackEvent.objects.filter(pk__in=plan.events, state=CallbackEvent.State.PENDING)
+    for pk, outcome in waiting.values_list("pk", "outcome"):
+        if outcome.startswith("will retry"):
+            report.failures.append(f"callback event {pk}: {outcome}")
         else:
-            report.events_settled += 1
+            report.events_pending += 1
     for pk in plan.orders:
         done, error = sync_order(pk)
         if error:

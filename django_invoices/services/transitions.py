@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone as dj_timezone
 
-from .. import signals
+from .. import signals, wire
 from ..exceptions import (
     InvalidResponse,
 )
@@ -32,13 +32,13 @@ from ..statuses import (
     may_move,
     normalize,
 )
-from .fields import mirror_invoice, parse_provider_datetime, provider_amount, provider_text
+from .fields import mirror_invoice, stored_amount, stored_text
 
 logger = logging.getLogger("django_invoices")
 
 
-def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
-    """Apply an invoice object from the provider (detail, list item or callback)."""
+def apply_invoice_data(invoice: Invoice, data: wire.Invoice) -> Invoice:
+    """Apply an invoice the provider answered with (a read of it, or a list item)."""
     check_same_invoice(invoice, data)
     with transaction.atomic():
         locked = lock_invoice(invoice)
@@ -46,25 +46,29 @@ def apply_invoice_data(invoice: Invoice, data: dict[str, Any]) -> Invoice:
     return locked
 
 
-def check_same_invoice(invoice: Invoice, data: dict[str, Any]) -> None:
-    if str(data.get("id")) != str(invoice.provider_id):
+def check_same_invoice(invoice: Invoice, data: wire.Invoice) -> None:
+    """``InvalidResponse`` unless ``data`` is about ``invoice``: an answer about another
+    invoice is never applied to this one."""
+    if data.id != str(invoice.provider_id):
         raise InvalidResponse(
-            f"KUNA Pay answered with invoice {str(data.get('id'))[:60]!r} for {invoice.provider_id}"
+            f"KUNA Pay answered with invoice {data.id[:60]!r} for {invoice.provider_id}"
         )
 
 
-def apply_data_locked(invoice: Invoice, data: dict[str, Any]) -> Transition:
-    """Deposits first (so totals are known), then the status; saves the invoice."""
-    status = provider_text(Invoice, "provider_status", data.get("status"), "status")
-    transactions = data.get("transactions")
-    deposits = (
-        [item for item in transactions if isinstance(item, dict)]
-        if isinstance(transactions, list)
-        else []
-    )
+def apply_data_locked(
+    invoice: Invoice, data: wire.Invoice, *, before: dict[str, Any] | None = None
+) -> Transition:
+    """Deposits first (so totals are known), then the status; saves the invoice.
+
+    ``before``: the invoice's fields as the caller locked it (``field_values``), when
+    the caller changed some already and wants them saved in the same ``UPDATE``.
+    """
+    status = stored_text(Invoice, "provider_status", data.status, "status")
+    deposits = list(data.transactions or ())
     # paid_amount only changes with a deposit written (always under this lock), so an
     # answer without any (most re-reads of a pending invoice) needs no new sum.
-    before = field_values(invoice)
+    if before is None:
+        before = field_values(invoice)
     if deposits:
         write_deposits(invoice, deposits, authoritative=True)
     result = transition(invoice, status, payload=data)
@@ -111,19 +115,8 @@ class Transition:
     changed: bool
 
 
-def apply_status(
-    invoice: Invoice, provider_status: str, *, payload: dict[str, Any] | None = None
-) -> Transition:
-    """Apply a provider status to an invoice and its order, under their row locks."""
-    with transaction.atomic():
-        locked = lock_invoice(invoice)
-        result = transition(locked, provider_status, payload=payload)
-        locked.save()
-    return result
-
-
 def transition(
-    invoice: Invoice, provider_status: str, *, payload: dict[str, Any] | None = None
+    invoice: Invoice, provider_status: str, *, payload: wire.Invoice | None = None
 ) -> Transition:
     """Move a locked invoice (and its order) to a provider status; the caller saves it.
 
@@ -281,7 +274,7 @@ DEPOSIT_ELSEWHERE = "unchanged (recorded on another invoice)"
 
 
 def record_deposit(
-    invoice: Invoice, data: dict[str, Any], *, recount: bool = True
+    invoice: Invoice, data: wire.Transaction, *, recount: bool = True
 ) -> tuple[Deposit, bool]:
     """Create or update the deposit ``data`` describes; the invoice must be locked.
 
@@ -292,7 +285,7 @@ def record_deposit(
 
 
 def write_deposit(
-    invoice: Invoice, data: dict[str, Any], *, recount: bool = True, authoritative: bool = False
+    invoice: Invoice, data: wire.Transaction, *, recount: bool = True, authoritative: bool = False
 ) -> tuple[Deposit, str]:
     """Create or update the deposit ``data`` describes; the invoice must be locked.
 
@@ -302,25 +295,23 @@ def write_deposit(
     provider itself lists it under this invoice, or the callback names this invoice):
     then it moves here, and what the other invoice received is counted again.
     """
-    provider_id = provider_text(Deposit, "provider_id", data.get("id"), "deposit id").strip()
+    provider_id = stored_text(Deposit, "provider_id", data.id, "deposit id")
     if not provider_id:
         raise InvalidResponse("a deposit without an id")
-    status = provider_text(Deposit, "status", data.get("status"), "deposit status")
+    status = stored_text(Deposit, "status", data.status, "deposit status")
     fields = {
         "invoice": invoice,
         "status": status,
-        "type": provider_text(Deposit, "type", data.get("type"), "transaction type"),
-        "asset": provider_text(Deposit, "asset", data.get("asset"), "deposit asset"),
-        "payment_code": provider_text(
-            Deposit, "payment_code", data.get("paymentCode"), "paymentCode"
-        ),
-        "amount": provider_amount(data.get("amount")),
-        "fee": provider_amount(data.get("fee")),
-        "processed_amount": provider_amount(data.get("processedAmount")),
-        "address": provider_text(Deposit, "address", data.get("address"), "deposit address"),
-        "tx_id": provider_text(Deposit, "tx_id", data.get("txId"), "txId"),
-        "provider_created_at": parse_provider_datetime(data.get("createdAt")),
-        "raw_payload": data,
+        "type": stored_text(Deposit, "type", data.type, "transaction type"),
+        "asset": stored_text(Deposit, "asset", data.asset, "deposit asset"),
+        "payment_code": stored_text(Deposit, "payment_code", data.payment_code, "paymentCode"),
+        "amount": stored_amount(data.amount),
+        "fee": stored_amount(data.fee),
+        "processed_amount": stored_amount(data.processed_amount),
+        "address": stored_text(Deposit, "address", data.address, "deposit address"),
+        "tx_id": stored_text(Deposit, "tx_id", data.tx_id, "txId"),
+        "provider_created_at": data.created_at,
+        "raw_payload": data.raw,
     }
     # The invoice lock serialises writers of its deposits; the unique provider_id is the
     # backstop, so a plain read-then-write is enough (and cheaper than update_or_create).
@@ -361,7 +352,7 @@ def write_deposit(
 
 
 def write_deposits(
-    invoice: Invoice, items: list[dict[str, Any]], *, authoritative: bool
+    invoice: Invoice, items: list[wire.Transaction], *, authoritative: bool
 ) -> list[tuple[Deposit, str]]:
     """``write_deposit`` for each item, then the invoice's received total; on a paid
     invoice, an overpayment these deposits create is announced. The caller saves."""
@@ -386,12 +377,12 @@ def _move_deposit(deposit: Deposit, invoice: Invoice) -> None:
     previous.save(update_fields=["paid_amount", "updated_at"])
 
 
-def _is_older(deposit: Deposit, status: str, data: dict[str, Any]) -> bool:
+def _is_older(deposit: Deposit, status: str, data: wire.Transaction) -> bool:
     if not deposit_may_move(deposit.status, status):
         return True
     stored = deposit.raw_payload if isinstance(deposit.raw_payload, dict) else {}
-    then = parse_provider_datetime(stored.get("updatedAt"))
-    now = parse_provider_datetime(data.get("updatedAt"))
+    then = wire.parse_timestamp(stored.get("updatedAt"))
+    now = data.updated_at
     return then is not None and now is not None and now < then
 
 

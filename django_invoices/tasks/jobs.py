@@ -15,8 +15,8 @@ from django.db import DatabaseError
 
 from .. import conf, services
 from ..exceptions import ProviderUnavailable, RateLimited
-from ..models import CallbackEvent, Invoice, Order
-from ..services import Outcome
+from ..models import Invoice, Order
+from ..services import Outcome, sync
 
 
 class RetryLater(Exception):
@@ -31,43 +31,32 @@ def _worth_retrying(error: Exception | None) -> bool:
     return isinstance(error, (ProviderUnavailable, RateLimited, DatabaseError))
 
 
-def process_callback_event(event_id: int) -> str:
-    """Apply a stored callback and the others about its invoice that are still pending
-    (``services.pending_events_with``), after queuing one task for each other invoice
-    the account's waiting callbacks name (``services.hand_on_waiting``): those that
-    arrived while this task waited did not queue tasks of their own."""
-    event = CallbackEvent.objects.filter(pk=event_id).first()
-    if event is None:
-        return "gone"
-    services.hand_on_waiting(event)
-    events = services.pending_events_with(event)
-    services.process_callback_events(events)
-    states = dict(
-        CallbackEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("pk", "state")
-    )
-    pending = [pk for pk, state in states.items() if state == CallbackEvent.State.PENDING]
-    if pending:
-        raise RetryLater(f"callback events {pending} stay pending")
-    return str(states[event.pk])
+def drain_callbacks() -> dict[str, int]:
+    """Act on every callback that waits and is due (``services.drain_callbacks``): the
+    pending rows are the queue, so a drain finds them whoever was woken, and two at
+    once never read one invoice twice. What is not due yet is left to a deferred
+    drain, scheduled by this one."""
+    drained = services.drain_callbacks()
+    return dict(drained.counts)
 
 
-def process_callback_events(event_ids: list[int]) -> dict[str, int]:
-    """Apply stored callbacks, oldest first; the ones still pending are retried."""
-    events = CallbackEvent.objects.filter(pk__in=event_ids).order_by("received_at", "pk")
-    counts = services.process_callback_events(events)
-    pending = list(
-        CallbackEvent.objects.filter(
-            pk__in=event_ids, state=CallbackEvent.State.PENDING
-        ).values_list("pk", flat=True)
-    )
-    if pending:
-        raise RetryLater(f"{len(pending)} callback events stay pending", [pending])
+def process_callback_event(event_id: int | None = None) -> dict[str, int]:
+    """A task queued by an earlier release, for one callback: the drain finds it."""
+    return drain_callbacks()
+
+
+def process_callback_events(event_ids: list[int] | None = None) -> dict[str, int]:
+    """A task queued by an earlier release, or by staff re-applying callbacks: those
+    events are acted on again now (failed ones included), then the rest is drained."""
+    counts = dict(services.reapply_callbacks(event_ids or []))
+    for state, n in drain_callbacks().items():
+        counts[state] = counts.get(state, 0) + n
     return counts
 
 
 def process_pending_callbacks(limit: int = 500) -> dict[str, int]:
     """The sweep of stored callbacks still pending (``invoices_process_callbacks``)."""
-    return services.process_pending_callbacks(limit=limit)
+    return dict(services.drain_callbacks(limit=limit).counts)
 
 
 def refresh_invoices(invoice_ids: list[int]) -> dict[str, int]:
@@ -85,7 +74,7 @@ def refresh_invoices(invoice_ids: list[int]) -> dict[str, int]:
 def sync_invoices(invoice_ids: list[int]) -> dict[str, int]:
     """A chunk of the ``invoices_sync`` sweep: read these invoices back and apply what
     the provider says; the ones it could not read are retried."""
-    results = services.sync_invoices(invoice_ids, max_workers=1)
+    results = sync.sync_invoices(invoice_ids, max_workers=1)
     again = [r.invoice_pk for r in results if r.error and r.error != "no such invoice"]
     if again:
         raise RetryLater(f"{len(again)} invoices could not be read", [again])
@@ -94,7 +83,7 @@ def sync_invoices(invoice_ids: list[int]) -> dict[str, int]:
 
 def sync_orders(order_ids: list[int]) -> dict[str, int]:
     """A chunk of the sweep's orders to reconcile after an ambiguous create."""
-    done = {pk: services.sync_order(pk) for pk in order_ids}
+    done = {pk: sync.sync_order(pk) for pk in order_ids}
     again = [pk for pk, (outcome, error) in done.items() if error]
     if again:
         raise RetryLater(f"{len(again)} orders could not be reconciled", [again])
@@ -134,6 +123,7 @@ def _count(outcomes: Any) -> dict[str, int]:
 
 #: The jobs a task system may be asked to run, by name.
 JOBS = {
+    "drain_callbacks": drain_callbacks,
     "process_callback_event": process_callback_event,
     "process_callback_events": process_callback_events,
     "process_pending_callbacks": process_pending_callbacks,

@@ -9,6 +9,7 @@ decides what was done already, so a second delivery changes nothing.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
@@ -58,10 +59,16 @@ TASKS: dict[str, Any] = {job: _define(job) for job in jobs.JOBS}
 globals().update(TASKS)
 
 
-def send(job: str, args: list[Any]) -> None:
+def can_defer() -> bool:
+    return True
+
+
+def send(job: str, args: list[Any], run_after: datetime | None = None) -> None:
     queue = conf.get("TASKS_QUEUE") or None
     # No queue named: the shop's task_routes (or its default queue) decide.
     options: dict[str, Any] = {"queue": queue} if queue else {}
+    if run_after is not None:
+        options["eta"] = run_after
     # The arguments are short lists of ids: their repr is cheap; Celery's safe repr is
     # a quarter of what publishing a task costs.
     TASKS[job].apply_async(args=args, argsrepr=repr(args), kwargsrepr="{}", **options)

@@ -11,7 +11,7 @@ sweep (``invoices_process_callbacks``) applies them.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError
@@ -78,5 +78,12 @@ def _send(job: str, args: list[Any], attempt: int = 0, **using: Any) -> None:
     chosen.enqueue(*args, attempt=attempt)
 
 
-def send(job: str, args: list[Any]) -> None:
-    _send(job, args)
+def can_defer() -> bool:
+    return bool(task_backends[str(conf.get("TASKS_BACKEND"))].supports_defer)
+
+
+def send(job: str, args: list[Any], run_after: datetime | None = None) -> None:
+    if run_after is not None and can_defer():
+        _send(job, args, run_after=run_after)
+    else:
+        _send(job, args)

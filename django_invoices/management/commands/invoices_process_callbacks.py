@@ -1,3 +1,4 @@
+from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -8,11 +9,24 @@ from django_invoices import services
 from django_invoices.models import CallbackEvent
 
 
+def pending_event_ids(*, limit: int, include_failed: bool) -> list[int]:
+    """Ids of the authentic events still to act on, oldest first."""
+    states = [CallbackEvent.State.PENDING]
+    if include_failed:
+        states.append(CallbackEvent.State.FAILED)
+    return list(
+        CallbackEvent.objects.filter(verified=True, state__in=states)
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 class Command(BaseCommand):
     help = (
-        "Act on stored KUNA Pay callbacks that are still pending (the provider or the "
-        "database failed while they arrived): each reads the invoice it names. "
-        "invoices_sync does this too; run either from cron every few minutes."
+        "Act on stored KUNA Pay callbacks that are still pending and due: each invoice "
+        "they are about is read once from KUNA Pay, and that read settles them. A task "
+        "worker does this on its own; run this from cron every few minutes as the "
+        "backstop (invoices_sync does it too)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,7 +46,7 @@ class Command(BaseCommand):
         if limit < 1:
             raise CommandError(_("--limit must be 1 or more."))
         if dry_run:
-            ids = services.pending_event_ids(limit=limit, include_failed=include_failed)
+            ids = pending_event_ids(limit=limit, include_failed=include_failed)
             for pk in ids:
                 self.stdout.write(_("would act on callback event %(pk)s") % {"pk": pk})
             self.stdout.write(
@@ -44,7 +58,11 @@ class Command(BaseCommand):
                 % {"n": len(ids)}
             )
             return
-        counts = services.process_pending_callbacks(limit=limit, include_failed=include_failed)
+        counts: Counter[str] = Counter()
+        if include_failed:
+            failed = CallbackEvent.objects.filter(verified=True, state=CallbackEvent.State.FAILED)
+            counts.update(services.reapply_callbacks(failed.values_list("pk", flat=True)[:limit]))
+        counts.update(services.drain_callbacks(limit=limit).counts)
         if not counts:
             self.stdout.write(_("No pending callback events."))
             return

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from django_invoices import background, services
+from django_invoices.services import sync
 
 #: Minutes in a year: as good as forever here, and keeps the date arithmetic in range.
 MAX_MINUTES = 366 * 24 * 60
@@ -95,17 +96,17 @@ class Command(BaseCommand):
                 % {"n": len(report.failures)}
             )
 
-    def _queue(self, plan: services.SyncPlan) -> None:
+    def _queue(self, plan: sync.SyncPlan) -> None:
         """Hand the sweep to the task system in chunks; its workers read and retry."""
         tasks = sum(
             background.enqueue_chunks(job, ids)
-            for job, ids in (
-                ("sync_invoices", plan.invoices),
-                ("process_callback_events", plan.events),
-                ("sync_orders", plan.orders),
-            )
+            for job, ids in (("sync_invoices", plan.invoices), ("sync_orders", plan.orders))
             if ids
         )
+        if plan.events:
+            # The pending rows are the queue: one drain finds them all.
+            background.enqueue("drain_callbacks")
+            tasks += 1
         self.stdout.write(
             ngettext(
                 "Queued %(invoices)s, %(orders)s and %(events)s in %(tasks)d task.",
@@ -120,7 +121,7 @@ class Command(BaseCommand):
             }
         )
 
-    def _list(self, plan: services.SyncPlan) -> None:
+    def _list(self, plan: sync.SyncPlan) -> None:
         for pk in plan.invoices:
             self.stdout.write(_("would read invoice %(pk)s") % {"pk": pk})
         for pk in plan.orders:
@@ -149,7 +150,7 @@ def _count_events(n: int) -> str:
     return ngettext("%(n)d callback event", "%(n)d callback events", n) % {"n": n}
 
 
-def summary(report: services.SyncReport) -> str:
+def summary(report: sync.SyncReport) -> str:
     """The one line a sweep prints."""
     return _(
         "Read %(read)s (%(changed)d changed status), settled %(settled)s (%(pending)d still "

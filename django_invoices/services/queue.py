@@ -1,0 +1,235 @@
+"""The database as the queue of record for callbacks.
+
+The work is the pending, authentic events located on an invoice. Per invoice, three
+columns decide who reads it and when (``Invoice.read_lease_until``,
+``callbacks_read_after``, ``callbacks_unconfirmed``):
+
+- **claim**: a reader takes the invoice with one conditional ``UPDATE`` that sets a
+  lease; no other reader (request, worker, sweep) reads it until the lease is given back
+  or runs out, so a burst of callbacks costs one read, on any database and cache;
+- **budget**: while a read leaves news unconfirmed (the API lags behind its callback)
+  the next read of the invoice waits, doubling from ``READ_BACKOFF`` seconds up to
+  ``READ_BACKOFF_MAX`` however many callbacks carry that news;
+- **lease**: a reader that dies holds its invoice for at most the lease, the longest a
+  read with its client's timeouts and retries can take.
+
+With a task system, workers are woken through ``DrainSchedule``: the first callback
+after a drain started asks for one (one conditional ``UPDATE``, one message), the ones
+after it find it asked for and send nothing. Each wake-up also schedules, at most once
+per ``WAKE_CHECK`` seconds, a deferred drain: should the wake-up message be lost, that
+one finds the work. A task message or a cache entry is never what decides whether work
+is done: the pending rows are.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Min, Q, QuerySet
+from django.utils import timezone as dj_timezone
+
+from .. import background, conf
+from ..models import CallbackEvent, DrainSchedule, Invoice
+
+logger = logging.getLogger("django_invoices")
+
+#: Seconds before the second read of an invoice whose callbacks' news the API did not
+#: show; doubled for each read after it that did not either, up to READ_BACKOFF_MAX.
+READ_BACKOFF = 2
+READ_BACKOFF_MAX = 600
+
+#: Seconds after a wake-up after which a deferred drain looks for work again: the most
+#: a lost wake-up message delays a callback while a worker is free.
+WAKE_CHECK = 10
+
+#: Seconds a lease outlives the longest read its client can make (timeouts, retries).
+LEASE_MARGIN = 5
+
+DRAIN = "callbacks"
+
+
+def read_backoff(unconfirmed: int) -> float:
+    """Seconds before the next read of an invoice after ``unconfirmed`` reads in a row
+    that did not show its callbacks' news."""
+    if unconfirmed <= 0:
+        return 0.0
+    return float(min(READ_BACKOFF_MAX, READ_BACKOFF * 2 ** (unconfirmed - 1)))
+
+
+def lease_seconds(account: str, *, fast: bool) -> float:
+    """How long a reader of ``account``'s invoices holds one: the longest its read can
+    take, plus a margin."""
+    from .provider import FAST_CONNECT_TIMEOUT
+
+    settings = conf.get_account(account)
+    if fast:
+        longest = min(settings.connect_timeout, FAST_CONNECT_TIMEOUT) + float(
+            conf.get("CALLBACK_API_TIMEOUT")
+        )
+    else:
+        tries = settings.retries + 1
+        waits = sum(settings.retry_backoff * 2**n for n in range(settings.retries))
+        longest = tries * (settings.connect_timeout + settings.read_timeout) + waits
+    return longest + LEASE_MARGIN
+
+
+# -- one invoice ------------------------------------------------------------------------
+
+
+def claim(invoice: Invoice, *, fast: bool, due_only: bool = True) -> datetime | None:
+    """Take the invoice for a read: a lease no other reader overrides. Returns when the
+    lease ends, or None when another reader holds it (or, with ``due_only``, when its
+    callbacks' next read is not due yet)."""
+    now = dj_timezone.now()
+    until = now + timedelta(seconds=lease_seconds(invoice.account, fast=fast))
+    free = Q(read_lease_until__isnull=True) | Q(read_lease_until__lte=now)
+    if due_only:
+        free &= Q(callbacks_read_after__isnull=True) | Q(callbacks_read_after__lte=now)
+    taken = Invoice.objects.filter(free, pk=invoice.pk).update(read_lease_until=until)
+    return until if taken else None
+
+
+def release(invoice: Invoice, *, confirmed: bool | None) -> None:
+    """Give the invoice back after a read that could not be applied. ``confirmed`` None
+    leaves its callbacks' schedule as it was; False backs it off."""
+    values: dict[str, object] = {"read_lease_until": None}
+    if confirmed is False:
+        unconfirmed = invoice.callbacks_unconfirmed + 1
+        values["callbacks_unconfirmed"] = unconfirmed
+        values["callbacks_read_after"] = dj_timezone.now() + timedelta(
+            seconds=read_backoff(unconfirmed)
+        )
+    Invoice.objects.filter(pk=invoice.pk).update(**values)
+
+
+def reschedule(invoice: Invoice, *, confirmed: bool, waiting: bool) -> None:
+    """Set the (locked, about to be saved) invoice's schedule after a read: the lease
+    given back; callbacks still waiting on news the read did not show back off, news
+    all shown starts afresh."""
+    invoice.read_lease_until = None
+    if confirmed or not waiting:
+        invoice.callbacks_unconfirmed = 0
+        invoice.callbacks_read_after = None
+        return
+    invoice.callbacks_unconfirmed = min(invoice.callbacks_unconfirmed + 1, 32)
+    invoice.callbacks_read_after = dj_timezone.now() + timedelta(
+        seconds=read_backoff(invoice.callbacks_unconfirmed)
+    )
+
+
+# -- what is waiting --------------------------------------------------------------------
+
+
+def pending() -> QuerySet[CallbackEvent]:
+    """The authentic events still to act on."""
+    return CallbackEvent.objects.filter(verified=True, state=CallbackEvent.State.PENDING)
+
+
+def due_invoices(limit: int, *, now: datetime | None = None) -> list[int]:
+    """Invoices with callbacks waiting whose next read is due and that nobody reads,
+    those waiting longest first."""
+    now = now or dj_timezone.now()
+    waiting = (
+        CallbackEvent.objects.filter(
+            verified=True, state=CallbackEvent.State.PENDING, invoice__isnull=False
+        )
+        .filter(
+            Q(invoice__callbacks_read_after__isnull=True)
+            | Q(invoice__callbacks_read_after__lte=now)
+        )
+        .filter(Q(invoice__read_lease_until__isnull=True) | Q(invoice__read_lease_until__lte=now))
+        .values("invoice")
+        .annotate(since=Min("received_at"))
+        .order_by("since", "invoice")
+        .values_list("invoice", flat=True)
+    )
+    return list(waiting[:limit])
+
+
+def unlocated_events(limit: int) -> list[int]:
+    """Authentic pending events not placed on an invoice yet, oldest first."""
+    return list(
+        CallbackEvent.objects.filter(
+            verified=True, state=CallbackEvent.State.PENDING, invoice__isnull=True
+        )
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def next_due(now: datetime | None = None) -> datetime | None:
+    """When the earliest waiting invoice that is not due now becomes due (its backoff
+    or a lease ends); None when nothing waits for later."""
+    now = now or dj_timezone.now()
+    later = CallbackEvent.objects.filter(
+        verified=True, state=CallbackEvent.State.PENDING, invoice__isnull=False
+    ).filter(Q(invoice__callbacks_read_after__gt=now) | Q(invoice__read_lease_until__gt=now))
+    found = later.aggregate(
+        backoff=Min("invoice__callbacks_read_after"), lease=Min("invoice__read_lease_until")
+    )
+    times = [value for value in found.values() if value is not None and value > now]
+    return min(times) if times else None
+
+
+# -- waking workers ---------------------------------------------------------------------
+
+
+def wake() -> bool:
+    """Ask a worker to drain the queue, unless a drain was asked for and has not
+    started; then schedule the deferred check (see the module's docstring). Returns
+    whether a message was sent. Raises what the task system raises when it cannot
+    take the message: the caller then does the work itself."""
+    now = dj_timezone.now()
+    asked = _mark(Q(requested_at__isnull=True), requested_at=now)
+    if not asked:
+        return False
+    try:
+        background.enqueue("drain_callbacks", at_once=True)
+    except Exception:
+        DrainSchedule.objects.filter(name=DRAIN).update(requested_at=None)
+        raise
+    schedule(now + timedelta(seconds=WAKE_CHECK))
+    return True
+
+
+def _mark(condition: Q, **values: object) -> bool:
+    """Set ``values`` on the schedule row if ``condition`` holds; whether it did."""
+    rows = DrainSchedule.objects.filter(condition, name=DRAIN)
+    if rows.update(**values):
+        return True
+    if DrainSchedule.objects.filter(name=DRAIN).exists():
+        return False
+    # No row yet (the first callback, or a row deleted by hand): one process creates it.
+    try:
+        with transaction.atomic():
+            DrainSchedule.objects.create(name=DRAIN, **values)
+    except IntegrityError:
+        return bool(DrainSchedule.objects.filter(condition, name=DRAIN).update(**values))
+    return True
+
+
+def schedule(at: datetime) -> bool:
+    """A deferred drain at ``at``, unless one is due by then already; whether one was
+    sent. A backend that cannot defer gets none (the sweep is its backstop)."""
+    now = dj_timezone.now()
+    free = Q(scheduled_for__isnull=True) | Q(scheduled_for__lt=now) | Q(scheduled_for__gt=at)
+    if not background.can_defer() or not _mark(free, scheduled_for=at):
+        return False
+    try:
+        background.enqueue("drain_callbacks", at_once=True, run_after=at)
+    except Exception:
+        logger.warning("Could not schedule a drain of the callbacks for %s", at, exc_info=True)
+        DrainSchedule.objects.filter(name=DRAIN, scheduled_for=at).update(scheduled_for=None)
+        return False
+    return True
+
+
+def drain_started() -> None:
+    """A drain begins: callbacks stored from now on ask for another one."""
+    now = dj_timezone.now()
+    DrainSchedule.objects.filter(name=DRAIN).update(
+        requested_at=None,
+    )
+    DrainSchedule.objects.filter(name=DRAIN, scheduled_for__lte=now).update(scheduled_for=None)

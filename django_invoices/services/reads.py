@@ -1,0 +1,85 @@
+"""Read, apply, settle: one read of an invoice from KUNA Pay, and what it changes.
+
+Every read of an invoice goes through ``apply_read`` once the provider has answered:
+the callback pipeline's, the sweep's, staff's refresh and the customer's return. Under
+the invoice's row lock it applies the answer (``transitions.apply_data_locked``, the
+one transition) and settles the callbacks waiting on that invoice that the read answers
+(``settle``), so a read made for any reason also answers the callbacks it can.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone as dj_timezone
+
+from .. import wire
+from ..models import Invoice
+from . import queue, settle
+from .provider import get_client
+from .transitions import (
+    Transition,
+    apply_data_locked,
+    check_same_invoice,
+    field_values,
+    lock_invoice,
+)
+
+logger = logging.getLogger("django_invoices")
+
+
+@dataclass(frozen=True)
+class Read:
+    """What applying one read did: the invoice as now stored, its transition, and
+    what became of the callbacks waiting on it."""
+
+    invoice: Invoice
+    transition: Transition
+    settlement: settle.Settlement
+
+
+def read(invoice: Invoice, *, fast: bool) -> wire.Invoice:
+    """The invoice as KUNA Pay answers ``GET /v1/invoice/{id}`` with the account's own
+    client; ``fast``: the short timeout and no retries of a read someone waits for.
+    Raises the client's ``KunaPayError``; nothing is locked meanwhile."""
+    return get_client(invoice.account, fast=fast).get_invoice(str(invoice.provider_id))
+
+
+def apply_read(
+    invoice: Invoice, data: wire.Invoice, started: datetime, *, leased: bool = False
+) -> Read:
+    """Apply ``data``, read from the provider from ``started`` on, to ``invoice`` and
+    settle the callbacks it answers, in one transaction under the invoice's lock.
+
+    ``InvalidResponse`` (nothing changed) when the answer is about another invoice or
+    cannot be stored. ``leased``: the caller holds the invoice's lease
+    (``queue.claim``), given back in the same write.
+    """
+    check_same_invoice(invoice, data)
+    with transaction.atomic():
+        locked = lock_invoice(invoice)
+        before = field_values(locked)
+        waiting = settle.waiting_events(locked, started)
+        settlement = settle.judge(waiting, data, locked)
+        if leased or waiting:
+            queue.reschedule(locked, confirmed=settlement.confirmed, waiting=bool(settlement.ahead))
+            if not leased:
+                locked.read_lease_until = before["read_lease_until"]
+        result = apply_data_locked(locked, data, before=before)
+        settle.record(settlement, data, describe(result))
+    return Read(locked, result, settlement)
+
+
+def read_and_apply(invoice: Invoice, *, fast: bool, leased: bool = False) -> Read:
+    """``read`` then ``apply_read``."""
+    started = dj_timezone.now()
+    return apply_read(invoice, read(invoice, fast=fast), started, leased=leased)
+
+
+def describe(result: Transition) -> str:
+    if result.changed:
+        return f"{result.old_status} -> {result.new_status}"
+    return f"no change (stays {result.old_status})"
