@@ -15,7 +15,7 @@ DEMO_MANAGE = cd example_project && env $(DEMO_ENV) $(if $(filter demo-worker,$(
 MUTATION_CHILDREN ?= 2
 MUTATION_TIMEOUT ?= 5400
 
-.PHONY: venv test test-workers demo-worker test-postgres lint typecheck migrations-check package-check schemathesis mutation demo bench bench-admin bench-server clean docs matrix
+.PHONY: venv test test-workers demo-worker test-postgres lint typecheck imports migrations-check package-check schemathesis mutation demo bench bench-admin bench-server clean docs matrix
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy django_invoices
+	$(BIN)/lint-imports
 	$(MANAGE) makemigrations --check --dry-run --skip-checks django_invoices invoices_sandbox shop
 	$(BIN)/python -m pytest -q
 
@@ -39,6 +40,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy django_invoices
+
+## The import contracts of setup.cfg [importlinter]: layers, no cycles, the sandbox apart.
+imports: $(STAMP)
+	$(BIN)/lint-imports
 
 migrations-check: $(STAMP)
 	$(MANAGE) makemigrations --check --dry-run --skip-checks django_invoices invoices_sandbox shop

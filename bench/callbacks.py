@@ -79,7 +79,7 @@ def process(ids: list[int]) -> str:
     from django_invoices import services
 
     def run() -> str:
-        counts = services.process_callback_events(ids)
+        counts = services.reapply_callbacks(ids)
         return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
 
     return Reads.around(run)

@@ -471,7 +471,7 @@ def worker_rate(
     from django_invoices.models import CallbackEvent
 
     pending = CallbackEvent.objects.filter(
-        state=CallbackEvent.State.PENDING, subject__in=list(invoice_ids)
+        state=CallbackEvent.State.PENDING, invoice__provider_id__in=list(invoice_ids)
     )
     before = pending.count()
     with task_worker(command, env, ready):

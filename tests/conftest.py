@@ -1,6 +1,7 @@
 import re
 from decimal import Decimal
 
+import django
 import pytest
 import requests
 from django.core.cache import cache
@@ -233,3 +234,73 @@ def apply_status(invoice, provider_status, *, payload=None):
         result = transition(locked, provider_status, payload=data)
         locked.save()
     return result
+
+
+# -- a task system that runs nothing by itself ---------------------------------------------
+
+# Django 6 has the Tasks framework built in; on 5.2 it is the django-tasks package.
+TASKS_BACKENDS = "django.tasks.backends" if django.VERSION >= (6, 0) else "django_tasks.backends"
+DUMMY_TASKS = {"default": {"BACKEND": f"{TASKS_BACKENDS}.dummy.DummyBackend"}}
+
+
+@pytest.fixture
+def queued(settings):
+    """``DJANGO_INVOICES["TASKS"]`` on django-tasks' DummyBackend, which keeps what is
+    enqueued and runs nothing: the list of its results, oldest first; run them with
+    ``run_queued``, as a worker would."""
+    pytest.importorskip("django_tasks")
+    from django_invoices.tasks.framework import task_backends
+
+    from .settings import DJANGO_INVOICES
+
+    settings.TASKS = DUMMY_TASKS
+    settings.DJANGO_INVOICES = {
+        **DJANGO_INVOICES,
+        "TASKS": "django.tasks",
+        "TASKS_RETRY_BACKOFF": 5,
+    }
+    backend = task_backends["default"]
+    backend.results.clear()
+    return backend.results
+
+
+@pytest.fixture
+def run_queued(django_capture_on_commit_callbacks):
+    """``run_queued(results, due_only=False)``: run what was enqueued so far, oldest
+    first, as a worker would, with what waits for the commit (signals, retries);
+    returns the return values. Tasks enqueued meanwhile stay queued; with
+    ``due_only``, so do those whose ``run_after`` is still to come."""
+    from django.utils import timezone
+
+    def run(results, *, due_only=False):
+        now = timezone.now()
+        taken = [
+            result
+            for result in results
+            if not due_only or result.task.run_after is None or result.task.run_after <= now
+        ]
+        for result in taken:
+            results.remove(result)
+        returned = []
+        for result in taken:
+            with django_capture_on_commit_callbacks(execute=True):
+                returned.append(result.task.call(*result.args, **result.kwargs))
+        return returned
+
+    return run
+
+
+@pytest.fixture
+def celery_eager():
+    """Celery running every task at once in the caller, as if a worker were always free
+    (the app's tasks are shared tasks of the default app)."""
+    pytest.importorskip("celery")
+    from celery import current_app
+
+    from django_invoices.tasks import with_celery  # noqa: F401  (defines the tasks)
+
+    before = (current_app.conf.task_always_eager, current_app.conf.task_eager_propagates)
+    current_app.conf.task_always_eager = True
+    current_app.conf.task_eager_propagates = True
+    yield current_app
+    current_app.conf.task_always_eager, current_app.conf.task_eager_propagates = before

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_invoices import services
 from django_invoices.client import KunaPayClient
 from django_invoices.models import Invoice, Order
-from django_invoices.services import Outcome, bulk
+from django_invoices.services import Outcome, bulk, reads
 from django_invoices.statuses import InvoiceStatus
 
 from .conftest import API, invoice_payload
@@ -128,14 +128,14 @@ def test_a_database_error_on_one_invoice_does_not_stop_the_rest(api, db, monkeyp
             json.dumps({"data": invoice_payload("PAID", request.url.rsplit("/", 1)[1])}),
         ),
     )
-    apply = services.apply_invoice_data
+    apply = reads.apply_read
 
-    def flaky(invoice, data):
+    def flaky(invoice, data, started, **kwargs):
         if invoice.pk == invoices[1].pk:
             raise OperationalError("lock timeout")
-        return apply(invoice, data)
+        return apply(invoice, data, started, **kwargs)
 
-    monkeypatch.setattr(bulk, "apply_invoice_data", flaky)
+    monkeypatch.setattr(reads, "apply_read", flaky)
 
     outcomes = services.refresh_invoices(invoices)
 
@@ -274,9 +274,9 @@ def test_an_unexpected_error_in_a_refresh_thread_reaches_the_caller(api, monkeyp
         callback=lambda r: (200, {}, json.dumps({"data": invoice_payload("PAID")})),
     )
 
-    def broken(invoice, data):
+    def broken(invoice, data, started, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(bulk, "apply_invoice_data", broken)
+    monkeypatch.setattr(reads, "apply_read", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         services.refresh_invoices(invoices, max_workers=2)

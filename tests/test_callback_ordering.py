@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
-from django_invoices.services import callback_events
+from django_invoices.services import settle
 from django_invoices.statuses import InvoiceStatus, OrderStatus, deposit_may_move, may_move
 
 from .callbacks_kit import deposit_event, invoice_event, post
@@ -77,7 +77,8 @@ def test_a_resent_paid_is_no_duplicate_of_one_still_waiting(deliver, api, invoic
     # The resent one's read answers the first one too: two events, two reads in all.
     first, second = CallbackEvent.objects.order_by("pk")
     assert (first.state, second.state) == (State.APPLIED, State.APPLIED)
-    assert first.outcome.startswith(f"covered by the read for event {second.pk}")
+    assert first.outcome == second.outcome == "read 'PAID': expired -> paid"
+    assert first.attempts == 2 and second.attempts == 1
     assert len(api.calls) == 2
     assert Order.objects.get().status == OrderStatus.PAID
 
@@ -85,14 +86,14 @@ def test_a_resent_paid_is_no_duplicate_of_one_still_waiting(deliver, api, invoic
 def test_a_paid_never_confirmed_fails_after_the_last_attempt(deliver, api, invoice):
     api.replace("GET", ECHO_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
     deliver(invoice_event("PAID"))
-    for _ in range(callback_events.CONFIRM_ATTEMPTS - 2):
+    for _ in range(settle.CONFIRM_ATTEMPTS - 2):
         process_pending()
     assert CallbackEvent.objects.get().state == State.PENDING
 
     process_pending()
 
     event = CallbackEvent.objects.get()
-    assert (event.state, event.attempts) == (State.FAILED, callback_events.CONFIRM_ATTEMPTS)
+    assert (event.state, event.attempts) == (State.FAILED, settle.CONFIRM_ATTEMPTS)
     assert event.outcome.endswith("; gave up")
     assert Order.objects.get().status == OrderStatus.AWAITING_PAYMENT
 
@@ -213,7 +214,8 @@ def test_a_newer_update_with_the_same_status_is_applied_not_a_duplicate(deliver,
 
 
 def test_a_stale_re_read_does_not_move_a_deposit_back(api, invoice):
-    from django_invoices import services
+    from django_invoices import wire
+    from django_invoices.services.transitions import apply_invoice_data
 
     done = {
         "id": "tx-1",
@@ -223,11 +225,12 @@ def test_a_stale_re_read_does_not_move_a_deposit_back(api, invoice):
         "processedAmount": "42.5",
     }
     seen_earlier = {**done, "status": "Processing", "processedAmount": None}
-    services.apply_invoice_data(invoice, invoice_payload("PAID", transactions=[done]))
-
-    after = services.apply_invoice_data(
-        invoice, invoice_payload("CONFIRMATION_AWAITING", transactions=[seen_earlier])
+    apply_invoice_data(
+        invoice, wire.Invoice.from_wire(invoice_payload("PAID", transactions=[done]))
     )
+
+    stale = invoice_payload("CONFIRMATION_AWAITING", transactions=[seen_earlier])
+    after = apply_invoice_data(invoice, wire.Invoice.from_wire(stale))
 
     assert after.status == InvoiceStatus.PAID
     assert after.deposits.get().status == "Processed"
@@ -352,7 +355,8 @@ def test_an_invoice_that_expired_before_expired_once_existed_is_paid_late(delive
 
 
 def test_the_provider_moves_a_deposit_put_on_the_wrong_invoice(deliver, invoice, order):
-    from django_invoices import services
+    from django_invoices import wire
+    from django_invoices.services.transitions import apply_invoice_data
 
     newer = expire_and_open_a_newer_invoice(invoice, order)
     deliver(deposit_without_invoice_id("tx-1", "0.001"))
@@ -360,9 +364,8 @@ def test_the_provider_moves_a_deposit_put_on_the_wrong_invoice(deliver, invoice,
     assert newer.paid_amount == Decimal("0.001")
 
     # The provider's own view of the older invoice lists the deposit: that is where it is.
-    services.apply_invoice_data(
-        invoice, invoice_payload("PAID", transactions=[deposit_event("tx-1", "0.001")["data"]])
-    )
+    listed = invoice_payload("PAID", transactions=[deposit_event("tx-1", "0.001")["data"]])
+    apply_invoice_data(invoice, wire.Invoice.from_wire(listed))
 
     invoice.refresh_from_db()
     newer.refresh_from_db()
@@ -372,8 +375,9 @@ def test_the_provider_moves_a_deposit_put_on_the_wrong_invoice(deliver, invoice,
 
 
 def test_record_deposit_still_answers_whether_it_created_the_deposit(invoice):
-    from django_invoices import services
+    from django_invoices import wire
+    from django_invoices.services.transitions import record_deposit
 
-    data = deposit_event("tx-1")["data"]
-    assert services.record_deposit(invoice, data)[1] is True
-    assert services.record_deposit(invoice, data)[1] is False
+    data = wire.Transaction.from_wire(deposit_event("tx-1")["data"])
+    assert record_deposit(invoice, data)[1] is True
+    assert record_deposit(invoice, data)[1] is False

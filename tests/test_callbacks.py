@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from django_invoices import services
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
-from django_invoices.services import callback_events
+from django_invoices.services import reads
 from django_invoices.signing import sign_callback
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
@@ -327,7 +327,7 @@ def test_under_atomic_requests_the_event_survives_a_database_error(
     def broken(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(callback_events, "apply_data_locked", broken)
+    monkeypatch.setattr(reads, "apply_data_locked", broken)
     response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.status_code == 200
     event = CallbackEvent.objects.get()
@@ -340,7 +340,7 @@ def test_an_unexpected_error_while_applying_is_not_a_500(client, invoice, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(callback_events, "apply_data_locked", broken)
+    monkeypatch.setattr(reads, "apply_data_locked", broken)
     response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.status_code == 200
     assert CallbackEvent.objects.get().state == State.PENDING
@@ -396,13 +396,13 @@ def test_applying_one_callback_takes_a_fixed_number_of_queries(
     client, api, invoice, django_assert_num_queries
 ):
     api.replace("GET", ECHO_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
-    # SELECT the invoice it names, with whether the same news was applied already;
-    # INSERT event; then the read (GET /v1/invoice/{id}), and under the locks: SELECT
-    # ... FOR UPDATE invoice and order; SELECT ... FOR UPDATE the event with the other
-    # pending events the read may cover; UPDATE invoice (the changed fields); UPDATE
-    # event. The SAVEPOINT pair stands for the transaction (BEGIN and COMMIT outside
-    # tests).
-    with django_assert_num_queries(8):
+    # Store: SELECT the invoice it names, with whether the same news was applied
+    # already; INSERT event. Claim: UPDATE the invoice's lease. Then the read (GET
+    # /v1/invoice/{id}), and under the locks: SELECT ... FOR UPDATE invoice and order;
+    # SELECT ... FOR UPDATE the pending events the read may settle; UPDATE invoice (the
+    # changed fields, the lease given back); UPDATE events. The SAVEPOINT pair stands
+    # for the transaction (BEGIN and COMMIT outside tests).
+    with django_assert_num_queries(9):
         response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.json()["state"] == "applied"
     assert len(api.calls) == 1

@@ -216,7 +216,7 @@ def test_get_is_retried_after_a_timeout_and_a_5xx(api):
     api.get(url, json={"data": {"id": INVOICE_ID, "status": "PAID"}})
     slept = []
     client = KunaPayClient(API, api_key="k", retries=2, retry_backoff=0.5, sleep=slept.append)
-    assert client.get_invoice(INVOICE_ID)["status"] == "PAID"
+    assert client.get_invoice(INVOICE_ID).status == "PAID"
     assert len(api.calls) == 3
     assert slept == [0.5, 1.0]
 
@@ -240,7 +240,7 @@ def test_post_timeout_is_not_retried_and_is_ambiguous(api):
 def test_post_that_never_connected_is_retried_safely(api):
     api.post(f"{API}/v1/invoice", body=requests.ConnectTimeout("no route"))
     api.post(f"{API}/v1/invoice", json={"data": {"id": INVOICE_ID}})
-    assert api_key_client().create_invoice(amount="1", asset="EUR")["id"] == INVOICE_ID
+    assert api_key_client().create_invoice(amount="1", asset="EUR").id == INVOICE_ID
     assert len(api.calls) == 2
 
 
@@ -276,7 +276,7 @@ def test_list_invoices_filters_by_external_order_id(api):
         ],
         json={"data": [{"id": INVOICE_ID, "externalOrderId": "A-1"}]},
     )
-    assert api_key_client().list_invoices(external_order_id="A-1")[0]["id"] == INVOICE_ID
+    assert api_key_client().list_invoices(external_order_id="A-1")[0].id == INVOICE_ID
 
 
 def _page(api, path, skip, items, **query):
@@ -311,7 +311,7 @@ def test_a_provider_that_ignores_skip_does_not_make_the_reading_loop(api):
 
 def test_get_transaction_reads_one_transaction(api):
     api.get(f"{API}/v1/transaction/tx-1", json={"data": {"id": "tx-1", "invoiceId": INVOICE_ID}})
-    assert api_key_client().get_transaction("tx-1")["invoiceId"] == INVOICE_ID
+    assert api_key_client().get_transaction("tx-1").invoice_id == INVOICE_ID
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "a?b", "a#b", "%2e%2e", "a\x00"])

@@ -216,7 +216,7 @@ def test_applying_a_status_locks_the_invoice(btc_invoice, locks):
 
 
 def test_applying_provider_data_locks_the_invoice(btc_invoice, locks):
-    services.apply_invoice_data(btc_invoice, {"id": INVOICE_ID, "status": "PAYMENT_AWAITING"})
+    apply_invoice_data(btc_invoice, {"id": INVOICE_ID, "status": "PAYMENT_AWAITING"})
     assert locks == ["Invoice"]
 
 
@@ -252,7 +252,7 @@ def test_moving_a_deposit_locks_the_invoice_it_leaves(deliver, btc_invoice, lock
     )
     locks.clear()
 
-    services.apply_invoice_data(
+    apply_invoice_data(
         newer,
         {
             "id": NEWER_ID,
@@ -305,6 +305,14 @@ def test_the_api_fixture_fails_a_test_whose_unregistered_request_was_swallowed(p
 # -- process_pending_callbacks: oldest first, verified only, failed only on request ----
 
 
+def apply_invoice_data(invoice, payload):
+    """Apply a provider answer (a dict, as the wire carries it) to the invoice."""
+    from django_invoices import wire
+    from django_invoices.services import transitions
+
+    return transitions.apply_invoice_data(invoice, wire.Invoice.from_wire(payload))
+
+
 def _stored(status, *, received, state=CallbackEvent.State.PENDING, verified=True):
     body = json.dumps(invoice_event(status))
     event = CallbackEvent.objects.create(
@@ -319,7 +327,12 @@ def _stored(status, *, received, state=CallbackEvent.State.PENDING, verified=Tru
 
 
 @override_settings(DJANGO_INVOICES=UNCONFIRMED)
-def test_pending_callbacks_are_applied_oldest_first(btc_invoice, api):
+def test_pending_callbacks_are_listed_oldest_first(btc_invoice, api):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
     api.get(
         f"{API}/v1/invoice/{INVOICE_ID}",
         json={"data": {"id": INVOICE_ID, "status": "PAYMENT_AWAITING", "transactions": []}},
@@ -328,27 +341,31 @@ def test_pending_callbacks_are_applied_oldest_first(btc_invoice, api):
     newer = _stored("PAYMENT_AWAITING", received=now)  # stored first, received later
     older = _stored("PAYMENT_AWAITING", received=now - timedelta(minutes=1))
 
-    services.process_pending_callbacks(limit=1)
+    call_command("invoices_process_callbacks", "--dry-run", "--limit", "1", stdout=out)
     # The one event a limit of one takes is the oldest received, not the first stored.
-    assert CallbackEvent.objects.get(pk=older.pk).outcome.startswith("read ")
-    assert not CallbackEvent.objects.get(pk=newer.pk).outcome.startswith("read ")
-    assert Invoice.objects.get().status == InvoiceStatus.AWAITING_PAYMENT
+    assert out.getvalue().splitlines()[0] == f"would act on callback event {older.pk}"
+    assert newer.pk != older.pk
 
 
 @override_settings(DJANGO_INVOICES=UNCONFIRMED)
-def test_failed_callbacks_are_retried_only_on_request_and_unverified_never(btc_invoice):
+def test_failed_callbacks_are_retried_only_on_request_and_unverified_never(btc_invoice, api):
     now = timezone.now()
     _stored("PAYMENT_AWAITING", received=now, state=CallbackEvent.State.FAILED)
     _stored("CONFIRMATION_AWAITING", received=now, verified=False)  # never applied
-    assert services.process_pending_callbacks() == {}
-    assert services.process_pending_callbacks(include_failed=True) == {"applied": 1}
+    api.get(
+        f"{API}/v1/invoice/{INVOICE_ID}",
+        json={"data": {"id": INVOICE_ID, "status": "PAYMENT_AWAITING", "transactions": []}},
+    )
+    assert services.drain_callbacks(due_only=False).counts == {}
+    failed = CallbackEvent.objects.filter(state=CallbackEvent.State.FAILED)
+    assert services.reapply_callbacks(failed) == {"applied": 1}
     assert Invoice.objects.get().status == InvoiceStatus.AWAITING_PAYMENT
 
 
 def test_counts_add_up_per_state(db):
     now = timezone.now()
     events = [_stored("PAID", received=now) for _ in range(3)]  # of no known invoice
-    assert services.process_callback_events(events) == {"ignored": 3}
+    assert services.reapply_callbacks(events) == {"ignored": 3}
 
 
 # -- a deposit is mirrored whole, and updated whole --------------------------------------
@@ -385,7 +402,7 @@ def _columns(deposit):
 
 
 def test_every_field_of_a_deposit_is_recorded_then_updated(btc_invoice):
-    services.apply_invoice_data(
+    apply_invoice_data(
         btc_invoice,
         {"id": INVOICE_ID, "status": "PAYMENT_AWAITING", "transactions": [FULL_DEPOSIT]},
     )
@@ -410,7 +427,7 @@ def test_every_field_of_a_deposit_is_recorded_then_updated(btc_invoice):
         "txId": "beef",
         "updatedAt": "2026-11-25T10:09:00Z",
     }
-    services.apply_invoice_data(
+    apply_invoice_data(
         btc_invoice, {"id": INVOICE_ID, "status": "CONFIRMATION_AWAITING", "transactions": [later]}
     )
     columns = _columns(Deposit.objects.get())
@@ -422,7 +439,7 @@ def test_every_field_of_a_deposit_is_recorded_then_updated(btc_invoice):
     assert Invoice.objects.get().paid_amount == Decimal("0.001")
 
     older = {**later, "status": "Processed", "txId": "old", "updatedAt": "2026-11-25T10:07:00Z"}
-    services.apply_invoice_data(
+    apply_invoice_data(
         btc_invoice, {"id": INVOICE_ID, "status": "CONFIRMATION_AWAITING", "transactions": [older]}
     )
     assert Deposit.objects.get().tx_id == "beef"  # older news changes nothing

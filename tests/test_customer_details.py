@@ -127,8 +127,8 @@ def test_malformed_lookups_answer_none_without_a_query(
 
 
 def test_only_the_usual_uuid_spelling_is_an_invoice_id():
-    assert str(services.parse_invoice_id(INVOICE_ID.upper())) == INVOICE_ID
-    assert services.parse_invoice_id("506c695a4-187-4463-ac41-07dc0782cb0e") is None
+    assert str(customer.parse_invoice_id(INVOICE_ID.upper())) == INVOICE_ID
+    assert customer.parse_invoice_id("506c695a4-187-4463-ac41-07dc0782cb0e") is None
 
 
 # -- customer: the re-read limit -----------------------------------------------------------
@@ -193,7 +193,7 @@ def test_a_re_read_uses_the_invoices_account_and_the_short_timeout(api, invoice,
     Invoice.objects.filter(pk=invoice.pk).update(account="other")
     invoice.refresh_from_db()
     api.get(f"{OTHER_API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
-    asked = spy_on_clients(monkeypatch, customer)
+    asked = spy_on_clients(monkeypatch, customer.reads)
     accounts = {"other": {"API_URL": OTHER_API, "API_KEY": "k2"}}
     with override_settings(DJANGO_INVOICES={**SETTINGS, "ACCOUNTS": accounts}):
         result = services.refresh_if_stale(invoice, min_interval=0)

@@ -1,12 +1,12 @@
-"""Writing what the provider says about deposits and statuses, through the public
-functions of ``services`` called directly: their defaults, their refusals in words,
+"""Writing what the provider says about deposits and statuses, through the functions
+of ``services.transitions`` called directly: their defaults, their refusals in words,
 and which news counts as older."""
 
 from decimal import Decimal
 
 import pytest
 
-from django_invoices import services
+from django_invoices import wire
 from django_invoices.exceptions import InvalidResponse
 from django_invoices.models import Deposit, Invoice, Order
 from django_invoices.services import transitions
@@ -16,7 +16,7 @@ from .conftest import apply_status, invoice_payload
 OTHER_ID = "22222222-3333-4444-8555-666666666666"
 
 
-def deposit_data(tx_id="tx-1", amount="0.0005", **extra):
+def deposit_wire(tx_id="tx-1", amount="0.0005", **extra):
     return {
         "id": tx_id,
         "status": "Processed",
@@ -26,6 +26,10 @@ def deposit_data(tx_id="tx-1", amount="0.0005", **extra):
         "processedAmount": amount,
         **extra,
     }
+
+
+def deposit_data(tx_id="tx-1", amount="0.0005", **extra):
+    return wire.Transaction.from_wire(deposit_wire(tx_id, amount, **extra))
 
 
 def test_apply_status_with_a_payload_mirrors_the_invoices_fields(btc_invoice):
@@ -45,12 +49,12 @@ def test_apply_status_without_a_payload_leaves_the_mirrored_fields(btc_invoice):
 
 
 def test_record_deposit_counts_what_arrived_unless_told_not_to(btc_invoice):
-    deposit, created = services.record_deposit(btc_invoice, deposit_data("tx-1"))
+    deposit, created = transitions.record_deposit(btc_invoice, deposit_data("tx-1"))
     assert created is True
     assert deposit.invoice_id == btc_invoice.pk
     assert btc_invoice.paid_amount == Decimal("0.0005")
 
-    _, created = services.record_deposit(btc_invoice, deposit_data("tx-2"), recount=False)
+    _, created = transitions.record_deposit(btc_invoice, deposit_data("tx-2"), recount=False)
     assert created is True  # created, but not counted yet
     assert btc_invoice.paid_amount == Decimal("0.0005")
     assert Deposit.objects.count() == 2
@@ -108,7 +112,7 @@ def test_a_deposit_without_an_id_is_refused_in_so_many_words(btc_invoice, tx_id)
 )
 def test_a_deposit_field_that_is_not_text_is_named_in_the_refusal(btc_invoice, key, label):
     with pytest.raises(InvalidResponse) as refused:
-        transitions.write_deposit(btc_invoice, {**deposit_data(), key: 5})
+        wire.Transaction.from_wire({**deposit_wire(), key: 5})
     assert str(refused.value) == f"KUNA Pay sent {label} as int, not text"
 
 
@@ -233,7 +237,7 @@ def test_a_refused_move_reports_the_status_that_stays(btc_invoice):
 
 def test_a_status_that_is_not_text_is_named_in_the_refusal(btc_invoice):
     with pytest.raises(InvalidResponse) as refused:
-        services.apply_invoice_data(btc_invoice, invoice_payload(status=5))
+        wire.Invoice.from_wire(invoice_payload(status=5))
     assert str(refused.value) == "KUNA Pay sent status as int, not text"
 
 

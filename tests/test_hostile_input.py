@@ -12,12 +12,12 @@ from django.db import DataError
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from django_invoices import services
+from django_invoices import background, services
 from django_invoices.amounts import parse_amount
 from django_invoices.client import KunaPayClient
 from django_invoices.exceptions import InvalidResponse
 from django_invoices.models import CallbackEvent, Deposit, Invoice
-from django_invoices.services import callback_events
+from django_invoices.services import reads, settle
 from django_invoices.statuses import InvoiceStatus
 
 from .callbacks_kit import deposit_event, invoice_event, post
@@ -306,35 +306,43 @@ def test_data_the_database_refuses_fails_the_event_instead_of_retrying_forever(
     def refuse(*args, **kwargs):
         raise DataError("value too long for type character varying(64)")
 
-    monkeypatch.setattr(callback_events, "apply_data_locked", refuse)
+    monkeypatch.setattr(reads, "apply_data_locked", refuse)
     post(client, deposit_event("tx-1"))
     event = only_event()
     assert event.state == State.FAILED
     assert event.outcome.startswith("cannot store: ")
 
 
-def test_one_event_that_breaks_does_not_stop_the_command(client, invoice, monkeypatch):
-    monkeypatch.setattr(services, "dispatch_callback_event", lambda event: event)  # store only
+def test_an_invoice_whose_read_breaks_does_not_stop_the_command(
+    client, invoice, order, monkeypatch, settings
+):
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "TASKS": "celery"}
+    monkeypatch.setattr(background, "enqueue", lambda *args, **kwargs: None)  # store only
+    other = Invoice.objects.create(
+        provider_id="22222222-3333-4444-8555-666666666666",
+        order=order,
+        status="expired",
+        invoice_amount=1,
+    )
     post(client, deposit_event("tx-broken"))
-    post(client, deposit_event("tx-fine"))
-    monkeypatch.undo()
-    original = callback_events.news_ahead_of_read
-    calls = []
+    post(client, deposit_event("tx-fine", invoiceId=str(other.provider_id)))
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "TASKS": None}
+    original = settle.news_ahead_of_read
 
-    def breaks_the_first_time(parsed, data, invoice):
-        calls.append(parsed.object_id)
-        if len(calls) == 1:
+    def breaks_for_the_first(parsed, data, invoice):
+        if parsed.object_id == "tx-broken":
             raise TypeError("something nobody foresaw")
         return original(parsed, data, invoice)
 
-    monkeypatch.setattr(callback_events, "news_ahead_of_read", breaks_the_first_time)
+    monkeypatch.setattr(settle, "news_ahead_of_read", breaks_for_the_first)
     call_command("invoices_process_callbacks")
-    first, second = CallbackEvent.objects.order_by("pk")
-    # The first event's attempt broke and rolled back; the command went on, and the
-    # second event's read answered both (the first is covered by it).
-    assert (first.state, second.state) == (State.APPLIED, State.APPLIED)
-    assert first.outcome.startswith(f"covered by the read for event {second.pk}")
-    assert set(Deposit.objects.values_list("provider_id", flat=True)) == {"tx-broken", "tx-fine"}
+    broken, fine = CallbackEvent.objects.order_by("pk")
+    # The broken read rolled back and its invoice backs off; the other one went on.
+    assert (broken.state, fine.state) == (State.PENDING, State.APPLIED)
+    assert Invoice.objects.get(pk=invoice.pk).callbacks_unconfirmed == 1
+    monkeypatch.undo()
+    call_command("invoices_process_callbacks")
+    assert CallbackEvent.objects.get(pk=broken.pk).state == State.APPLIED
 
 
 # -- what customers put in query strings -----------------------------------------------

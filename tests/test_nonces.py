@@ -96,7 +96,7 @@ def nonce_checks(settings, caches=None, **invoices):
     if caches is not None:
         settings.CACHES = caches
     settings.DJANGO_INVOICES = {**DJANGO_INVOICES, **invoices}
-    wanted = {"django_invoices.W003", "django_invoices.E013"}
+    wanted = {"django_invoices.W003", "django_invoices.E013", "django_invoices.E014"}
     return [m.id for m in run_checks() if m.id in wanted]
 
 
@@ -105,17 +105,21 @@ REDIS = {
 }
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 @pytest.mark.parametrize(
     "backend",
     [
         "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
         "django.core.cache.backends.db.DatabaseCache",
         "django.core.cache.backends.filebased.FileBasedCache",
     ],
 )
-def test_check_warns_when_signing_processes_cannot_share_the_counter(settings, backend):
+def test_check_refuses_a_nonce_cache_signing_processes_cannot_share(settings, backend, debug):
+    # With DEBUG on too: a development server and its task worker sign with one key.
+    settings.DEBUG = debug
     caches = {"default": {"BACKEND": backend, "LOCATION": "/tmp/x"}}
-    assert nonce_checks(settings, caches, PUBLIC_KEY="pub") == ["django_invoices.W003"]
+    assert nonce_checks(settings, caches, PUBLIC_KEY="pub") == ["django_invoices.E014"]
 
 
 def test_check_is_quiet_with_redis_or_without_signing(settings):

@@ -60,23 +60,23 @@ def test_create_read_back_and_list_in_both_modes(keys, kunapay, make_client):
         questionnaire_fields=["email"],
         product_description="Чай",
     )
-    uuid.UUID(created["id"])
-    assert created["paymentLink"] == f"{API}/pay/{created['id']}/"
-    detail = client.get_invoice(created["id"])
-    assert detail["status"] == "CREATED"
-    assert detail["invoiceAmount"] == "42.5"
-    assert detail["invoiceAssetCode"] == "EUR"
-    assert detail["externalOrderId"] == "A-1"
-    assert detail["productDescription"] == "Чай"
-    assert detail["transactions"] == []
-    assert detail["createdAt"].endswith("Z") and len(detail["createdAt"]) == 24
-    stored = SandboxInvoice.objects.get(pk=created["id"])
+    uuid.UUID(created.id)
+    assert created.payment_link == f"{API}/pay/{created.id}/"
+    detail = client.get_invoice(created.id)
+    assert detail.status == "CREATED"
+    assert detail.raw["invoiceAmount"] == "42.5"
+    assert detail.invoice_asset == "EUR"
+    assert detail.external_order_id == "A-1"
+    assert detail.raw["productDescription"] == "Чай"
+    assert detail.raw["transactions"] == [] and detail.transactions == ()
+    assert detail.raw["createdAt"].endswith("Z") and len(detail.raw["createdAt"]) == 24
+    stored = SandboxInvoice.objects.get(pk=created.id)
     assert stored.amount == Decimal("42.50")
     assert stored.transactional_callbacks is True
     assert stored.questionnaire == ["email"]
     assert stored.redirect_button_title == "Back"
     listed = client.list_invoices(external_order_id="A-1")
-    assert [item["id"] for item in listed] == [created["id"]]
+    assert [item.id for item in listed] == [created.id]
     assert client.list_invoices(external_order_id="B-2") == []
 
 
@@ -84,12 +84,12 @@ def test_each_merchant_sees_only_its_own_invoices(keys, kunapay):
     mine = api_key_client().create_invoice(amount="1", asset="USDT", external_order_id="X")
     assert signed_client().list_invoices(external_order_id="X") == []
     with pytest.raises(NotFound):
-        signed_client().get_invoice(mine["id"])
+        signed_client().get_invoice(mine.id)
 
 
 def test_paging_and_envelope(keys, kunapay):
     client = api_key_client()
-    ids = [client.create_invoice(amount=str(n), asset="USDT")["id"] for n in range(1, 4)]
+    ids = [client.create_invoice(amount=str(n), asset="USDT").id for n in range(1, 4)]
     assert len(client.list_invoices(take=2)) == 2
     assert len(client.list_invoices(take=2, skip=2)) == 1
     raw = requests.get(f"{API}/v1/invoice/{ids[0]}", headers={"api-key": "test-api-key"})
@@ -249,17 +249,17 @@ def test_global_timeout_mode_creates_the_invoice_but_answers_too_late(kunapay):
 def test_per_invoice_api_modes(kunapay):
     client = api_key_client(retries=0)
     created = client.create_invoice(amount="5", asset="USDT", external_order_id="P-1")
-    kunapay.fail("api_error", invoice=created["id"])
+    kunapay.fail("api_error", invoice=created.id)
     with pytest.raises(ProviderUnavailable):
-        client.get_invoice(created["id"])
+        client.get_invoice(created.id)
     with pytest.raises(ProviderUnavailable):
         client.list_invoices(external_order_id="P-1")
     assert client.list_assets()  # other endpoints are unaffected
-    kunapay.fail("api_timeout", invoice=created["id"])
+    kunapay.fail("api_timeout", invoice=created.id)
     with pytest.raises(ProviderTimeout):
-        client.get_invoice(created["id"])
-    kunapay.fail(invoice=created["id"])
-    assert client.get_invoice(created["id"])["id"] == created["id"]
+        client.get_invoice(created.id)
+    kunapay.fail(invoice=created.id)
+    assert client.get_invoice(created.id).id == created.id
 
 
 # -- over real HTTP --------------------------------------------------------------------
@@ -270,10 +270,10 @@ def test_per_invoice_api_modes(kunapay):
 def test_over_real_http_in_both_modes(keys, live_server, make_client):
     client = make_client(f"{live_server.url}/sandbox")
     created = client.create_invoice(amount="10.5", asset="USDT", external_order_id="L-1")
-    assert created["paymentLink"] == f"{live_server.url}/sandbox/pay/{created['id']}/"
-    assert client.get_invoice(created["id"])["invoiceAmount"] == "10.5"
-    assert [i["id"] for i in client.list_invoices(external_order_id="L-1")] == [created["id"]]
-    page = requests.get(created["paymentLink"], timeout=5)
+    assert created.payment_link == f"{live_server.url}/sandbox/pay/{created.id}/"
+    assert client.get_invoice(created.id).raw["invoiceAmount"] == "10.5"
+    assert [i.id for i in client.list_invoices(external_order_id="L-1")] == [created.id]
+    page = requests.get(created.payment_link, timeout=5)
     assert page.status_code == 200
     assert "10.500000 USDT" in page.text
 

@@ -55,7 +55,7 @@ def make_invoice(**overrides):
     }
     options.update(overrides)
     created = KunaPayClient(API, api_key="test-api-key").create_invoice(**options)
-    return SandboxInvoice.objects.get(pk=created["id"])
+    return SandboxInvoice.objects.get(pk=created.id)
 
 
 def page(invoice):
@@ -491,7 +491,7 @@ def _created(**overrides):
     options = {"amount": "42.50", "asset": "USDT", "external_order_id": "R3-1"}
     options.update(overrides)
     created = KunaPayClient(API, api_key="test-api-key").create_invoice(**options)
-    return SandboxInvoice.objects.get(pk=created["id"])
+    return SandboxInvoice.objects.get(pk=created.id)
 
 
 def test_a_callback_url_requests_cannot_parse_fails_the_delivery_not_the_page(

@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from django_invoices import services, signals
+from django_invoices import signals, wire
 from django_invoices.models import Deposit, Invoice, Order
+from django_invoices.services import transitions
 
 from .conftest import invoice_payload
 
@@ -59,7 +60,7 @@ def read(django_capture_on_commit_callbacks):
             **fields,
         )
         with django_capture_on_commit_callbacks(execute=True):
-            return services.apply_invoice_data(invoice, payload)
+            return transitions.apply_invoice_data(invoice, wire.Invoice.from_wire(payload))
 
     return read
 

@@ -39,6 +39,8 @@ class Read:
     invoice: Invoice
     transition: Transition
     settlement: settle.Settlement
+    # What it says, for the events' log: "read 'PAID': created -> paid".
+    outcome: str
 
 
 def read(invoice: Invoice, *, fast: bool) -> wire.Invoice:
@@ -69,8 +71,9 @@ def apply_read(
             if not leased:
                 locked.read_lease_until = before["read_lease_until"]
         result = apply_data_locked(locked, data, before=before)
-        settle.record(settlement, data, describe(result))
-    return Read(locked, result, settlement)
+        outcome = f"read {data.status!r}: {describe(result)}"
+        settle.record(settlement, outcome)
+    return Read(locked, result, settlement, outcome)
 
 
 def read_and_apply(invoice: Invoice, *, fast: bool, leased: bool = False) -> Read:

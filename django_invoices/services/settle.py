@@ -76,6 +76,18 @@ class Settlement:
         """True when the read showed every news it was asked about."""
         return not self.ahead and not self.failed
 
+    def state_of(self, pk: int) -> str | None:
+        if pk in self.ahead:
+            return CallbackEvent.State.PENDING
+        if pk in self.failed:
+            return CallbackEvent.State.FAILED
+        return CallbackEvent.State.APPLIED if pk in self.applied else None
+
+    def outcome_of(self, pk: int, said: str) -> str:
+        """What ``record`` writes as the event's outcome, ``said`` being the read's."""
+        why = self.ahead.get(pk) or self.failed.get(pk)
+        return f"{said}; {why}" if why else said
+
 
 def judge(events: list[CallbackEvent], data: wire.Invoice, invoice: Invoice) -> Settlement:
     """Which of ``events`` the read ``data`` answers, which wait for another read, and
@@ -85,8 +97,8 @@ def judge(events: list[CallbackEvent], data: wire.Invoice, invoice: Invoice) -> 
         try:
             parsed = callbacks.parse(event.body.encode("utf-8"))
         except callbacks.MalformedCallback:
-            # Verified once, no longer readable (edited by hand?): the read answers it.
-            settlement.applied.append(event.pk)
+            # Verified once, no longer readable (edited by hand?): for staff to look at.
+            settlement.failed[event.pk] = "its stored body no longer parses"
             continue
         ahead = news_ahead_of_read(parsed, data, invoice)
         if not ahead:
@@ -98,10 +110,10 @@ def judge(events: list[CallbackEvent], data: wire.Invoice, invoice: Invoice) -> 
     return settlement
 
 
-def record(settlement: Settlement, data: wire.Invoice, summary: str) -> None:
-    """Write the settlement on the events: each read counts as an attempt at each."""
+def record(settlement: Settlement, said: str) -> None:
+    """Write the settlement on the events, ``said`` being what the read did: each read
+    counts as an attempt at each event."""
     now = dj_timezone.now()
-    said = f"read {data.status!r}: {summary}"
     if settlement.applied:
         CallbackEvent.objects.filter(pk__in=settlement.applied).update(
             state=CallbackEvent.State.APPLIED,
@@ -109,15 +121,15 @@ def record(settlement: Settlement, data: wire.Invoice, summary: str) -> None:
             attempts=F("attempts") + 1,
             processed_at=now,
         )
-    for pk, ahead in settlement.ahead.items():
+    for pk in settlement.ahead:
         CallbackEvent.objects.filter(pk=pk).update(
-            outcome=f"{said}; {ahead}", attempts=F("attempts") + 1, processed_at=now
+            outcome=settlement.outcome_of(pk, said), attempts=F("attempts") + 1, processed_at=now
         )
     for pk, why in settlement.failed.items():
         logger.error("Gave up on callback event %s: %s", pk, why)
         CallbackEvent.objects.filter(pk=pk).update(
             state=CallbackEvent.State.FAILED,
-            outcome=f"{said}; {why}",
+            outcome=settlement.outcome_of(pk, said),
             attempts=F("attempts") + 1,
             processed_at=now,
         )

@@ -200,6 +200,8 @@ class SyncReport:
     """What a sweep did, in numbers, and what it could not read."""
 
     invoices_read: int = 0
+    # Being read by another reader (a callback's) at the time: not read twice.
+    invoices_busy: int = 0
     invoices_changed: int = 0
     events_settled: int = 0
     events_pending: int = 0
@@ -215,6 +217,9 @@ def run_sync(plan: SyncPlan) -> SyncReport:
     orders to reconcile."""
     report = SyncReport()
     for result in sync_invoices(plan.invoices):
+        if result.busy:
+            report.invoices_busy += 1
+            continue
         if result.error:
             report.failures.append(
                 f"invoice {result.provider_id or result.invoice_pk}: {result.error}"
@@ -226,7 +231,7 @@ def run_sync(plan: SyncPlan) -> SyncReport:
             report.invoices_changed += 1
             report.changes.append(result)
     if plan.events:
-        drained = pipeline.drain(limit=len(plan.events))
+        drained = pipeline.drain(limit=len(plan.events), due_only=False)
         report.events_settled += sum(
             n for state, n in drained.counts.items() if state != CallbackEvent.State.PENDING
         )

@@ -56,7 +56,7 @@ def process_callback_events(event_ids: list[int] | None = None) -> dict[str, int
 
 def process_pending_callbacks(limit: int = 500) -> dict[str, int]:
     """The sweep of stored callbacks still pending (``invoices_process_callbacks``)."""
-    return dict(services.drain_callbacks(limit=limit).counts)
+    return dict(services.drain_callbacks(limit=limit, due_only=False).counts)
 
 
 def refresh_invoices(invoice_ids: list[int]) -> dict[str, int]:

@@ -105,15 +105,26 @@ def _wait_for_redis(url, seconds=15):
             time.sleep(0.1)
 
 
+@pytest.fixture
+def cache_kind():
+    """The shop's cache in the test (and in the workers it starts): "redis", "locmem"
+    or "dummy" (see settings.py); a test parametrises it to run with each."""
+    return "redis"
+
+
 @pytest.fixture(autouse=True)
-def _clear_cache(_workers_available, redis_url, settings):
-    """Replaces the suite's own: the cache here is this Redis, emptied for each test."""
+def _clear_cache(_workers_available, redis_url, settings, cache_kind):
+    """Replaces the suite's own: Redis (the broker, and the cache unless the test runs
+    with another) is emptied for each test."""
     import redis
 
+    from .settings import CACHE_BACKENDS
+
     redis.Redis.from_url(redis_url).flushdb()
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
-    }
+    chosen = dict(CACHE_BACKENDS[cache_kind])
+    if cache_kind == "redis":
+        chosen["LOCATION"] = redis_url
+    settings.CACHES = {"default": chosen}
     settings.CELERY_BROKER_URL = redis_url
 
 
@@ -183,9 +194,10 @@ def wait_for(condition, seconds, what, worker=None):
 
 
 @pytest.fixture
-def start_worker(redis_url, stub, signal_log, tmp_path):
+def start_worker(redis_url, stub, signal_log, tmp_path, cache_kind):
     """``start_worker(kind, **env)``: a Celery ("celery") or django-tasks database
-    ("django.tasks") worker on the test database, stopped at the end of the test."""
+    ("django.tasks") worker on the test database, with the test's cache, stopped at the
+    end of the test."""
     started: list[Worker] = []
 
     def start(kind: str, **extra: str) -> Worker:
@@ -196,6 +208,7 @@ def start_worker(redis_url, stub, signal_log, tmp_path):
             "REDIS_URL": redis_url,
             "STUB_URL": stub.url,
             "INVOICES_TASKS": kind,
+            "INVOICES_CACHE": cache_kind,
             "SIGNAL_LOG": str(signal_log.path),
             "PYTHONUNBUFFERED": "1",
             **extra,

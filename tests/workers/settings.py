@@ -17,9 +17,15 @@ if os.environ.get("WORKER_DB_NAME"):
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+# The cache the shop runs with (INVOICES_CACHE): Redis, shared by every process, or
+# one that shares nothing (the local-memory cache ``startproject`` gives, or none at
+# all). Callbacks must be applied the same with each.
+CACHE_BACKENDS = {
+    "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "dummy": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
 }
+CACHES = {"default": CACHE_BACKENDS[os.environ.get("INVOICES_CACHE") or "redis"]}
 
 TASKS = {
     "default": {
@@ -41,7 +47,9 @@ DJANGO_INVOICES = {
     "TASKS_RETRY_BACKOFF": 0.2,
     "TASKS_RETRY_BACKOFF_MAX": 1,
     "RETRIES": 0,
-    "READ_TIMEOUT": 20,
+    # A worker killed in the middle of a read holds its invoice for this long and 5 s
+    # (the lease, services.queue): short, so the tests of killed workers stay short.
+    "READ_TIMEOUT": 5,
 }
 if os.environ.get("INVOICES_PUBLIC_KEY"):
     DJANGO_INVOICES["PUBLIC_KEY"] = os.environ["INVOICES_PUBLIC_KEY"]

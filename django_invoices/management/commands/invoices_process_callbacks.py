@@ -62,7 +62,7 @@ class Command(BaseCommand):
         if include_failed:
             failed = CallbackEvent.objects.filter(verified=True, state=CallbackEvent.State.FAILED)
             counts.update(services.reapply_callbacks(failed.values_list("pk", flat=True)[:limit]))
-        counts.update(services.drain_callbacks(limit=limit).counts)
+        counts.update(services.drain_callbacks(limit=limit, due_only=False).counts)
         if not counts:
             self.stdout.write(_("No pending callback events."))
             return
