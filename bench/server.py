@@ -1,12 +1,14 @@
-"""Callbacks under load: the app under gunicorn on PostgreSQL, against a hand-written
-minimal receiver measured in the same run.
+"""Callbacks under load: the app under gunicorn on PostgreSQL, against hand-written
+minimal receivers measured in the same run.
 
 Run with ``make bench-server`` (or ``python bench/server.py``) with ``DATABASE_URL``
 naming a PostgreSQL server. It creates ``test_<name>``, starts the stub provider
 (``bench/stub_provider.py``) on 127.0.0.1, starts gunicorn on a free loopback port and
 sends signed callbacks from a bounded number of concurrent senders, each case a fixed
 number of requests (and never longer than ``--max-seconds``). It prints requests per
-second, p50 and p99 latency, and the ratio to the minimal view; then the bulk refresh
+second, p50 and p99 latency, and the ratio to the minimal view (``bench/minimal.py``)
+and to the re-reading one, the in-request mode's fair peer, which also reads the invoice
+back from the provider with ``requests`` before writing it; then the bulk refresh
 of invoices against a stub that answers in 100 ms, with N threads, against the ideal
 ``count x 0.1 s / N``. Prints figures; asserts nothing.
 
@@ -312,19 +314,27 @@ def gunicorn(port: int, workers: int, env: dict[str, str]) -> list[str]:
     ]
 
 
-def print_results(rows: list[Result], baseline: Result) -> None:
+def ratio(row: Result, baseline: Result) -> float:
+    return row.rate / baseline.rate if baseline.rate else 0.0
+
+
+def print_results(rows: list[Result], baseline: Result, reread: Result | None = None) -> None:
+    """One line a row: its rate as a multiple of ``baseline`` (the minimal view) and, with
+    ``reread``, of the re-reading minimal view too."""
+    second = f"{'x reread':>9}" if reread else ""
     header = (
-        f"{'':<46}{'req/s':>7}{'x min':>7}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'':<46}{'req/s':>7}{'x min':>7}{second}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'app cpu':>8}{'db cpu':>7}  answers"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        ratio = row.rate / baseline.rate if baseline.rate else 0.0
+        if reread:
+            second = f"{ratio(row, reread):>9.2f}"
         answers = ", ".join(f"{n} x {note}" for note, n in row.answers.most_common())
         print(
-            f"{row.label:<46}{row.rate:>7.0f}{ratio:>7.2f}{row.percentile(0.5):>8.1f}"
-            f"{row.percentile(0.99):>8.1f}{row.per_request(row.app_cpu):>8.1f}"
+            f"{row.label:<46}{row.rate:>7.0f}{ratio(row, baseline):>7.2f}{second}"
+            f"{row.percentile(0.5):>8.1f}{row.percentile(0.99):>8.1f}{row.per_request(row.app_cpu):>8.1f}"
             f"{row.per_request(row.db_cpu):>7.1f}  {answers}"
         )
     print("(app cpu, db cpu: milliseconds of CPU per request in gunicorn and PostgreSQL)")
@@ -335,6 +345,7 @@ def callbacks_under_load(args: argparse.Namespace, env: dict[str, str]) -> None:
     base = f"http://127.0.0.1:{port}"
     ours = f"{base}/invoices/callback/default/"
     minimal = f"{base}/minimal/callback/"
+    reread = f"{base}/minimal/reread/"
     n = args.requests
     print(
         f"gunicorn --workers {args.workers} (sync), {args.senders} concurrent senders, "
@@ -344,29 +355,45 @@ def callbacks_under_load(args: argparse.Namespace, env: dict[str, str]) -> None:
         env = {**env, "BENCH_API_URL": api}
         with running(gunicorn(port, args.workers, env), env, port) as server:
             watch = (server.pid, postmaster_pid())
-            # Warm-up: each worker imports, connects and fills its caches.
-            warm = [paid_callback(i) for i in make_invoices(args.workers * 20)]
-            load("warm-up", ours, warm[::2], args.senders, 60)
-            load("warm-up", minimal, warm[1::2], args.senders, 60)
+            # Warm-up: each worker imports, connects (to the stub too) and fills its caches.
+            warm = [paid_callback(i) for i in make_invoices(args.workers * 30)]
+            load("warm-up", ours, warm[::3], args.senders, 60)
+            load("warm-up", minimal, warm[1::3], args.senders, 60)
+            load("warm-up", reread, warm[2::3], args.senders, 60)
 
             fresh_minimal = [paid_callback(i) for i in make_invoices(n)]
+            fresh_reread = [paid_callback(i) for i in make_invoices(n)]
             fresh_ours = [paid_callback(i) for i in make_invoices(n)]
-            reads_before = stub_reads(api)
             rows = [
                 load("minimal view (HMAC, log row, lock+update)", minimal, fresh_minimal,
                      args.senders, args.max_seconds, state_of, watch),
-                load("in-request: PAID, fresh invoice, 1 API read", ours, fresh_ours,
-                     args.senders, args.max_seconds, state_of, watch),
             ]  # fmt: skip
-            reads = stub_reads(api) - reads_before
+            reads = [stub_reads(api)]
+            rows.append(
+                load("re-reading minimal (HMAC, log, GET, lock+upd)", reread, fresh_reread,
+                     args.senders, args.max_seconds, state_of, watch)
+            )  # fmt: skip
+            reads.append(stub_reads(api))
+            rows.append(
+                load("in-request: PAID, fresh invoice, 1 API read", ours, fresh_ours,
+                     args.senders, args.max_seconds, state_of, watch)
+            )  # fmt: skip
+            reads.append(stub_reads(api))
             repeated = paid_callback(make_invoices(1)[0])
             load("apply once", ours, [repeated], 1, 30)
             rows.append(
                 load("in-request: the same PAID again (duplicate)", ours, [repeated] * n,
                      args.senders, args.max_seconds, state_of, watch)
             )  # fmt: skip
-        print_results(rows, rows[0])
-        print(f"(stub API reads during the in-request case: {reads} for {rows[1].sent} callbacks)")
+        print_results(rows, rows[0], rows[1])
+        print(
+            f"(stub API reads: re-reading minimal {reads[1] - reads[0]} for {rows[1].sent} "
+            f"callbacks, in-request {reads[2] - reads[1]} for {rows[2].sent})"
+        )
+        print(
+            f"in-request / re-reading minimal (its peer): {ratio(rows[2], rows[1]):.2f}; "
+            f"/ minimal view: {ratio(rows[2], rows[0]):.2f}"
+        )
         print()
         worker_mode(args, env)
 

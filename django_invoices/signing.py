@@ -1,9 +1,10 @@
 """The provider's signatures, each in one function so it can be corrected in one line.
 
-See ``kunapay-api.md`` §2.3 (requests) and §5.2 (callbacks). How a callback is signed
-is not documented, so the recipe is a setting (``CALLBACK_SIGNATURE_RECIPES``): a list of
-``"digest/encoding/message"`` names tried in order, e.g. ``"sha384/hex/raw"``.
-``invoices_check_signatures`` names the recipe that matches stored callbacks.
+See ``docs/explanation/provider-api.rst`` ("Requests" and "Callback signature"). How a
+callback is signed is not documented, so the recipe is a setting
+(``CALLBACK_SIGNATURE_RECIPES``): a list of ``"digest/encoding/message"`` names tried in
+order, e.g. ``"sha384/hex/raw"``. ``invoices_check_signatures`` names the recipe that
+matches stored callbacks.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ ENCODINGS = ("hex", "base64")
 # (JavaScript's JSON.stringify); data: the "data" object alone, written the same way.
 MESSAGES = ("raw", "compact", "data")
 
-#: Today's reading (kunapay-api.md §5.2): HMAC-SHA384 in hex over the raw body, else
-#: over its compact re-serialisation.
+#: Today's reading (``docs/explanation/provider-api.rst`` ("Callback signature")):
+#: HMAC-SHA384 in hex over the raw body, else over its compact re-serialisation.
 DEFAULT_RECIPES = ("sha384/hex/raw", "sha384/hex/compact")
 
 

@@ -1,7 +1,7 @@
 """Statuses: the provider's strings, ours, and which moves between them are allowed.
 
-The provider's list (``kunapay-api.md`` §6.1) comes from a community SDK, not from
-official text, so the map below is the one place to correct it.
+The provider's list (``docs/explanation/provider-api.rst`` ("Statuses")) comes from a
+community SDK, not from official text, so the map below is the one place to correct it.
 """
 
 from __future__ import annotations
@@ -106,8 +106,9 @@ ORDER_STATUS_FOR: dict[InvoiceStatus, OrderStatus] = {
 }
 
 
-# Deposit (transaction) statuses as the provider writes them (kunapay-api.md §6.2, from
-# the SDK; note the mixed case and the single-L "Canceled").
+# Deposit (transaction) statuses as the provider writes them, from the SDK
+# (``docs/explanation/provider-api.rst`` ("Statuses")): note the mixed case and the
+# single-L "Canceled".
 CREDITED_DEPOSIT_STATUSES = ("Processed", "PartiallyProcessed")
 _DEPOSIT_RANK = {
     "Created": 0,
@@ -118,11 +119,11 @@ _DEPOSIT_RANK = {
 }
 
 
-# Transaction types that are money in (kunapay-api.md §6.2: the SDK knows "Deposit",
-# "Withdraw" and "Refund"; callbacks call a deposit "InvoiceDeposit"). An invoice's
-# transactions without a type are its deposits, as the SDK describes them. Anything else
-# (a refund, a withdrawal, a type nobody has seen yet) is stored and shown, never
-# counted towards what an invoice received.
+# Transaction types that are money in (``docs/explanation/provider-api.rst``
+# ("Transactions"): the SDK knows "Deposit", "Withdraw" and "Refund"; callbacks call a
+# deposit "InvoiceDeposit"). An invoice's transactions without a type are its deposits,
+# as the SDK describes them. Anything else (a refund, a withdrawal, a type nobody has
+# seen yet) is stored and shown, never counted towards what an invoice received.
 MONEY_IN_TYPES = ("", "Deposit", "InvoiceDeposit")
 
 

@@ -7,7 +7,7 @@ import requests
 from django.core.cache import cache
 
 from django_invoices import signals
-from django_invoices.models import Invoice, Order
+from django_invoices.models import CallbackEvent, Invoice, Order
 from django_invoices.statuses import OrderStatus
 
 from .http_mock import strict_mock
@@ -18,6 +18,8 @@ API = "https://api.kunapay.test"
 INVOICE_ID = "506c695a-4187-4463-ac41-07dc0782cb0e"
 # What echo_provider answers; api.replace("GET", ECHO_URL, ...) gives it a fixed answer.
 ECHO_URL = re.compile(re.escape(API) + r"/v1/invoice/[^/?]+$")
+# Another invoice of the same order, made after INVOICE_ID.
+NEWER_ID = "11111111-2222-4333-8444-555555555555"
 
 
 _REAL_SEND = requests.adapters.HTTPAdapter.send
@@ -234,6 +236,19 @@ def apply_status(invoice, provider_status, *, payload=None):
         result = transition(locked, provider_status, payload=data)
         locked.save()
     return result
+
+
+def apply_invoice_data(invoice, payload):
+    """Apply a provider answer (a dict, as the wire carries it) to the invoice."""
+    from django_invoices import wire
+    from django_invoices.services import transitions
+
+    return transitions.apply_invoice_data(invoice, wire.Invoice.from_wire(payload))
+
+
+def states():
+    """The states of every stored callback event, sorted."""
+    return sorted(CallbackEvent.objects.values_list("state", flat=True))
 
 
 # -- a task system that runs nothing by itself ---------------------------------------------

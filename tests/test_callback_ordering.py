@@ -1,5 +1,7 @@
 """Late, repeated, partial and stale news: what arrives out of order changes nothing it
-should not, and every payment ends up counted once."""
+should not (a final status, a deposit, an order that follows another of its invoices),
+and every payment ends up counted once, also when the sandbox sends its callbacks twice,
+out of order or late."""
 
 from decimal import Decimal
 from io import StringIO
@@ -8,17 +10,17 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from django_invoices import services
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
 from django_invoices.services import settle
 from django_invoices.statuses import InvoiceStatus, OrderStatus, deposit_may_move, may_move
 
 from .callbacks_kit import deposit_event, invoice_event, post
-from .conftest import API, ECHO_URL, INVOICE_ID, invoice_payload
-from .test_callbacks import UNCONFIRMED
+from .conftest import API, ECHO_URL, INVOICE_ID, NEWER_ID, invoice_payload, states
+from .test_callback_view import UNCONFIRMED
 
 State = CallbackEvent.State
 DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
-NEWER_ID = "11111111-2222-4333-8444-555555555555"
 
 
 @pytest.fixture
@@ -268,6 +270,65 @@ def deposit_without_invoice_id(tx_id, amount):
     return payload
 
 
+# -- an order's status follows the invoice that matters --------------------------------
+# Pinned where a hand-made mutant of the core once survived the suite (docs/mutation.rst):
+# each docstring names the mutant its test kills, checked by applying it by hand.
+
+
+@pytest.mark.usefixtures("echo_provider")
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_a_paid_orders_other_open_invoice_expiring_leaves_the_order_paid(
+    deliver, btc_invoice, listen
+):
+    """Mutant: a paid order whose other, still-open invoice later expires changes the
+    order's status."""
+    order = btc_invoice.order
+    deliver(invoice_event("PAID"))
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+    # Another invoice of the same order, still open (made before the payment was known).
+    other = Invoice.objects.create(
+        provider_id=NEWER_ID,
+        order=order,
+        provider_status="CREATED",
+        invoice_amount=order.amount,
+        invoice_asset=order.asset,
+    )
+    seen = listen("order_status_changed", "order_paid")
+
+    deliver({"event": "Invoice", "data": {"id": NEWER_ID, "status": "TIMEOUT"}})
+
+    other.refresh_from_db()
+    assert other.status == InvoiceStatus.EXPIRED
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+    assert seen == []
+
+
+@pytest.mark.usefixtures("echo_provider")
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_an_old_invoices_late_decline_does_not_override_a_newer_open_invoice(
+    deliver, btc_invoice, listen
+):
+    """Mutant: an old invoice's late DECLINED overrides the order while a newer invoice
+    is open."""
+    order = btc_invoice.order
+    deliver(invoice_event("TIMEOUT"))
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.EXPIRED
+    # A newer invoice, as create_invoice leaves it.
+    Invoice.objects.create(
+        provider_id=NEWER_ID, order=order, invoice_amount=order.amount, invoice_asset=order.asset
+    )
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_PAYMENT)
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.AWAITING_PAYMENT
+    seen = listen("order_status_changed", "invoice_declined")
+
+    deliver(invoice_event("DECLINED"))  # money for the old invoice came and was refused
+
+    btc_invoice.refresh_from_db()
+    assert btc_invoice.status == InvoiceStatus.DECLINED  # the invoice itself moves
+    assert seen == ["invoice_declined"]
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.AWAITING_PAYMENT
+
+
 # -- overpayment is announced once, when it happens ------------------------------------
 
 
@@ -301,6 +362,28 @@ def test_a_deposit_that_credits_nothing_does_not_repeat_the_overpaid_signal(
     deliver(deposit_event("tx-3", amount="0.0002"))  # more money: announced again
 
     assert [kw["received"] for _, kw in seen] == [Decimal("0.0015"), Decimal("0.0017")]
+
+
+# Pinned where a hand-made mutant of the core once survived the suite (docs/mutation.rst).
+@pytest.mark.usefixtures("echo_provider")
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+@pytest.mark.parametrize(
+    ("amounts", "overpaid"),
+    [(["0.001"], False), (["0.0004", "0.0006"], False), (["0.0004", "0.00061"], True)],
+    ids=["exact", "exact-in-two", "more"],
+)
+def test_invoice_overpaid_only_for_more_than_the_payment_amount(
+    deliver, btc_invoice, listen, amounts, overpaid
+):
+    """Mutant: ``invoice_overpaid`` sent for an exact payment (``<`` for ``<=``)."""
+    seen = listen("invoice_overpaid")
+    for number, amount in enumerate(amounts):
+        deliver(deposit_event(f"tx-{number}", amount=amount))
+    deliver(invoice_event("PAID"))
+    # A deposit status repeated after PAID (with a new updatedAt) adds nothing.
+    deliver(deposit_event("tx-0", amount=amounts[0], updatedAt="2026-11-25T10:30:00Z"))
+    assert Invoice.objects.get().status == InvoiceStatus.PAID
+    assert seen == (["invoice_overpaid"] if overpaid else [])
 
 
 # -- accounts and late payments --------------------------------------------------------
@@ -381,3 +464,41 @@ def test_record_deposit_still_answers_whether_it_created_the_deposit(invoice):
     data = wire.Transaction.from_wire(deposit_event("tx-1")["data"])
     assert record_deposit(invoice, data)[1] is True
     assert record_deposit(invoice, data)[1] is False
+
+
+# -- the sandbox's bad days: callbacks twice, out of order, late ---------------------------
+# End to end through the callback view, with the sandbox's failure modes: what a shop
+# rehearsing a bad day would write with the ``kunapay`` fixture.
+
+
+def test_every_callback_twice_settles_once(kunapay, order, sent):
+    kunapay.fail("callback_twice")
+    invoice = services.create_invoice(order)
+    kunapay.pay(invoice)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert sent.count("order_paid") == 1
+    assert states().count("duplicate") >= 3  # each status and the deposit came twice
+
+
+def test_callbacks_out_of_order_never_move_paid_back(kunapay, order, sent):
+    kunapay.fail("callback_out_of_order")
+    invoice = services.create_invoice(order)
+    kunapay.pay(invoice)
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert sent.count("order_paid") == 1
+    late = CallbackEvent.objects.filter(provider_status="PAYMENT_AWAITING").latest("pk")
+    assert late.outcome in {"read 'PAID': no change (stays paid)", "same news already applied"}
+
+
+def test_callbacks_held_back_arrive_later_and_settle(kunapay, order, sent):
+    kunapay.fail("callback_late")
+    invoice = services.create_invoice(order)
+    kunapay.pay(invoice)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AWAITING_PAYMENT
+    assert kunapay.deliver_late() >= 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert sent.count("order_paid") == 1

@@ -1,6 +1,8 @@
 """The database as the queue of record (``services.queue``, ``services.pipeline``):
-who reads an invoice and when, the read budget per invoice, waking workers, and what a
-drain finds whoever was or was not woken.
+who reads an invoice and when, the read budget per invoice, waking workers, what a
+drain finds whoever was or was not woken, and what acts on pending and failed callbacks
+(``invoices_process_callbacks``, ``reapply_callbacks``): oldest first, verified only,
+failed ones only on request.
 
 Task systems here run nothing by themselves (django-tasks' DummyBackend, Celery
 eager); real workers are in ``tests/workers/``.
@@ -10,14 +12,17 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
-from django_invoices import background
+from django_invoices import background, callbacks, services
 from django_invoices.models import CallbackEvent, DrainSchedule, Invoice
 from django_invoices.services import pipeline, queue
+from django_invoices.statuses import InvoiceStatus
 
 from .callbacks_kit import invoice_event, post
 from .conftest import API, INVOICE_ID, invoice_payload
+from .test_callback_view import UNCONFIRMED
 
 State = CallbackEvent.State
 DETAIL = f"{API}/v1/invoice/{INVOICE_ID}"
@@ -497,3 +502,66 @@ def test_an_event_of_an_account_no_longer_configured_is_not_looked_up(api, invoi
     CallbackEvent.objects.filter(pk=event.pk).update(account="gone")
     assert pipeline.drain().counts == {State.IGNORED: 1}
     assert len(api.calls) == 0
+
+
+# -- pending callbacks: oldest first, verified only, failed only on request ----------------
+# Written for mutants that once survived a mutation run (docs/mutation.rst): the order
+# pending events are taken in, the ``verified`` filter, failed events retried only on
+# request, and the counting.
+
+
+def _stored(status, *, received, state=CallbackEvent.State.PENDING, verified=True):
+    body = json.dumps(invoice_event(status))
+    event = CallbackEvent.objects.create(
+        account="default",
+        body=body,
+        dedupe_key=callbacks.parse(body.encode()).dedupe_key,
+        verified=verified,
+        state=state,
+    )
+    CallbackEvent.objects.filter(pk=event.pk).update(received_at=received)
+    return event
+
+
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_pending_callbacks_are_listed_oldest_first(btc_invoice, api):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    api.get(
+        f"{API}/v1/invoice/{INVOICE_ID}",
+        json={"data": {"id": INVOICE_ID, "status": "PAYMENT_AWAITING", "transactions": []}},
+    )
+    now = timezone.now()
+    newer = _stored("PAYMENT_AWAITING", received=now)  # stored first, received later
+    older = _stored("PAYMENT_AWAITING", received=now - timedelta(minutes=1))
+
+    call_command("invoices_process_callbacks", "--dry-run", "--limit", "1", stdout=out)
+    # The one event a limit of one takes is the oldest received, not the first stored.
+    assert out.getvalue().splitlines()[0] == f"would act on callback event {older.pk}"
+    assert newer.pk != older.pk
+
+
+# Callbacks are hints: a KUNA Pay that agrees with what they report answers the reads.
+@pytest.mark.usefixtures("echo_provider")
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_failed_callbacks_are_retried_only_on_request_and_unverified_never(btc_invoice, api):
+    now = timezone.now()
+    _stored("PAYMENT_AWAITING", received=now, state=CallbackEvent.State.FAILED)
+    _stored("CONFIRMATION_AWAITING", received=now, verified=False)  # never applied
+    api.get(
+        f"{API}/v1/invoice/{INVOICE_ID}",
+        json={"data": {"id": INVOICE_ID, "status": "PAYMENT_AWAITING", "transactions": []}},
+    )
+    assert services.drain_callbacks(due_only=False).counts == {}
+    failed = CallbackEvent.objects.filter(state=CallbackEvent.State.FAILED)
+    assert services.reapply_callbacks(failed) == {"applied": 1}
+    assert Invoice.objects.get().status == InvoiceStatus.AWAITING_PAYMENT
+
+
+def test_counts_add_up_per_state(db):
+    now = timezone.now()
+    events = [_stored("PAID", received=now) for _ in range(3)]  # of no known invoice
+    assert services.reapply_callbacks(events) == {"ignored": 3}

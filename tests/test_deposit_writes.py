@@ -1,6 +1,6 @@
 """Writing what the provider says about deposits and statuses, through the functions
-of ``services.transitions`` called directly: their defaults, their refusals in words,
-and which news counts as older."""
+of ``services.transitions`` called directly: every field of a deposit mirrored, their
+defaults, their refusals in words, and which news counts as older."""
 
 from decimal import Decimal
 
@@ -11,7 +11,7 @@ from django_invoices.exceptions import InvalidResponse
 from django_invoices.models import Deposit, Invoice, Order
 from django_invoices.services import transitions
 
-from .conftest import apply_status, invoice_payload
+from .conftest import INVOICE_ID, apply_invoice_data, apply_status, invoice_payload
 
 OTHER_ID = "22222222-3333-4444-8555-666666666666"
 
@@ -256,3 +256,83 @@ def test_a_newer_invoice_ending_moves_the_order_though_an_older_one_ended_before
 def test_the_same_status_again_is_no_change(btc_invoice):
     result = apply_status(btc_invoice, "CREATED")
     assert (result.old_status, result.new_status, result.changed) == ("created", "created", False)
+
+
+# -- a deposit is mirrored whole, and updated whole --------------------------------------
+# A mutation run once found the mirrored fields written but never all read back, and
+# ``updatedAt`` compared on one side only (docs/mutation.rst): so a full deposit, every
+# column compared, then newer and older news of it.
+
+FULL_DEPOSIT = {
+    "id": "tx-full",
+    "status": "Processing",
+    "asset": "BTC",
+    "paymentCode": "BTC_NETWORK",
+    "amount": "0.0011",
+    "fee": "0.0001",
+    "processedAmount": "0.001",
+    "address": "bc1qexampleaddress",
+    "txId": "f00d",
+    "createdAt": "2026-11-25T10:05:00Z",
+    "updatedAt": "2026-11-25T10:05:00Z",
+}
+
+
+def _columns(deposit):
+    return {
+        "provider_id": deposit.provider_id,
+        "status": deposit.status,
+        "asset": deposit.asset,
+        "payment_code": deposit.payment_code,
+        "amount": deposit.amount,
+        "fee": deposit.fee,
+        "processed_amount": deposit.processed_amount,
+        "address": deposit.address,
+        "tx_id": deposit.tx_id,
+        "provider_created_at": deposit.provider_created_at.isoformat(),
+        "raw_payload": deposit.raw_payload,
+    }
+
+
+def test_every_field_of_a_deposit_is_recorded_then_updated(btc_invoice):
+    apply_invoice_data(
+        btc_invoice,
+        {"id": INVOICE_ID, "status": "PAYMENT_AWAITING", "transactions": [FULL_DEPOSIT]},
+    )
+    assert _columns(Deposit.objects.get()) == {
+        "provider_id": "tx-full",
+        "status": "Processing",
+        "asset": "BTC",
+        "payment_code": "BTC_NETWORK",
+        "amount": Decimal("0.0011"),
+        "fee": Decimal("0.0001"),
+        "processed_amount": Decimal("0.001"),
+        "address": "bc1qexampleaddress",
+        "tx_id": "f00d",
+        "provider_created_at": "2026-11-25T10:05:00+00:00",
+        "raw_payload": FULL_DEPOSIT,
+    }
+    assert Invoice.objects.get().paid_amount == Decimal("0")  # not credited yet
+
+    later = {
+        **FULL_DEPOSIT,
+        "status": "Processed",
+        "txId": "beef",
+        "updatedAt": "2026-11-25T10:09:00Z",
+    }
+    apply_invoice_data(
+        btc_invoice, {"id": INVOICE_ID, "status": "CONFIRMATION_AWAITING", "transactions": [later]}
+    )
+    columns = _columns(Deposit.objects.get())
+    assert (columns["status"], columns["tx_id"], columns["raw_payload"]) == (
+        "Processed",
+        "beef",
+        later,
+    )
+    assert Invoice.objects.get().paid_amount == Decimal("0.001")
+
+    older = {**later, "status": "Processed", "txId": "old", "updatedAt": "2026-11-25T10:07:00Z"}
+    apply_invoice_data(
+        btc_invoice, {"id": INVOICE_ID, "status": "CONFIRMATION_AWAITING", "transactions": [older]}
+    )
+    assert Deposit.objects.get().tx_id == "beef"  # older news changes nothing

@@ -16,6 +16,7 @@ from django_invoices.models import Invoice
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
 from .conftest import API, INVOICE_ID, apply_status, invoice_payload
+from .test_callback_view import UNCONFIRMED
 
 DETAIL_URL = f"{API}/v1/invoice/{INVOICE_ID}"
 RETURN = reverse("django_invoices:return")
@@ -321,6 +322,34 @@ def test_allowed_hosts_may_be_extended(client, invoice):
         response = back(client)
     assert response.status_code == 302
     assert response["Location"] == "http://www.shop.example/thanks/"
+
+
+def _forward(client, target, *, secure):
+    settings = {
+        **UNCONFIRMED,
+        "RETURN_URLS": {"paid": target},
+        "ALLOWED_REDIRECT_HOSTS": ["partner.example"],
+    }
+    with override_settings(DJANGO_INVOICES=settings):
+        return client.get(
+            reverse("django_invoices:return"),
+            {"invoiceId": INVOICE_ID, "orderId": "A-1"},
+            secure=secure,
+        )
+
+
+# Pinned where a hand-made mutant of the core once survived the suite (docs/mutation.rst).
+def test_a_secure_return_is_not_forwarded_to_plain_http_on_an_allowed_host(client, invoice):
+    """Mutant: a return forward from https to an http host in ALLOWED_REDIRECT_HOSTS."""
+    apply_status(invoice, "PAID")
+    refused = _forward(client, "http://partner.example/thanks/", secure=True)
+    assert refused.status_code == 200  # the built-in page instead
+    assert "Location" not in refused
+    # The same host over https is fine, and a plain-http visit may go to plain http.
+    allowed = _forward(client, "https://partner.example/thanks/", secure=True)
+    assert (allowed.status_code, allowed["Location"]) == (302, "https://partner.example/thanks/")
+    plain = _forward(client, "http://partner.example/thanks/", secure=False)
+    assert (plain.status_code, plain["Location"]) == (302, "http://partner.example/thanks/")
 
 
 def test_an_unresolvable_setting_falls_back_to_the_built_in_page(client, invoice):

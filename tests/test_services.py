@@ -18,6 +18,7 @@ from django_invoices.exceptions import (
     AuthenticationFailed,
     InvalidResponse,
     InvoiceCreationError,
+    KunaPayError,
     ProviderTimeout,
     ProviderUnavailable,
     ProviderValidationError,
@@ -180,6 +181,29 @@ def test_a_refused_create_leaves_nothing_behind(api, order):
     assert order.status == OrderStatus.NEW
     assert order.needs_reconciliation is False
     assert not Invoice.objects.exists()
+
+
+# The sandbox's bad days at checkout, end to end: what a shop rehearsing one would write
+# with the ``kunapay`` fixture.
+
+
+def test_the_api_down_at_checkout(kunapay, order):
+    kunapay.fail("api_error")
+    with pytest.raises(KunaPayError):
+        services.create_invoice(order)
+    kunapay.fail()
+    assert services.create_invoice(order).status == InvoiceStatus.CREATED
+
+
+def test_a_create_that_times_out_is_found_again_not_made_twice(kunapay, order):
+    kunapay.fail("api_timeout")
+    with pytest.raises(ProviderTimeout):
+        services.create_invoice(order)
+    kunapay.fail()
+    invoice = services.create_invoice(order)
+    assert len(kunapay.invoices) == 1
+    assert kunapay.get(invoice).external_order_id == "A-1"
+    assert Invoice.objects.count() == 1
 
 
 def test_a_paid_order_gets_no_new_invoice(api, order):

@@ -1,8 +1,12 @@
+"""Signatures of requests and callbacks, pinned by vectors computed outside this project:
+each recipe, its refusals, and the callback view accepting a literal vector only whole."""
+
 import hashlib
 import hmac
 
 import pytest
 
+from django_invoices.models import CallbackEvent
 from django_invoices.signing import (
     ALL_RECIPES,
     Recipe,
@@ -15,6 +19,10 @@ from django_invoices.signing import (
     verified_text,
     verify_callback,
 )
+from django_invoices.statuses import InvoiceStatus
+
+from .callbacks_kit import KEY as SETTINGS_KEY
+from .callbacks_kit import post
 
 VARIANT_RAW = Recipe("sha384", "hex", "raw")
 VARIANT_RESERIALIZED = Recipe("sha384", "hex", "compact")
@@ -200,3 +208,61 @@ def test_a_body_with_nothing_to_sign_is_refused_even_with_the_empty_messages_sig
     compact = Recipe("sha384", "hex", "compact")
     assert signed_by(KEY, b"not json", empty, compact) is False
     assert verify_callback(KEY, b"not json", empty, (compact,)) is None
+
+
+# -- through the callback view: all 96 hex characters count ------------------------------
+# A literal callback vector through the view, and a signature right only in part: a
+# hand-made mutant of the core (named in the test's docstring) once survived the suite
+# there (docs/mutation.rst); the test was checked by applying that mutant by hand.
+
+# A callback as KUNA Pay would send it, with its kun-signature written out literally:
+# HMAC-SHA384 over these exact bytes with tests/settings.py's PRIVATE_KEY, computed once
+# outside this project with Python's hmac module, so a wrong recipe in
+# django_invoices.signing cannot pass by agreeing with itself (the other tests of the
+# callback view sign with it, through tests/callbacks_kit.py).
+SETTINGS_BODY = (
+    b'{"event":"Invoice","data":{"id":"506c695a-4187-4463-ac41-07dc0782cb0e",'
+    b'"status":"PAYMENT_AWAITING"}}'
+)
+SETTINGS_SIGNATURE = (
+    "3afd3f101d810ff9b9e3b9c1ed2c919cc80ab41ff0effe41af3ee09af01edade"
+    "27ef3f8190df3e5c348f2b2fd48207e8"
+)
+
+
+def _flip(hex_digit: str) -> str:
+    return "0" if hex_digit != "0" else "1"
+
+
+# Callbacks are hints: a KUNA Pay that agrees with what they report answers the reads.
+@pytest.mark.usefixtures("echo_provider")
+def test_a_callback_signed_with_the_literal_vector_is_accepted(client, btc_invoice):
+    response = post(client, raw=SETTINGS_BODY, signature=SETTINGS_SIGNATURE)
+    assert response.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert event.verified is True
+    assert event.signature_variant == "sha384/hex/raw"
+    btc_invoice.refresh_from_db()
+    assert btc_invoice.status == InvoiceStatus.AWAITING_PAYMENT
+
+
+@pytest.mark.usefixtures("echo_provider")
+@pytest.mark.parametrize(
+    "signature",
+    [
+        SETTINGS_SIGNATURE[:32] + "0" * 64,  # right first half, wrong rest
+        SETTINGS_SIGNATURE[:32],  # only the first half
+        SETTINGS_SIGNATURE[:-1] + _flip(SETTINGS_SIGNATURE[-1]),  # last digit wrong
+        SETTINGS_SIGNATURE + "0",  # one digit too many
+    ],
+    ids=["half-right", "half-only", "last-digit", "too-long"],
+)
+def test_a_signature_that_is_right_only_in_part_is_refused(client, btc_invoice, signature):
+    """Mutant: the signature check compares only the first 32 hex characters."""
+    assert verify_callback(SETTINGS_KEY, SETTINGS_BODY, signature) is None
+    response = post(client, raw=SETTINGS_BODY, signature=signature)
+    assert response.status_code == 401
+    event = CallbackEvent.objects.get()
+    assert (event.verified, event.state) == (False, CallbackEvent.State.REJECTED)
+    btc_invoice.refresh_from_db()
+    assert btc_invoice.status == InvoiceStatus.CREATED

@@ -7,7 +7,8 @@ whether callbacks come at all) can at worst delay a payment until one ``invoices
 and a signed lie changes nothing.
 
 The sandbox plays each reading we are unsure of (``DJANGO_INVOICES_SANDBOX`` settings,
-set here through ``kunapay.configure``).
+set here through ``kunapay.configure``), and its bad days (``kunapay.fail``): refused
+signatures, a payment after expiry, more or less money than asked.
 """
 
 import hashlib
@@ -33,7 +34,7 @@ from django_invoices.signing import ALL_RECIPES, sign_callback
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 from django_invoices.testing import deliver_callback
 
-from .conftest import API, INVOICE_ID, invoice_payload
+from .conftest import API, INVOICE_ID, invoice_payload, states
 
 KEY = "test-private-key"  # tests/settings.py
 State = CallbackEvent.State
@@ -219,6 +220,56 @@ def test_an_invoice_that_ended_outside_the_late_payment_window_is_not_read(kunap
     assert "Nothing to read" in out
     assert len(kunapay.mock.calls) == calls
     assert status_of(order) == OrderStatus.EXPIRED
+
+
+# -- the sandbox's bad days and odd payments, end to end --------------------------------
+# What a shop rehearsing a bad day would write with the ``kunapay`` fixture.
+
+
+@pytest.fixture
+def payment_outcomes(listen):
+    """The names of the signals of how a payment ended, as sent (not the status changes
+    and deposits ``sent`` records too)."""
+    return listen("order_paid", "invoice_paid_late", "invoice_overpaid", "invoice_partially_paid")
+
+
+def test_unverifiable_callbacks_are_refused_and_one_throttled_read_finds_the_truth(
+    kunapay, order, sent
+):
+    kunapay.fail("callback_bad_signature")
+    invoice = services.create_invoice(order)
+    kunapay.pay(invoice)
+    order.refresh_from_db()
+    assert set(states()) == {"rejected"}
+    # No body was applied; the first refused callback's read found the payment.
+    assert order.status == OrderStatus.PAID
+    assert sent.count("order_paid") == 1
+
+
+def test_a_payment_after_expiry_is_paid_and_announced(kunapay, order, sent):
+    kunapay.fail("paid_after_expiry")
+    invoice = services.create_invoice(order)
+    kunapay.expire(invoice)  # TIMEOUT, then the transfer lands anyway
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert "invoice_paid_late" in sent
+    assert sent.count("order_paid") == 1
+
+
+def test_an_overpayment_is_paid_and_announced(kunapay, order, sent):
+    invoice = services.create_invoice(order)
+    kunapay.overpay(invoice)
+    assert "invoice_overpaid" in sent
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+def test_a_part_payment_is_not_paid(kunapay, order, payment_outcomes):
+    invoice = services.create_invoice(order)
+    kunapay.pay_part(invoice)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PARTIALLY_PAID
+    assert payment_outcomes == ["invoice_partially_paid"]
 
 
 # -- signed lies (the signing key is known to an attacker) change nothing ------------------

@@ -1,7 +1,9 @@
-"""The provider's REST API as the sandbox serves it (kunapay-api.md §2 to §4).
+"""The provider's REST API as the sandbox serves it.
 
-Authentication, the ``{"data": ...}`` envelope and the ``{"errors": [...]}`` error shape
-are handled by the ``endpoint`` decorator; the views only build data.
+As ``docs/explanation/provider-api.rst`` describes it ("Requests", "Answers and errors",
+"Invoices" and "Transactions"). Authentication, the ``{"data": ...}`` envelope and the
+``{"errors": [...]}`` error shape are handled by the ``endpoint`` decorator; the views
+only build data.
 """
 
 from __future__ import annotations

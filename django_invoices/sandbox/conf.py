@@ -71,8 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # when due (otherwise: the payment page's button, or delivery.deliver_due()).
     "LATE_CALLBACK_DELAY": 10.0,
     "LATE_CALLBACK_THREAD": True,
-    # The readings of the provider nobody has confirmed (kunapay-api.md §5), played so
-    # a shop can see that each still ends in the right state (issue: source of truth):
+    # The readings of the provider nobody has confirmed
+    # (``docs/explanation/provider-api.rst`` ("Callbacks" and "Callback signature")),
+    # played so a shop can see that each still ends in the right state (issue: source of
+    # truth):
     # the name of the invoice-status event and of the deposit event, whether deposit
     # callbacks carry invoiceId/externalOrderId, the signature recipe ("sha384/hex/raw",
     # see django_invoices.signing), and whether callbacks are sent at all.

@@ -5,8 +5,9 @@ after that change is committed: a POST of the JSON body with ``kun-signature`` =
 HMAC-SHA384 of the body under the merchant's private key (``signing.sign_callback``).
 Anything but a 200 within ``CALLBACK_TIMEOUT`` is a failure and is tried again, up to
 ``CALLBACK_ATTEMPTS`` attempts with a doubling back-off, as the provider does on a much
-longer scale (kunapay-api.md §5.1). Callbacks go only to the shop's own host
-(``conf.callback_host_allowed``), and only the status of each answer is kept.
+longer scale (``docs/explanation/provider-api.rst`` ("Callback delivery")). Callbacks go
+only to the shop's own host (``conf.callback_host_allowed``), and only the status of
+each answer is kept.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 class SandboxInvoice(models.Model):
     """An invoice as the provider keeps it."""
 
-    # The provider's status strings (kunapay-api.md §6.1).
+    # The provider's status strings (``docs/explanation/provider-api.rst`` ("Statuses")).
     CREATED = "CREATED"
     PAYMENT_AWAITING = "PAYMENT_AWAITING"
     CONFIRMATION_AWAITING = "CONFIRMATION_AWAITING"

@@ -25,10 +25,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from .. import callbacks
 from ..models import CallbackEvent, Deposit, Invoice
+from . import statements
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,16 @@ def locate(
     invoices = Invoice.objects.filter(account=account)
     named = named_invoice_ids(parsed)
     if named:
-        query = invoices.filter(provider_id__in=named).only("pk", "provider_id", "account")
-        if dedupe_key:
-            query = query.annotate(applied=Exists(applied_news(OuterRef("pk"), dedupe_key)))
-        found = {invoice.provider_id: invoice for invoice in query.order_by()}
+        found = {
+            provider_id: Located(
+                Invoice(pk=pk, provider_id=provider_id, account=account),
+                applied and bool(dedupe_key),
+            )
+            for pk, provider_id, applied in statements.invoices_named(account, named, dedupe_key)
+        }
         for value in named:
             if value in found:
-                return Located(found[value], bool(getattr(found[value], "applied", False)))
+                return found[value]
         if parsed.kind != "unknown" or parsed.referenced_invoice_id:
             return None  # it names an invoice we do not know: not some other one
     other = _by_recorded_deposit(parsed, account) or _by_order(parsed, invoices)

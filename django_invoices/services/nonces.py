@@ -1,12 +1,12 @@
 """Nonces of signed requests, counted together by every process that signs with a key.
 
-KUNA Pay's rules for nonces are not published (kunapay-api.md: "NOT FOUND"); APIs of
-this kind refuse a nonce that is not greater than the last one seen for the key. A shop
-signs from several processes at once (web workers, task workers), each with its own
-clock reading, so each nonce is taken from a counter in the shared cache
-(``NONCE_CACHE``): ``incr`` is atomic in Redis and Memcached, so no two processes get
-the same number and a later request never gets a smaller one. The counter follows the
-clock in milliseconds, the format the provider expects.
+KUNA Pay's rules for nonces are not published (``docs/explanation/provider-api.rst``,
+"Requests"); APIs of this kind refuse a nonce that is not greater than the last one
+seen for the key. A shop signs from several processes at once (web workers, task
+workers), each with its own clock reading, so each nonce is taken from a counter in the
+shared cache (``NONCE_CACHE``): ``incr`` is atomic in Redis and Memcached, so no two
+processes get the same number and a later request never gets a smaller one. The counter
+follows the clock in milliseconds, the format the provider expects.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from django.utils import timezone as dj_timezone
 
 from .. import background, conf
 from ..models import CallbackEvent, DrainSchedule, Invoice
+from . import statements
 
 logger = logging.getLogger("django_invoices")
 
@@ -84,11 +85,7 @@ def claim(invoice: Invoice, *, fast: bool, due_only: bool = True) -> datetime | 
     callbacks' next read is not due yet)."""
     now = dj_timezone.now()
     until = now + timedelta(seconds=lease_seconds(invoice.account, fast=fast))
-    free = Q(read_lease_until__isnull=True) | Q(read_lease_until__lte=now)
-    if due_only:
-        free &= Q(callbacks_read_after__isnull=True) | Q(callbacks_read_after__lte=now)
-    taken = Invoice.objects.filter(free, pk=invoice.pk).update(read_lease_until=until)
-    return until if taken else None
+    return until if statements.claim(invoice.pk, until, now, due_only=due_only) else None
 
 
 def release(invoice: Invoice, *, confirmed: bool | None) -> None:

@@ -20,6 +20,7 @@ from django.utils import timezone as dj_timezone
 from .. import callbacks, conf
 from ..models import CallbackEvent
 from ..signing import parse_recipes, verified_text, verify_callback
+from . import statements
 from .locate import locate
 
 logger = logging.getLogger("django_invoices")
@@ -87,7 +88,7 @@ def receive(
                 event.outcome = OUTCOME_DUPLICATE
                 event.attempts = 1
                 event.processed_at = dj_timezone.now()
-    event.save()
+    statements.insert(event)
     return Receipt(event, rejection, parsed)
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone as dj_timezone
 from .. import callbacks, wire
 from ..models import CallbackEvent, Invoice
 from ..statuses import PROVIDER_STATUS_MAP, may_move
+from . import statements
 
 logger = logging.getLogger("django_invoices")
 
@@ -32,17 +33,12 @@ CONFIRM_ATTEMPTS = 12
 
 def waiting_events(invoice: Invoice, started: datetime) -> list[CallbackEvent]:
     """The pending events a read of the (locked) invoice that started at ``started`` may
-    settle, locked; rows another worker holds are skipped (it settles them itself)."""
-    return list(
-        CallbackEvent.objects.select_for_update(skip_locked=True)
-        .filter(
-            invoice=invoice,
-            verified=True,
-            state=CallbackEvent.State.PENDING,
-            received_at__lte=started,
-        )
-        .only("pk", "body", "attempts")
-    )
+    settle, locked; rows another worker holds are skipped (it settles them itself).
+    Unsaved instances carrying their pk, body and attempts only."""
+    return [
+        CallbackEvent(pk=pk, body=body, attempts=attempts)
+        for pk, body, attempts in statements.waiting_events(invoice.pk, started)
+    ]
 
 
 def news_ahead_of_read(
@@ -114,13 +110,7 @@ def record(settlement: Settlement, said: str) -> None:
     """Write the settlement on the events, ``said`` being what the read did: each read
     counts as an attempt at each event."""
     now = dj_timezone.now()
-    if settlement.applied:
-        CallbackEvent.objects.filter(pk__in=settlement.applied).update(
-            state=CallbackEvent.State.APPLIED,
-            outcome=said,
-            attempts=F("attempts") + 1,
-            processed_at=now,
-        )
+    statements.settle(settlement.applied, CallbackEvent.State.APPLIED, said, now)
     for pk in settlement.ahead:
         CallbackEvent.objects.filter(pk=pk).update(
             outcome=settlement.outcome_of(pk, said), attempts=F("attempts") + 1, processed_at=now

@@ -32,6 +32,7 @@ from ..statuses import (
     may_move,
     normalize,
 )
+from . import statements
 from .fields import mirror_invoice, stored_amount, stored_text
 
 logger = logging.getLogger("django_invoices")
@@ -87,7 +88,7 @@ def save_changed(invoice: Invoice, before: dict[str, Any]) -> list[str]:
     nothing when none does. Returns the fields written."""
     changed = [name for name, value in before.items() if getattr(invoice, name) != value]
     if changed:
-        invoice.save(update_fields=[*changed, "updated_at"])
+        statements.update_fields(invoice, [*changed, "updated_at"])
     return changed
 
 
@@ -101,7 +102,7 @@ _WRITABLE = [
 
 def lock_invoice(invoice: Invoice) -> Invoice:
     """The invoice and its order, locked until the surrounding transaction ends."""
-    return Invoice.objects.select_for_update().select_related("order").get(pk=invoice.pk)
+    return statements.locked_invoice(invoice.pk)
 
 
 # -- the transition --------------------------------------------------------------------
@@ -235,7 +236,7 @@ def set_order_status(order: Order, status: OrderStatus) -> bool:
     if old in (status, OrderStatus.PAID):
         return False
     order.status = status
-    order.save(update_fields=["status", "updated_at"])
+    statements.update_fields(order, ["status", "updated_at"])
     transaction.on_commit(
         lambda: _send(
             signals.order_status_changed, Order, order=order, old_status=old, new_status=status

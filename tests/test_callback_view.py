@@ -1,3 +1,6 @@
+"""The callback view: its HTTP answers, what it stores of each callback, and what an
+authentic callback applies through it."""
+
 import json
 from decimal import Decimal
 

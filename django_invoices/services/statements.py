@@ -1,0 +1,232 @@
+"""The callback path's hottest statements, written once instead of compiled per request.
+
+Each callback runs these; through the ORM, building and compiling them cost more CPU
+than the database spends answering them (``docs/benchmarks.rst``, "Profile of an
+in-request callback"). They are plain SQL over the models' own table and column
+names (quoted by the connection), every value a parameter, adapted by the fields
+that store it; each function says what ORM query it stands for, and
+``tests/test_statements.py`` checks each against that query.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
+
+from ..models import CallbackEvent, Invoice
+
+
+def _connection(model: type[Model]) -> BaseDatabaseWrapper:
+    return connections[router.db_for_write(model)]
+
+
+@cache
+def _names(alias: str, model: type[Model]) -> dict[str, str]:
+    """``table`` and each field's column, quoted for the connection ``alias``."""
+    quote = connections[alias].ops.quote_name
+    names = {"table": quote(model._meta.db_table)}
+    for field in model._meta.concrete_fields:
+        names[field.name] = quote(str(field.column))
+    return names
+
+
+def _uuid(connection: BaseDatabaseWrapper, value: uuid.UUID) -> Any:
+    return Invoice._meta.get_field("provider_id").get_db_prep_value(value, connection)
+
+
+def _time(connection: BaseDatabaseWrapper, value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def invoices_named(
+    account: str, ids: Sequence[uuid.UUID], dedupe_key: str
+) -> list[tuple[int, uuid.UUID, bool]]:
+    """``(pk, provider_id, applied)`` of ``account``'s invoices with these provider ids;
+    ``applied``: an event with ``dedupe_key`` was applied to it already. Stands for
+    ``Invoice.objects.filter(account=..., provider_id__in=...).annotate(applied=Exists(
+    CallbackEvent.objects.filter(invoice=OuterRef("pk"), dedupe_key=...,
+    state="applied")))``."""
+    connection = _connection(Invoice)
+    invoice, event = _names(connection.alias, Invoice), _names(connection.alias, CallbackEvent)
+    slots = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT i.{invoice['id']}, i.{invoice['provider_id']}, EXISTS("
+        f"SELECT 1 FROM {event['table']} e WHERE e.{event['invoice']} = i.{invoice['id']} "
+        f"AND e.{event['dedupe_key']} = %s AND e.{event['state']} = %s) "
+        f"FROM {invoice['table']} i "
+        f"WHERE i.{invoice['account']} = %s AND i.{invoice['provider_id']} IN ({slots})"
+    )
+    field = Invoice._meta.get_field("provider_id")
+    params = [dedupe_key, CallbackEvent.State.APPLIED, account]
+    params += [_uuid(connection, value) for value in ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(pk, field.to_python(found), bool(applied)) for pk, found, applied in cursor]
+
+
+def claim(pk: int, until: datetime, now: datetime, *, due_only: bool) -> bool:
+    """Set the invoice's lease to ``until`` if nobody holds it (and, ``due_only``, its
+    callbacks' next read is due); whether it did. Stands for ``Invoice.objects.filter(
+    Q(read_lease_until__isnull=True) | Q(read_lease_until__lte=now), pk=...)
+    .update(read_lease_until=until)`` (and the due condition)."""
+    connection = _connection(Invoice)
+    names = _names(connection.alias, Invoice)
+    lease, due = names["read_lease_until"], names["callbacks_read_after"]
+    sql = (
+        f"UPDATE {names['table']} SET {lease} = %s WHERE {names['id']} = %s "
+        f"AND ({lease} IS NULL OR {lease} <= %s)"
+    )
+    params = [_time(connection, until), pk, _time(connection, now)]
+    if due_only:
+        sql += f" AND ({due} IS NULL OR {due} <= %s)"
+        params.append(_time(connection, now))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def waiting_events(invoice_pk: int, started: datetime) -> list[tuple[int, str, int]]:
+    """``(pk, body, attempts)`` of the authentic pending events of the invoice received
+    by ``started``, locked (rows another transaction holds are skipped). Stands for
+    ``CallbackEvent.objects.select_for_update(skip_locked=True).filter(invoice=...,
+    verified=True, state="pending", received_at__lte=started).only("body",
+    "attempts")``."""
+    connection = _connection(CallbackEvent)
+    names = _names(connection.alias, CallbackEvent)
+    sql = (
+        f"SELECT {names['id']}, {names['body']}, {names['attempts']} FROM {names['table']} "
+        f"WHERE {names['invoice']} = %s AND {names['verified']} = %s "
+        f"AND {names['state']} = %s AND {names['received_at']} <= %s"
+    )
+    features = connection.features
+    if features.has_select_for_update and features.has_select_for_update_skip_locked:
+        sql += " FOR UPDATE SKIP LOCKED"
+    params = [invoice_pk, True, CallbackEvent.State.PENDING, _time(connection, started)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(pk, body, attempts) for pk, body, attempts in cursor]
+
+
+def settle(pks: Sequence[int], state: str, outcome: str, now: datetime) -> int:
+    """Give these events ``state`` and ``outcome`` and count an attempt; how many.
+    Stands for ``CallbackEvent.objects.filter(pk__in=...).update(state=..., outcome=...,
+    attempts=F("attempts") + 1, processed_at=now)``."""
+    if not pks:
+        return 0
+    connection = _connection(CallbackEvent)
+    names = _names(connection.alias, CallbackEvent)
+    attempts = names["attempts"]
+    slots = ", ".join(["%s"] * len(pks))
+    sql = (
+        f"UPDATE {names['table']} SET {names['state']} = %s, {names['outcome']} = %s, "
+        f"{attempts} = {attempts} + 1, {names['processed_at']} = %s "
+        f"WHERE {names['id']} IN ({slots})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [state, outcome, _time(connection, now), *pks])
+        return cursor.rowcount
+
+
+@cache
+def _columns(alias: str, model: type[Model]) -> tuple[list[str], str]:
+    """The attribute names of ``model``'s stored fields, and their quoted columns
+    prefixed for a select list."""
+    quote = connections[alias].ops.quote_name
+    fields = model._meta.concrete_fields
+    return [f.attname for f in fields], ", ".join(f"{{p}}.{quote(str(f.column))}" for f in fields)
+
+
+def locked_invoice(pk: int) -> Invoice:
+    """The invoice and its order, their rows locked until the transaction ends. Stands
+    for ``Invoice.objects.select_for_update().select_related("order").get(pk=pk)``."""
+    from ..models import Order
+
+    connection = _connection(Invoice)
+    alias = connection.alias
+    invoice_names, invoice_columns = _columns(alias, Invoice)
+    order_names, order_columns = _columns(alias, Order)
+    invoice, order = _names(alias, Invoice), _names(alias, Order)
+    sql = (
+        f"SELECT {invoice_columns.format(p='i')}, {order_columns.format(p='o')} "
+        f"FROM {invoice['table']} i INNER JOIN {order['table']} o "
+        f"ON i.{invoice['order']} = o.{order['id']} WHERE i.{invoice['id']} = %s"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Invoice.DoesNotExist(f"no invoice {pk}")
+    values = _from_db(connection, Invoice, row[: len(invoice_names)])
+    found = Invoice.from_db(alias, invoice_names, values)
+    found.order = Order.from_db(
+        alias, order_names, _from_db(connection, Order, row[len(invoice_names) :])
+    )
+    return found
+
+
+def _from_db(connection: BaseDatabaseWrapper, model: type[Model], row: Sequence[Any]) -> list[Any]:
+    """A row's values as the model's fields read them (the database's converters)."""
+    values = []
+    for field, value in zip(model._meta.concrete_fields, row, strict=True):
+        column = field.get_col(model._meta.db_table)
+        converted = value
+        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            converted = converter(converted, column, connection)
+        values.append(converted)
+    return values
+
+
+def update_fields(instance: Model, names: Sequence[str]) -> None:
+    """Write these fields of a saved instance (``auto_now`` ones refreshed first), as
+    ``instance.save(update_fields=names)`` does, without its signals."""
+    model = type(instance)
+    connection = _connection(model)
+    quoted = _names(connection.alias, model)
+    fields = [model._meta.get_field(name) for name in names]
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, False), connection)  # type: ignore[union-attr]
+        for field in fields
+    ]
+    assignments = ", ".join(f"{quoted[field.name]} = %s" for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quoted['table']} SET {assignments} WHERE {quoted['id']} = %s",
+            [*values, instance.pk],
+        )
+
+
+def insert(instance: Model) -> None:
+    """Insert a new instance and set its primary key, as ``instance.save()`` does for a
+    model without signals of its own; the ``INSERT ... RETURNING`` of databases that
+    have it (PostgreSQL, SQLite), else ``save()`` itself."""
+    model = type(instance)
+    connection = _connection(model)
+    if not connection.features.can_return_columns_from_insert:
+        instance.save()
+        return
+    quoted = _names(connection.alias, model)
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    columns = ", ".join(quoted[f.name] for f in fields)
+    slots = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quoted['table']} ({columns}) VALUES ({slots}) RETURNING {quoted['id']}",
+            values,
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
