@@ -117,6 +117,11 @@ class Transaction:
     invoice_id: str
     raw: dict[str, Any] = field(repr=False, compare=False)
 
+    @staticmethod
+    def updated_at_of(raw: Any) -> datetime | None:
+        """When a transaction stored as it arrived (``raw``) was last updated, if it says."""
+        return parse_timestamp(raw.get("updatedAt")) if isinstance(raw, dict) else None
+
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Transaction:
         if not isinstance(data, dict):

@@ -239,14 +239,13 @@ def _record_created(
     # relies on it to record a debt of reconciliation when this raises).
     provider_id = parse_provider_uuid(data.id)
     status = stored_text(Invoice, "provider_status", data.status, "status")
-    customization = {
-        key: value
-        for key, value in (
-            ("redirectUrl", sent.redirect_url),
-            ("redirectButtonTitle", sent.redirect_button_title),
-        )
-        if value
-    }
+    # What was sent, in the provider's words: the client writes them.
+    customization = KunaPayClient.invoice_body(
+        amount=order.amount,
+        asset=order.asset,
+        redirect_url=sent.redirect_url,
+        redirect_button_title=sent.redirect_button_title,
+    ).get("customization", {})
     invoice = Invoice(
         provider_id=provider_id,
         order=order,

@@ -381,8 +381,7 @@ def _move_deposit(deposit: Deposit, invoice: Invoice) -> None:
 def _is_older(deposit: Deposit, status: str, data: wire.Transaction) -> bool:
     if not deposit_may_move(deposit.status, status):
         return True
-    stored = deposit.raw_payload if isinstance(deposit.raw_payload, dict) else {}
-    then = wire.parse_timestamp(stored.get("updatedAt"))
+    then = wire.Transaction.updated_at_of(deposit.raw_payload)
     now = data.updated_at
     return then is not None and now is not None and now < then
 
