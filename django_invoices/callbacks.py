@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import safejson
@@ -41,45 +41,47 @@ class MalformedCallback(ValueError):
 
 @dataclass(frozen=True)
 class ParsedCallback:
+    """What a callback's body says, as short text (a field that is an object, a list or
+    absent reads as ""). Built from ``event`` and ``data``; the rest is derived."""
+
     event: str
     data: dict[str, Any]
+    #: "invoice", "deposit" or "unknown", by the event's name.
+    kind: str = field(init=False)
+    #: ``data.id``: the invoice's own id in an invoice event, else the transaction's.
+    object_id: str = field(init=False)
+    status: str = field(init=False)
+    #: The invoice id the body names besides its own ``id`` (``invoiceId``).
+    referenced_invoice_id: str = field(init=False)
+    #: As long as the longest the models store (``Order.external_order_id``).
+    external_order_id: str = field(init=False)
+    #: The same news twice has the same key, whatever the bytes or the delivery.
+    #: ``updatedAt`` is part of the news: a deposit updated again with the same status
+    #: (its fee or credited amount filled in, say) is not a duplicate.
+    dedupe_key: str = field(init=False)
 
-    @property
-    def kind(self) -> str:
-        if self.event in INVOICE_EVENTS:
-            return "invoice"
-        if self.event in DEPOSIT_EVENTS:
-            return "deposit"
-        return "unknown"
+    def __post_init__(self) -> None:
+        data = self.data
+        derived = {
+            "kind": _kind(self.event),
+            "object_id": _text(data.get("id")),
+            "status": _text(data.get("status")),
+            "referenced_invoice_id": _text(data.get("invoiceId") or data.get("invoice_id")),
+            "external_order_id": _text(data.get("externalOrderId"), EXTERNAL_ORDER_ID_LENGTH),
+        }
+        updated = _text(data.get("updatedAt"))
+        material = (self.event, _canonical_id(derived["object_id"]), derived["status"], updated)
+        derived["dedupe_key"] = hashlib.sha256("\x1f".join(material).encode("utf-8")).hexdigest()
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
-    @property
-    def object_id(self) -> str:
-        return _text(self.data.get("id"))
 
-    @property
-    def status(self) -> str:
-        return _text(self.data.get("status"))
-
-    @property
-    def referenced_invoice_id(self) -> str:
-        """The invoice id the body names besides its own ``id`` (``invoiceId``)."""
-        return _text(self.data.get("invoiceId") or self.data.get("invoice_id"))
-
-    @property
-    def external_order_id(self) -> str:
-        # As long as the longest the models store (``Order.external_order_id``).
-        return _text(self.data.get("externalOrderId"), EXTERNAL_ORDER_ID_LENGTH)
-
-    @property
-    def dedupe_key(self) -> str:
-        """The same news twice has the same key, whatever the bytes or the delivery.
-
-        ``updatedAt`` is part of the news: a deposit updated again with the same status
-        (its fee or credited amount filled in, say) is not a duplicate.
-        """
-        updated = _text(self.data.get("updatedAt"))
-        material = "\x1f".join((self.event, _canonical_id(self.object_id), self.status, updated))
-        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+def _kind(event: str) -> str:
+    if event in INVOICE_EVENTS:
+        return "invoice"
+    if event in DEPOSIT_EVENTS:
+        return "deposit"
+    return "unknown"
 
 
 def uuid_or_none(value: str) -> uuid.UUID | None:

@@ -168,3 +168,22 @@ def test_a_missing_or_empty_signature_is_kept_as_absent(headers):
 
 def test_the_body_hash_is_the_sha256_of_the_bytes():
     assert body_sha256(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_the_signature_is_never_kept_whatever_its_spelling_in_a_real_request():
+    """The view passes Django's case-insensitive ``request.headers``: a header list that
+    named the signature in any spelling would keep it whole."""
+    from django.http.request import HttpHeaders
+
+    headers = HttpHeaders(
+        {
+            "CONTENT_TYPE": "application/json",
+            "HTTP_KUN_SIGNATURE": "a" * 96,
+            "HTTP_X_REAL_IP": "203.0.113.9",
+        }
+    )
+    assert safe_headers(headers) == {
+        "Content-Type": "application/json",
+        "X-Real-Ip": "203.0.113.9",
+        "kun-signature": "present",
+    }

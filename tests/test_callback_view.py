@@ -339,6 +339,51 @@ def test_under_atomic_requests_the_event_survives_a_database_error(
     assert Invoice.objects.get().status == InvoiceStatus.CREATED
 
 
+@pytest.mark.django_db(transaction=True)
+def test_under_atomic_requests_an_acknowledged_callback_is_kept_whatever_the_request_does(
+    client, api, order, monkeypatch
+):
+    """The view opts out of ``ATOMIC_REQUESTS`` (``transaction.non_atomic_requests``):
+    the event is committed as it is stored. Were the view inside the request's
+    transaction, a step after the store that spoils that transaction would roll the
+    event back after a 200, and the provider would never send it again (a mutant the
+    test above, whose fault stays inside an inner savepoint, let live)."""
+    from django.db import transaction
+
+    from django_invoices.services import queue
+
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    Invoice.objects.create(
+        provider_id=INVOICE_ID, order=order, invoice_amount=order.amount, invoice_asset="EUR"
+    )
+
+    def spoils_the_transaction(*args, **kwargs):
+        transaction.set_rollback(True)  # raises outside a transaction, as it should here
+        return None
+
+    monkeypatch.setattr(queue, "claim", spoils_the_transaction)
+    response = post(client, invoice_event("PAYMENT_AWAITING"))
+    assert response.status_code == 200
+    assert CallbackEvent.objects.get().state == State.PENDING
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 413)])
+def test_a_body_of_exactly_the_size_limit_is_taken_one_byte_more_is_not(
+    client, invoice, settings, api, extra, status
+):
+    """Mutant: a body of exactly ``CALLBACK_MAX_BODY_SIZE`` bytes refused."""
+    api.get(ECHO_URL, json={"data": invoice_payload("CREATED")})
+    body = json.dumps(invoice_event("CREATED")).encode()
+    settings.DJANGO_INVOICES = {
+        **settings.DJANGO_INVOICES,
+        "CALLBACK_MAX_BODY_SIZE": len(body) - extra,
+    }
+    response = post(client, raw=body)
+    assert response.status_code == status
+    if status == 413:
+        assert response.json()["error"] == "too_large"
+
+
 def test_an_unexpected_error_while_applying_is_not_a_500(client, invoice, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")

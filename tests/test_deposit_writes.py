@@ -5,6 +5,7 @@ defaults, their refusals in words, and which news counts as older."""
 from decimal import Decimal
 
 import pytest
+from django.test import TestCase
 
 from django_invoices import wire
 from django_invoices.exceptions import InvalidResponse
@@ -336,3 +337,35 @@ def test_every_field_of_a_deposit_is_recorded_then_updated(btc_invoice):
         btc_invoice, {"id": INVOICE_ID, "status": "CONFIRMATION_AWAITING", "transactions": [older]}
     )
     assert Deposit.objects.get().tx_id == "beef"  # older news changes nothing
+
+
+@pytest.mark.parametrize(
+    ("status", "counts"),
+    [
+        ("Processed", True),
+        ("PartiallyProcessed", True),
+        ("Processing", False),
+        ("Created", False),
+        ("Canceled", False),
+    ],
+)
+def test_credited_deposits_count_towards_what_was_received_and_overpaid(
+    btc_invoice, listen, status, counts
+):
+    """Mutant: partly processed deposits stopped counting towards the received amount
+    and the overpayment. The payment amount is 0.001 BTC (``btc_invoice``)."""
+    seen = listen("invoice_overpaid", kwargs=True)
+    listed = [
+        deposit_wire("tx-1", "0.0006", processedAmount="0.0005"),
+        deposit_wire("tx-2", "0.0007", status=status, processedAmount="0.0006"),
+    ]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        paid = invoice_payload("PAID", paymentAmount="0.001", transactions=listed)
+        invoice = apply_invoice_data(btc_invoice, paid)
+    assert invoice.paid_amount == (Decimal("0.0011") if counts else Decimal("0.0005"))
+    if counts:
+        # 0.0006 + 0.0007 gross credited, more than the 0.001 asked for.
+        [(_, sent)] = seen
+        assert (sent["expected"], sent["received"]) == (Decimal("0.001"), Decimal("0.0013"))
+    else:
+        assert seen == []

@@ -266,3 +266,31 @@ def test_a_signature_that_is_right_only_in_part_is_refused(client, btc_invoice, 
     assert (event.verified, event.state) == (False, CallbackEvent.State.REJECTED)
     btc_invoice.refresh_from_db()
     assert btc_invoice.status == InvoiceStatus.CREATED
+
+
+# The same literal vector in base64 (the 48 bytes of the hex signature above).
+SETTINGS_SIGNATURE_BASE64 = "Ov0/EB2BD/m547nB7SyRnMgKtB/w7/5Brz7gmvAe2t4n7z+BkN8+XDSPKy/Uggfo"
+BASE64_RECIPE = Recipe("sha384", "base64", "raw")
+
+
+def _flip_base64(char):
+    return "B" if char != "B" else "C"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        SETTINGS_SIGNATURE_BASE64[:32] + "A" * 32,  # right first half, wrong rest
+        SETTINGS_SIGNATURE_BASE64[:32],  # only the first half
+        SETTINGS_SIGNATURE_BASE64[:-1] + _flip_base64(SETTINGS_SIGNATURE_BASE64[-1]),
+        SETTINGS_SIGNATURE_BASE64 + "AAAA",  # four characters (three bytes) too many
+        SETTINGS_SIGNATURE_BASE64[:-4],  # three bytes short
+    ],
+    ids=["half-right", "half-only", "last-character", "too-long", "too-short"],
+)
+def test_a_base64_signature_that_is_right_only_in_part_is_refused(signature):
+    """Mutant: the base64 comparison took a prefix (the hex case had a test; base64
+    had none)."""
+    assert len(SETTINGS_SIGNATURE_BASE64) == 64
+    assert verify_callback(SETTINGS_KEY, SETTINGS_BODY, SETTINGS_SIGNATURE_BASE64, (BASE64_RECIPE,))
+    assert verify_callback(SETTINGS_KEY, SETTINGS_BODY, signature, (BASE64_RECIPE,)) is None

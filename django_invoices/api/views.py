@@ -111,41 +111,34 @@ class InvoicesAPIView(APIView):
         return super().handle_exception(exc)
 
 
+@openapi.extend_schema_view(
+    get=openapi.schema(
+        responses=openapi.responses({200: AssetSerializer(many=True)}, 429, 502, 503)
+    )
+)
 class AssetListView(InvoicesAPIView):
     """The assets invoices can be made in (KUNA Pay's list, through the cache)."""
 
-    @openapi.extend_schema(
-        responses=openapi.responses({200: AssetSerializer(many=True)}, 429, 502, 503)
-    )
     def get(self, request: Request) -> Response:
         return Response(AssetSerializer(services.list_assets(), many=True).data)
 
 
+@openapi.extend_schema_view(
+    get=openapi.schema(
+        responses=openapi.responses({200: QuestionnaireFieldSerializer(many=True)}, 429, 502, 503)
+    )
+)
 class QuestionnaireFieldListView(InvoicesAPIView):
     """The buyer fields an invoice may ask for (KUNA Pay's list, through the cache)."""
 
-    @openapi.extend_schema(
-        responses=openapi.responses({200: QuestionnaireFieldSerializer(many=True)}, 429, 502, 503)
-    )
     def get(self, request: Request) -> Response:
         # Only fields with a string name come from services.questionnaire_fields.
         fields = services.questionnaire_fields()
         return Response(QuestionnaireFieldSerializer(fields, many=True).data)
 
 
-class InvoiceCreateView(InvoicesAPIView):
-    """Create (or reuse) the invoice of an order and answer with its payment URL."""
-
-    throttle_scope = CREATE_SCOPE
-
-    def get_permissions(self) -> list[BasePermission]:
-        classes = _classes("API_PERMISSION_CLASSES")
-        if classes is None:
-            # Like API_AUTH_CLASSES: None is DRF's default, never "anyone may pay".
-            classes = list(api_settings.DEFAULT_PERMISSION_CLASSES)
-        return [cls() for cls in classes]
-
-    @openapi.extend_schema(
+@openapi.extend_schema_view(
+    post=openapi.schema(
         request=InvoiceCreateSerializer,
         examples=openapi.request_examples(
             pay_an_order={"orderId": "A-1"},
@@ -161,6 +154,19 @@ class InvoiceCreateView(InvoicesAPIView):
             {201: InvoiceStatusSerializer}, 400, 403, 404, 409, 429, 502, 503
         ),
     )
+)
+class InvoiceCreateView(InvoicesAPIView):
+    """Create (or reuse) the invoice of an order and answer with its payment URL."""
+
+    throttle_scope = CREATE_SCOPE
+
+    def get_permissions(self) -> list[BasePermission]:
+        classes = _classes("API_PERMISSION_CLASSES")
+        if classes is None:
+            # Like API_AUTH_CLASSES: None is DRF's default, never "anyone may pay".
+            classes = list(api_settings.DEFAULT_PERMISSION_CLASSES)
+        return [cls() for cls in classes]
+
     def post(self, request: Request) -> Response:
         serializer = InvoiceCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -189,6 +195,12 @@ class InvoiceCreateView(InvoicesAPIView):
         return Response(InvoiceStatusSerializer(invoice).data, status=status.HTTP_201_CREATED)
 
 
+@openapi.extend_schema_view(
+    get=openapi.schema(
+        parameters=[InvoiceLookupSerializer],
+        responses=openapi.responses({200: InvoiceStatusSerializer}, 400, 404, 429),
+    )
+)
 class InvoiceStatusView(InvoicesAPIView):
     """An invoice's status, for whoever holds its ``invoiceId`` and ``orderId``.
 
@@ -196,10 +208,6 @@ class InvoiceStatusView(InvoicesAPIView):
     per ``REFRESH_MIN_INTERVAL``; when KUNA Pay is down it answers with what is stored.
     """
 
-    @openapi.extend_schema(
-        parameters=[InvoiceLookupSerializer],
-        responses=openapi.responses({200: InvoiceStatusSerializer}, 400, 404, 429),
-    )
     def get(self, request: Request) -> Response:
         lookup = InvoiceLookupSerializer(data=request.query_params)
         lookup.is_valid(raise_exception=True)
