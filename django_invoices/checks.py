@@ -33,6 +33,10 @@ APP_NUMBERS = {
     "CACHE_TIMEOUT": (0, True),
     "REJECTED_BODY_KEEP": (0, True),
     "REJECTED_EVENT_MAX_AGE": (0, False),
+    "DUPLICATE_EVENT_MAX_AGE": (0, False),
+    "UNKNOWN_ACCOUNT_EVENT_MAX_AGE": (0, False),
+    "CALLBACK_REFUSED_PER_MINUTE": (0, True),
+    "CALLBACK_REPLAYS_PER_MINUTE": (0, True),
     "TASKS_CHUNK_SIZE": (1, True),
     "TASKS_ADMIN_THRESHOLD": (0, True),
     "TASKS_MAX_RETRIES": (0, True),
@@ -40,8 +44,10 @@ APP_NUMBERS = {
     "TASKS_RETRY_BACKOFF_MAX": (0, False),
     "REFRESH_WORKERS": (1, True),
 }
-# Settings where None is meaningful (Django's cache: never expire).
-NONE_ALLOWED = frozenset({"CACHE_TIMEOUT"})
+# Settings where None is meaningful (Django's cache: never expire; a limit: off).
+NONE_ALLOWED = frozenset(
+    {"CACHE_TIMEOUT", "CALLBACK_REFUSED_PER_MINUTE", "CALLBACK_REPLAYS_PER_MINUTE"}
+)
 
 
 def _number_messages(

@@ -64,8 +64,18 @@ DEFAULTS: dict[str, Any] = {
     # Bytes kept of the body of a refused (unverified) callback; the rest is described
     # by its size and SHA-256.
     "REJECTED_BODY_KEEP": 4096,
-    # Days after which invoices_prune_callbacks deletes refused callbacks.
+    # Days after which invoices_prune_callbacks deletes refused callbacks...
     "REJECTED_EVENT_MAX_AGE": 30,
+    # ...authentic callbacks that only repeated news applied already (duplicates)...
+    "DUPLICATE_EVENT_MAX_AGE": 90,
+    # ...and callbacks for an account name nobody configured (stored without a body).
+    "UNKNOWN_ACCOUNT_EVENT_MAX_AGE": 7,
+    # The callback endpoint's rate limit (services/limits.py): per sender address, the
+    # refused callbacks a minute; per merchant account, the replays of a body stored
+    # before. Past either, such a request is answered 429. New authentic callbacks are
+    # never counted. None or 0: that limit is off.
+    "CALLBACK_REFUSED_PER_MINUTE": 120,
+    "CALLBACK_REPLAYS_PER_MINUTE": 600,
     # Sweep (invoices_sync): how long after an invoice expired or ended unpaid it is
     # still read back, so a payment that lands late is noticed (a timedelta or days).
     "LATE_PAYMENT_WINDOW": 7,

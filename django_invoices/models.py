@@ -210,6 +210,16 @@ class CallbackEvent(models.Model):
 
     account = models.CharField(_("merchant account"), max_length=64, default="default")
     received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    # The same request again (a replay, or the provider's retry of one we refused) adds
+    # no row: it is counted on the first one (services.receipt). ``replay_key`` says
+    # what "the same" is: the body for an authentic callback, the body, signature and
+    # reason for a refused one; NULL (never equal to another) when each must be looked
+    # at anew, and for the rows stored before replays were counted.
+    times_received = models.PositiveIntegerField(_("times received"), default=1)
+    last_received_at = models.DateTimeField(_("last received"), null=True, blank=True)
+    replay_key = models.CharField(  # noqa: DJ001 (NULLs never conflict; "" would)
+        max_length=64, null=True, blank=True, editable=False
+    )
     # As it arrived; for a refused callback only its first few KB (body_size and
     # body_sha256 describe the whole); for one verified by a recipe that signs a
     # re-serialisation, that re-serialisation (what the signature covers).
@@ -250,6 +260,13 @@ class CallbackEvent(models.Model):
         verbose_name = _("callback event")
         verbose_name_plural = _("callback events")
         ordering = ("-received_at", "-pk")
+        constraints = [
+            # One row per distinct request: the database keeps replays from adding rows
+            # however many arrive at once.
+            models.UniqueConstraint(
+                fields=["account", "replay_key"], name="django_invoices_event_replay"
+            ),
+        ]
         # Each serves a filter of the admin's list in its order (newest first), so a
         # rare value is found without reading a million rows.
         indexes = [

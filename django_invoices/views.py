@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from . import conf, returns, services
-from .services import receipt
+from .services import limits, receipt
 
 logger = logging.getLogger("django_invoices")
 
@@ -24,6 +24,7 @@ REJECTION_STATUS = {
     receipt.REJECT_BAD_SIGNATURE: 401,
     receipt.REJECT_MALFORMED: 400,
     receipt.REJECT_MISCONFIGURED: 503,
+    receipt.REJECT_RATE_LIMITED: 429,
 }
 
 
@@ -48,11 +49,17 @@ def receive_callback(request: HttpRequest, account: str) -> HttpResponse:
         body_size=oversized,
     )
     event, rejection = stored.event, stored.rejection
+    if rejection == receipt.REJECT_RATE_LIMITED:
+        response = JsonResponse(
+            {"error": rejection, "detail": "too many refused or repeated callbacks"}, status=429
+        )
+        response["Retry-After"] = str(limits.retry_after())
+        return response
     if rejection:
         return JsonResponse(
             {"error": rejection, "detail": event.outcome}, status=REJECTION_STATUS[rejection]
         )
-    return JsonResponse({"event": event.pk, "state": event.state, "detail": event.outcome})
+    return JsonResponse(stored.answer)
 
 
 def _content_length(request: HttpRequest) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from django_invoices import client, conf
-from django_invoices.services import pipeline, provider, queue, settle
+from django_invoices.services import limits, pipeline, provider, queue, settle
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -33,6 +33,10 @@ NUMBERS = [
     (0.5, provider.FAST_CONNECT_TIMEOUT, None, None),
     (100, client.PAGE_SIZE, None, None),
     (100, client.MAX_PAGES, None, None),
+    (60, limits.WINDOW, "howto/deploying.rst", r"Retry-After`` \(the seconds left in the minute\)"),
+    (120, conf.DEFAULTS["CALLBACK_REFUSED_PER_MINUTE"], "howto/deploying.rst", r"120 refused"),
+    (600, conf.DEFAULTS["CALLBACK_REPLAYS_PER_MINUTE"], "howto/deploying.rst", r"600 replays"),
+    (12, settle.CONFIRM_ATTEMPTS, "howto/deploying.rst", r"up to 12 times"),
 ]
 
 # Defaults the settings reference states in its tables: ``KEY`` then the default.
@@ -46,6 +50,10 @@ SETTINGS = {
     "CALLBACK_API_TIMEOUT": 1.2,
     "REJECTED_BODY_KEEP": 4096,
     "REJECTED_EVENT_MAX_AGE": 30,
+    "DUPLICATE_EVENT_MAX_AGE": 90,
+    "UNKNOWN_ACCOUNT_EVENT_MAX_AGE": 7,
+    "CALLBACK_REFUSED_PER_MINUTE": 120,
+    "CALLBACK_REPLAYS_PER_MINUTE": 600,
     "LATE_PAYMENT_WINDOW": 7,
     "REFRESH_MIN_INTERVAL": 10,
     "PENDING_PAGE_REFRESH": 10,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -17,10 +17,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .. import callbacks, conf, services
 from ..callbacks import DEPOSIT_EVENTS, INVOICE_EVENTS
 from ..models import CallbackEvent, Deposit, Invoice, Order
+from ..services import limits
 from ..statuses import DEPOSIT_STATUSES, InvoiceStatus, OrderStatus
 from . import actions, display
 from .changelists import EstimatedCountPaginator, IndexedSearchMixin, values_filter
@@ -497,6 +499,23 @@ class CallbackEventAdmin(
     """The callback log. Signature headers are hidden; keys are never stored here."""
 
     actions = (actions.reapply_callbacks,)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        refused = limits.refused_today()
+        if refused:
+            # Refused by the endpoint's rate limit and stored nowhere: only counted.
+            messages.warning(
+                request,
+                ngettext(
+                    "%(n)d callback refused by the rate limit today (answered 429, not "
+                    "stored); see the log for the senders.",
+                    "%(n)d callbacks refused by the rate limit today (answered 429, not "
+                    "stored); see the log for the senders.",
+                    refused,
+                )
+                % {"n": refused},
+            )
+        return super().changelist_view(request, extra_context)
 
     list_display = (
         "received_at",

@@ -43,7 +43,7 @@ from .pipeline import drain as drain_callbacks
 from .pipeline import handle_callback, invoice_of_event
 from .pipeline import reapply as reapply_callbacks
 from .provider import callback_url, get_client, list_assets, questionnaire_fields
-from .retention import prune_rejected_events
+from .retention import prune_callbacks, prune_rejected_events
 from .signatures import diagnose_signatures
 from .sync import plan_sync, run_sync
 
@@ -70,6 +70,7 @@ __all__ = [
     "overpayment",
     "payment_outcome",
     "plan_sync",
+    "prune_callbacks",
     "prune_rejected_events",
     "questionnaire_fields",
     "reapply_callbacks",

@@ -37,7 +37,7 @@ from .provider import get_client
 
 logger = logging.getLogger("django_invoices")
 
-OUTCOME_UNKNOWN = "names no invoice we know; nothing changed"
+OUTCOME_UNKNOWN = receipt.OUTCOME_UNKNOWN
 
 #: Seconds a callback request waits for another request's read of the same invoice
 #: before it leaves its event to the next read: within the provider's 2 seconds.

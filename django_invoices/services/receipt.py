@@ -9,6 +9,7 @@ callback is stored too, cut short, with why it was refused.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 from collections.abc import Mapping
@@ -20,8 +21,8 @@ from django.utils import timezone as dj_timezone
 from .. import callbacks, conf
 from ..models import CallbackEvent
 from ..signing import parse_recipes, verified_text, verify_callback
-from . import statements
-from .locate import locate
+from . import limits, statements
+from .locate import locate, named_invoice_ids
 
 logger = logging.getLogger("django_invoices")
 
@@ -32,8 +33,12 @@ REJECT_BAD_SIGNATURE = "bad_signature"
 REJECT_MALFORMED = "malformed"
 REJECT_TOO_LARGE = "too_large"
 REJECT_MISCONFIGURED = "misconfigured"
+# Not stored: past the endpoint's budget for refused requests or replays (``limits``).
+REJECT_RATE_LIMITED = "rate_limited"
 
 OUTCOME_DUPLICATE = "same news already applied"
+OUTCOME_UNKNOWN = "names no invoice we know; nothing changed"
+OUTCOME_REPLAYED = "the same callback arrived before"
 
 
 @dataclass
@@ -44,6 +49,18 @@ class Receipt:
     event: CallbackEvent
     rejection: str = ""
     parsed: callbacks.ParsedCallback | None = None
+    # The same request arrived before: counted on its first row, nothing else stored.
+    replayed: bool = False
+    # ...and that row was settled already, so this one is only a duplicate.
+    settled_before: bool = False
+
+    @property
+    def answer(self) -> dict[str, object]:
+        """What the callback view answers an authentic callback: the event, its state
+        ("duplicate" for a replay of one settled already) and what became of it."""
+        if self.settled_before:
+            return {"event": self.event.pk, "state": "duplicate", "detail": OUTCOME_REPLAYED}
+        return {"event": self.event.pk, "state": self.event.state, "detail": self.event.outcome}
 
 
 def receive(
@@ -70,26 +87,78 @@ def receive(
         state=CallbackEvent.State.REJECTED,
     )
     rejection, parsed = _verify_and_parse(event, account, body, headers, body_size)
+    event.replay_key = replay_key(event, rejection)
+    sender = event.remote_addr or "unknown"
+    if rejection and limits.exceeded(limits.REFUSED, sender):
+        limits.note_refusal(limits.REFUSED, sender)
+        return Receipt(event, REJECT_RATE_LIMITED)
     if rejection:
         event.outcome = event.outcome or rejection
-        if not event.verified:
+        if rejection == REJECT_UNKNOWN_ACCOUNT:
+            event.body = ""  # a name nobody configured: nothing of it is worth keeping
+        elif not event.verified:
             keep = max(0, int(conf.get("REJECTED_BODY_KEEP")))
             event.body = _text(body[:keep])
         logger.warning("Refused a KUNA Pay callback for account %r: %s", account, event.outcome)
     else:
         assert parsed is not None
-        located = locate(parsed, account, dedupe_key=event.dedupe_key)
-        event.state = CallbackEvent.State.PENDING
-        if located is not None:
-            event.invoice = located.invoice
-            if located.applied_already:
-                # The same news was read and applied already: nothing to read again.
-                event.state = CallbackEvent.State.DUPLICATE
-                event.outcome = OUTCOME_DUPLICATE
-                event.attempts = 1
-                event.processed_at = dj_timezone.now()
-    statements.insert(event)
-    return Receipt(event, rejection, parsed)
+        _place(event, parsed, account)
+    replayed = statements.store_event(event)
+    settled = replayed and event.state != CallbackEvent.State.PENDING
+    if rejection:
+        limits.spend(limits.REFUSED, sender)
+    elif replayed:
+        if limits.exceeded(limits.REPLAYED, event.account):
+            limits.note_refusal(limits.REPLAYED, event.account)
+            return Receipt(event, REJECT_RATE_LIMITED, parsed, replayed, settled)
+        limits.spend(limits.REPLAYED, event.account)
+    return Receipt(event, rejection, parsed, replayed, settled)
+
+
+def _place(event: CallbackEvent, parsed: callbacks.ParsedCallback, account: str) -> None:
+    """The event's invoice (``locate``) and what that settles already."""
+    located = locate(parsed, account, dedupe_key=event.dedupe_key)
+    event.state = CallbackEvent.State.PENDING
+    if located is not None:
+        event.invoice = located.invoice
+        if located.applied_already:
+            # The same news was read and applied already: nothing to read again.
+            _settled(event, CallbackEvent.State.DUPLICATE, OUTCOME_DUPLICATE)
+    elif not placeable(parsed):
+        # Nothing in it could ever name an invoice: no invoice id, no order, and no
+        # transaction id the provider could know (its ids are UUIDs). Not asked about.
+        _settled(event, CallbackEvent.State.IGNORED, OUTCOME_UNKNOWN)
+
+
+def _settled(event: CallbackEvent, state: str, outcome: str) -> None:
+    event.state, event.outcome = state, outcome
+    event.attempts = 1
+    event.processed_at = dj_timezone.now()
+
+
+def placeable(parsed: callbacks.ParsedCallback) -> bool:
+    """Whether anything in the body could still name one of our invoices: an invoice
+    id, an order's id, or a transaction id the provider's transaction API could place
+    (a UUID, as the provider's ids are)."""
+    if named_invoice_ids(parsed) or parsed.external_order_id:
+        return True
+    return parsed.kind != "invoice" and callbacks.uuid_or_none(parsed.object_id) is not None
+
+
+def replay_key(event: CallbackEvent, rejection: str) -> str | None:
+    """What makes a request the same as one stored before (see ``CallbackEvent``): the
+    body of an authentic callback; the body with its signature of a refused one; for one
+    too large to read, its size. None for a callback refused for the shop's own
+    settings: the next delivery must be verified anew, once they are fixed."""
+    if rejection == REJECT_MISCONFIGURED:
+        return None
+    if event.verified:
+        return event.body_sha256
+    if rejection == REJECT_TOO_LARGE:
+        material = f"{rejection}\x1f{event.body_size}"
+    else:
+        material = f"{rejection}\x1f{event.signature}\x1f{event.body_sha256}"
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def _text(body: bytes) -> str:

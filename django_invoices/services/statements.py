@@ -230,3 +230,73 @@ def insert(instance: Model) -> None:
     instance.pk = row[0]
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def store_event(event: CallbackEvent) -> bool:
+    """Insert a callback event, unless the same request was stored before (the same
+    ``account`` and ``replay_key``): then count it on that row (``times_received``,
+    ``last_received_at``) and take that row's id, state and outcome instead. Returns
+    whether it was such a replay. One ``INSERT ... ON CONFLICT`` on PostgreSQL and
+    SQLite, so replays arriving at once add no row either."""
+    connection = _connection(CallbackEvent)
+    if event.replay_key is None:
+        insert(event)
+        return False
+    if connection.vendor not in ("postgresql", "sqlite"):
+        return _store_event_portably(event)
+    names = _names(connection.alias, CallbackEvent)
+    fields = [f for f in CallbackEvent._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+    columns = ", ".join(names[f.name] for f in fields)
+    slots = ", ".join(["%s"] * len(fields))
+    table, times = names["table"], names["times_received"]
+    returned = ("id", "state", "outcome", "invoice", "attempts", "times_received")
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES ({slots}) "
+        f"ON CONFLICT ({names['account']}, {names['replay_key']}) DO UPDATE SET "
+        f"{times} = {table}.{times} + 1, "
+        f"{names['last_received_at']} = excluded.{names['received_at']} "
+        f"RETURNING {', '.join(names[name] for name in returned)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    assert row is not None
+    pk, state, outcome, invoice_id, attempts, received = row
+    event.pk, event.times_received = pk, received
+    event._state.adding, event._state.db = False, connection.alias
+    if received == 1:
+        return False
+    event.state, event.outcome, event.invoice_id, event.attempts = (
+        state,
+        outcome,
+        invoice_id,
+        attempts,
+    )
+    return True
+
+
+def _store_event_portably(event: CallbackEvent) -> bool:
+    """``store_event`` for databases without ``ON CONFLICT``: a look, then an insert
+    (the unique constraint turns a race into one ``IntegrityError``, then counted)."""
+    from django.db import IntegrityError, transaction
+    from django.db.models import F
+
+    same = CallbackEvent.objects.filter(account=event.account, replay_key=event.replay_key)
+    for _attempt in range(2):
+        first = same.first()
+        if first is not None:
+            same.update(times_received=F("times_received") + 1, last_received_at=event.received_at)
+            first.times_received += 1
+            event.__dict__.update(
+                {k: v for k, v in first.__dict__.items() if not k.startswith("_")}
+            )
+            event._state.adding = False
+            return True
+        try:
+            with transaction.atomic():
+                event.save()
+            return False
+        except IntegrityError:
+            continue
+    raise RuntimeError("a callback event neither found nor stored")

@@ -5,14 +5,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from django_invoices import conf, services
+from django_invoices import services
+from django_invoices.services.retention import DUPLICATES, REFUSED, UNKNOWN_ACCOUNTS
 
 
 class Command(BaseCommand):
     help = (
-        "Delete refused (unverified, malformed or oversized) callbacks older than a number "
-        "of days (default: the REJECTED_EVENT_MAX_AGE setting). Authentic callbacks are "
-        "never deleted."
+        "Delete old callbacks nothing depends on: refused ones (REJECTED_EVENT_MAX_AGE "
+        "days), authentic duplicates of news applied already (DUPLICATE_EVENT_MAX_AGE) "
+        "and posts for an account nobody configured (UNKNOWN_ACCOUNT_EVENT_MAX_AGE). "
+        "The callbacks that were acted on are never deleted."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,27 +23,28 @@ class Command(BaseCommand):
             type=float,
             default=None,
             metavar="DAYS",
-            help="Only events received this many days ago or earlier.",
+            help="One age for every kind instead of the settings' ages.",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would go, and delete nothing."
         )
 
     def handle(self, *args: Any, older_than: float | None, dry_run: bool, **options: Any) -> None:
-        days = float(conf.get("REJECTED_EVENT_MAX_AGE") if older_than is None else older_than)
-        if not 0 <= days <= 36600:
+        if older_than is not None and not 0 <= older_than <= 36600:
             raise CommandError(_("--older-than must be 0 to 36600 days."))
-        count = services.prune_rejected_events(older_than=timedelta(days=days), dry_run=dry_run)
-        if dry_run:
-            message = ngettext(
-                "Dry run: %(n)d refused callback older than %(days)s days would be deleted.",
-                "Dry run: %(n)d refused callbacks older than %(days)s days would be deleted.",
-                count,
+        age = None if older_than is None else timedelta(days=older_than)
+        counts = services.prune_callbacks(older_than=age, dry_run=dry_run)
+        described = [
+            ngettext("%(n)d refused callback", "%(n)d refused callbacks", counts[REFUSED])
+            % {"n": counts[REFUSED]},
+            ngettext("%(n)d duplicate callback", "%(n)d duplicate callbacks", counts[DUPLICATES])
+            % {"n": counts[DUPLICATES]},
+            ngettext(
+                "%(n)d callback for an unknown account",
+                "%(n)d callbacks for unknown accounts",
+                counts[UNKNOWN_ACCOUNTS],
             )
-        else:
-            message = ngettext(
-                "Deleted %(n)d refused callback older than %(days)s days.",
-                "Deleted %(n)d refused callbacks older than %(days)s days.",
-                count,
-            )
-        self.stdout.write(message % {"n": count, "days": f"{days:g}"})
+            % {"n": counts[UNKNOWN_ACCOUNTS]},
+        ]
+        message = _("Dry run: %(what)s would be deleted.") if dry_run else _("Deleted %(what)s.")
+        self.stdout.write(message % {"what": ", ".join(described)})
