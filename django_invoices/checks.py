@@ -257,6 +257,27 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     ]
 
 
+def check_proxies(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Django is told it sits behind a proxy, DRF is not told how many: every client
+    then has the proxy's address to the REST API's throttles and failed-login limits."""
+    behind_proxy = bool(getattr(settings, "SECURE_PROXY_SSL_HEADER", None)) or bool(
+        getattr(settings, "USE_X_FORWARDED_HOST", False)
+    )
+    framework = getattr(settings, "REST_FRAMEWORK", {}) or {}
+    if not behind_proxy or framework.get("NUM_PROXIES") is not None:
+        return []
+    return [
+        Warning(
+            "DJANGO_INVOICES: Django is set up behind a proxy (SECURE_PROXY_SSL_HEADER or "
+            "USE_X_FORWARDED_HOST) but REST_FRAMEWORK['NUM_PROXIES'] is not set.",
+            hint="The REST API's throttles and failed-login limits then count every "
+            "client as the proxy's address. Set NUM_PROXIES to the number of proxies in "
+            "front of Django.",
+            id="django_invoices.W006",
+        )
+    ]
+
+
 # The values this project publishes for its demo (example_project/demo.env, printed in
 # its docs): anyone can sign callbacks, forge sessions or call the API with them.
 PUBLISHED_DEMO_VALUES = frozenset(
@@ -444,6 +465,7 @@ def _task_backends() -> Any:
 # (mutmut leaves decorated functions alone; docs/mutation.rst).
 register(check_settings, Tags.compatibility)
 register(check_cache, Tags.caches)
+register(check_proxies, Tags.security)
 register(check_published_demo_values, Tags.security)
 register(check_nonce_cache, Tags.caches)
 register(check_tasks, Tags.compatibility)

@@ -135,11 +135,13 @@ DEFAULTS: dict[str, Any] = {
     # ScopedRateThrottle rates per scope; the shop's dict, then DRF's
     # DEFAULT_THROTTLE_RATES, are merged over these, and None switches a scope off.
     # "django_invoices_auth_failure" counts failed authentications (a wrong password
-    # through Basic or a bad token, when the shop enables those) per client address.
+    # through Basic or a bad token, when the shop enables those) per client address and
+    # username; "django_invoices_auth_failure_user" per username from any address.
     "API_THROTTLE_RATES": {
         "django_invoices_public": "60/min",
         "django_invoices_create": "10/min",
         "django_invoices_auth_failure": "20/hour",
+        "django_invoices_auth_failure_user": "100/hour",
     },
 }
 

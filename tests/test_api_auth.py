@@ -18,6 +18,7 @@ CREATE_URL = reverse("django_invoices:api-invoice-create")
 ASSETS_URL = reverse("django_invoices:api-assets")
 CREATED = {"data": {"id": INVOICE_ID, "paymentLink": "https://pay.example/i/1"}}
 BASIC = ["rest_framework.authentication.BasicAuthentication"]
+SESSION = "rest_framework.authentication.SessionAuthentication"
 
 
 def invoices_settings(**extra):
@@ -112,3 +113,83 @@ def test_the_failed_login_limit_can_be_switched_off(catalogue, staff):
     with invoices_settings(API_AUTH_CLASSES=BASIC, API_THROTTLE_RATES=rates):
         codes = {client.get(ASSETS_URL, **basic("clerk", "wrong")).status_code for _ in range(25)}
     assert codes == {401}
+
+
+STATUS_URL = reverse("django_invoices:api-invoice-status")
+
+
+def test_twenty_wrong_passwords_from_one_address_lock_out_only_that_guess(catalogue, staff, order):
+    """Behind a NAT (one address for everyone), a guesser locks out the username it
+    guesses at from that address, and nobody else: a signed-in session, another user's
+    right password and anonymous callers from the same address still get through."""
+    other = get_user_model().objects.create_user("cashier", password="also-right")
+    client, session = APIClient(), APIClient()
+    session.force_login(staff)
+    with invoices_settings(API_AUTH_CLASSES=[*BASIC, SESSION]):
+        guesses = [
+            client.get(ASSETS_URL, **basic("clerk", f"guess-{n}")).status_code for n in range(21)
+        ]
+        assert guesses == [401] * 20 + [429]
+        assert client.get(ASSETS_URL, **basic("clerk", "right")).status_code == 429
+        assert session.get(ASSETS_URL).status_code == 200
+        assert client.get(ASSETS_URL, **basic(other.username, "also-right")).status_code == 200
+        assert client.get(ASSETS_URL).status_code == 200
+        lookup = {"invoiceId": INVOICE_ID, "orderId": "A-1"}
+        assert client.get(STATUS_URL, lookup).status_code == 404  # answered, not locked out
+
+
+def test_guesses_at_one_username_from_many_addresses_stop_except_where_it_logged_in(
+    catalogue, staff
+):
+    client = APIClient()
+    rates = {"django_invoices_auth_failure_user": "5/hour", "django_invoices_public": None}
+    home = "203.0.113.10"
+    with invoices_settings(API_AUTH_CLASSES=BASIC, API_THROTTLE_RATES=rates):
+        assert (
+            client.get(ASSETS_URL, REMOTE_ADDR=home, **basic("clerk", "right")).status_code == 200
+        )
+        spread = [
+            client.get(
+                ASSETS_URL, REMOTE_ADDR=f"198.51.100.{n}", **basic("clerk", "wrong")
+            ).status_code
+            for n in range(7)
+        ]
+        assert spread == [401] * 5 + [429] * 2
+        # A new address is refused even with the right password while the guessing
+        # lasts; the address the user logged in from keeps working.
+        new = client.get(ASSETS_URL, REMOTE_ADDR="192.0.2.1", **basic("clerk", "right"))
+        assert new.status_code == 429
+        assert (
+            client.get(ASSETS_URL, REMOTE_ADDR=home, **basic("clerk", "right")).status_code == 200
+        )
+
+
+def test_the_failed_login_budgets_are_twenty_per_address_and_a_hundred_per_username():
+    rates = conf.DEFAULTS["API_THROTTLE_RATES"]
+    assert rates["django_invoices_auth_failure"] == "20/hour"
+    assert rates["django_invoices_auth_failure_user"] == "100/hour"
+
+
+def test_a_proxy_django_knows_of_and_drf_does_not_is_warned_of(settings):
+    from django.core.checks import run_checks
+
+    def w006():
+        return [m.id for m in run_checks() if m.id == "django_invoices.W006"]
+
+    assert w006() == []
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert w006() == ["django_invoices.W006"]
+    settings.REST_FRAMEWORK = {"NUM_PROXIES": 1}
+    assert w006() == []
+
+
+def test_a_request_through_an_unknown_proxy_is_logged_once(catalogue, caplog, monkeypatch):
+    from django_invoices.api import throttling
+
+    monkeypatch.setattr(throttling, "_said", [])
+    client = APIClient()
+    with invoices_settings():
+        for _ in range(3):
+            client.get(ASSETS_URL, HTTP_X_FORWARDED_FOR="203.0.113.5")
+    said = [r for r in caplog.records if "NUM_PROXIES" in r.getMessage()]
+    assert len(said) == 1

@@ -183,3 +183,17 @@ def test_a_body_naming_two_invoices_in_the_request_reads_only_the_one_located(
     assert [call.request.url for call in api.calls] == [f"{API}/v1/invoice/{INVOICE_ID}"]
     assert CallbackEvent.objects.get().invoice == first
     assert Invoice.objects.get(pk=second.pk).status == "created"
+
+
+def test_a_signed_callback_naming_a_128_character_order_id_is_located(client, api, db):
+    """``Order.external_order_id`` holds 128 characters; the body's is read whole."""
+    reference = "R" * 128
+    invoice = make_invoice(THIRD_ID, reference)
+    api.get(
+        f"{API}/v1/invoice/{THIRD_ID}",
+        json={"data": invoice_payload("PAID", THIRD_ID, transactions=[{"id": "tx-9"}])},
+    )
+    deposit = {"id": "tx-9", "externalOrderId": reference, "status": "Processed"}
+    answer = post(client, {"event": "InvoiceDeposit", "data": deposit}).json()
+    assert answer["state"] == "applied"
+    assert CallbackEvent.objects.get().invoice == invoice

@@ -318,7 +318,11 @@ def test_no_cache_backend_strands_a_callback(
 # -- what a drain finds ------------------------------------------------------------------
 
 
-def unplaced(tx_id="tx-new", **data):
+# The provider's transaction ids are UUIDs: only such an id is asked about.
+TX_ID = "7f1c2f9e-0d6b-4b8e-9a3e-5c1d2e3f4a5b"
+
+
+def unplaced(tx_id=TX_ID, **data):
     body = json.dumps({"event": "InvoiceDeposit", "data": {"id": tx_id, **data}})
     return CallbackEvent.objects.create(
         account="default", verified=True, state=State.PENDING, body=body
@@ -329,14 +333,14 @@ def unplaced(tx_id="tx-new", **data):
     "answer",
     [
         {"status": 404, "json": {"message": "not found"}},
-        {"json": {"data": {"id": "tx-new", "invoiceId": "not-a-uuid"}}},
-        {"json": {"data": {"id": "tx-new"}}},
-        {"json": {"data": {"id": "tx-new", "invoiceId": "22222222-3333-4444-8555-666666666666"}}},
+        {"json": {"data": {"id": TX_ID, "invoiceId": "not-a-uuid"}}},
+        {"json": {"data": {"id": TX_ID}}},
+        {"json": {"data": {"id": TX_ID, "invoiceId": "22222222-3333-4444-8555-666666666666"}}},
     ],
     ids=["not-found", "not-a-uuid", "no-invoice", "unknown-invoice"],
 )
 def test_an_event_the_transaction_api_cannot_place_is_ignored(api, invoice, answer):
-    api.get(f"{API}/v1/transaction/tx-new", **answer)
+    api.get(f"{API}/v1/transaction/{TX_ID}", **answer)
     event = unplaced()
     assert pipeline.drain().counts == {State.IGNORED: 1}
     event.refresh_from_db()
@@ -345,8 +349,8 @@ def test_an_event_the_transaction_api_cannot_place_is_ignored(api, invoice, answ
 
 
 def test_an_event_the_transaction_api_places_is_read_with_its_invoice(api, invoice):
-    api.get(f"{API}/v1/transaction/tx-new", json={"data": {"invoiceId": INVOICE_ID}})
-    api.get(DETAIL, json={"data": invoice_payload("PAID", transactions=[{"id": "tx-new"}])})
+    api.get(f"{API}/v1/transaction/{TX_ID}", json={"data": {"invoiceId": INVOICE_ID}})
+    api.get(DETAIL, json={"data": invoice_payload("PAID", transactions=[{"id": TX_ID}])})
     event = unplaced()
     assert pipeline.drain().counts == {State.APPLIED: 1}
     event.refresh_from_db()
@@ -357,7 +361,7 @@ def test_an_invoice_recorded_after_its_event_arrived_is_found_without_the_transa
     api, invoice
 ):
     event = unplaced(invoiceId=INVOICE_ID)
-    api.get(DETAIL, json={"data": invoice_payload("PAID", transactions=[{"id": "tx-new"}])})
+    api.get(DETAIL, json={"data": invoice_payload("PAID", transactions=[{"id": TX_ID}])})
     pipeline.drain()
     event.refresh_from_db()
     assert (event.state, event.invoice) == (State.APPLIED, invoice)
@@ -382,7 +386,7 @@ def test_a_transaction_lookup_that_fails_is_asked_again_after_the_backoff(
     api, invoice, clock, settings
 ):
     settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "RETRIES": 0}
-    api.get(f"{API}/v1/transaction/tx-new", status=503, json={"errors": []})
+    api.get(f"{API}/v1/transaction/{TX_ID}", status=503, json={"errors": []})
     event = unplaced()
     pipeline.drain()
     pipeline.drain()
@@ -472,10 +476,10 @@ def test_an_invoice_and_a_transaction_are_read_with_their_accounts_client(
     accounts = {"other": {"API_URL": OTHER_API, "API_KEY": "k2", "PRIVATE_KEY": "p2"}}
     settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "ACCOUNTS": accounts}
     Invoice.objects.filter(pk=invoice.pk).update(account="other")
-    api.get(f"{OTHER_API}/v1/transaction/tx-new", json={"data": {"invoiceId": INVOICE_ID}})
+    api.get(f"{OTHER_API}/v1/transaction/{TX_ID}", json={"data": {"invoiceId": INVOICE_ID}})
     api.get(
         f"{OTHER_API}/v1/invoice/{INVOICE_ID}",
-        json={"data": invoice_payload("PAID", transactions=[{"id": "tx-new"}])},
+        json={"data": invoice_payload("PAID", transactions=[{"id": TX_ID}])},
     )
     event = unplaced()
     CallbackEvent.objects.filter(pk=event.pk).update(account="other")
@@ -489,7 +493,7 @@ def test_the_transaction_api_cannot_place_an_event_on_another_accounts_invoice(
     accounts = {"other": {"API_URL": OTHER_API, "API_KEY": "k2", "PRIVATE_KEY": "p2"}}
     settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "ACCOUNTS": accounts}
     Invoice.objects.filter(pk=invoice.pk).update(account="other")
-    api.get(f"{API}/v1/transaction/tx-new", json={"data": {"invoiceId": INVOICE_ID}})
+    api.get(f"{API}/v1/transaction/{TX_ID}", json={"data": {"invoiceId": INVOICE_ID}})
     event = unplaced()
     assert pipeline.drain().counts == {State.IGNORED: 1}
     event.refresh_from_db()

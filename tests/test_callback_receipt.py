@@ -162,3 +162,18 @@ def test_prune_deletes_refused_events_from_the_age_given_on(db):
     assert CallbackEvent.objects.count() == 2
     assert retention.prune_rejected_events(older_than=timedelta(days=30)) == 1
     assert list(CallbackEvent.objects.values_list("pk", flat=True)) == [young.pk]
+
+
+def test_a_transaction_id_the_provider_could_never_know_is_refused_at_receipt(client, api, invoice):
+    """A signed deposit callback whose id is ``<img src=x>`` names no invoice, no order
+    and no UUID: it is settled as ignored when stored, never asked about, never
+    retried (it used to wait through twelve lookups the provider refused)."""
+    from .callbacks_kit import post
+
+    payload = {"event": "InvoiceDeposit", "data": {"id": "<img src=x>", "status": "Processed"}}
+    answer = post(client, payload).json()
+    assert answer["state"] == "ignored"
+    event = CallbackEvent.objects.get()
+    assert (event.state, event.attempts) == (State.IGNORED, 1)
+    assert event.outcome == "names no invoice we know; nothing changed"
+    assert len(api.calls) == 0

@@ -90,14 +90,16 @@ class InvoicesAPIView(APIView):
     def perform_authentication(self, request: Request) -> None:
         # Failed logins are counted and limited here, before credentials are checked:
         # DRF's throttles run after authentication, which never reaches them on failure.
-        guard = AuthFailureThrottle()
-        if not guard.allow_request(request, self):
+        guard = AuthFailureThrottle(request)
+        if not guard.allow():
             self.throttled(request, guard.wait() or 1.0)
         try:
             request.user  # noqa: B018 (authenticates)
         except (AuthenticationFailed, NotAuthenticated):
-            guard.record_failure(request)
+            guard.failed()
             raise
+        if request.user.is_authenticated:
+            guard.succeeded()
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, KunaPayError):

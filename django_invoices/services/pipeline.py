@@ -242,7 +242,9 @@ def resolve(event: CallbackEvent, *, fast: bool) -> Invoice | None:
 
 
 def _by_transaction(transaction_id: str, account: str, *, fast: bool) -> Invoice | None:
-    if account not in conf.account_names():
+    # The provider's ids are UUIDs: anything else it could never know, so nothing is
+    # asked (and nothing retried) for it.
+    if account not in conf.account_names() or callbacks.uuid_or_none(transaction_id) is None:
         return None
     try:
         found = get_client(account, fast=fast).get_transaction(transaction_id)
