@@ -1,0 +1,1 @@
+"""A shop's concrete django-payments ``Payment`` (``PAYMENT_MODEL``), for the tests."""
