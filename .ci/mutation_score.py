@@ -5,6 +5,12 @@ each mutant by mutmut's meaning of its exit code, and prints, per module and in 
 how many were killed. A timeout counts as killed (the mutant made the tests hang), as
 mutmut's own badge counts it. Mutants left unchecked (the run was cut short) are
 reported, never counted as killed.
+
+Survivors are explained in .ci/mutation_survivors/*.txt, one per line:
+``NAME  equivalent|accepted  why``. An equivalent mutant behaves as the code does, so it
+leaves the score's denominator; an accepted one stays in it, not killed. The score is
+killed / (checked - equivalent), and every survivor with no line there is listed as
+unexplained.
 """
 
 from __future__ import annotations
@@ -20,6 +26,21 @@ from mutmut.stats import status_by_exit_code
 ROOT = Path(__file__).resolve().parent.parent
 KILLED = {"killed", "timeout", "caught by type check"}
 NOT_KILLED = {"survived", "no tests", "suspicious", "segfault"}
+VERDICTS = ("equivalent", "accepted")
+
+
+def explanations() -> dict[str, tuple[str, str]]:
+    """Survivor name -> (verdict, why), from .ci/mutation_survivors/*.txt."""
+    found: dict[str, tuple[str, str]] = {}
+    for path in sorted((ROOT / ".ci" / "mutation_survivors").glob("*.txt")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split(None, 2)
+            if len(parts) < 3 or parts[1] not in VERDICTS:
+                raise SystemExit(f"{path.name}:{number}: write NAME equivalent|accepted why")
+            found[parts[0]] = (parts[1], parts[2])
+    return found
 
 
 def main() -> int:
@@ -35,30 +56,36 @@ def main() -> int:
     ).stdout.strip()
     total: Counter[str] = Counter()
     survivors: list[str] = []
+    explained = explanations()
     print(f"Mutation score at commit {commit or '?'} (plus uncommitted changes, if any)")
     for meta in metas:
         codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
         if not codes:
             continue
         counts = Counter(status_by_exit_code[code] for code in codes.values())
+        left = sorted(key for key, code in codes.items() if status_by_exit_code[code] in NOT_KILLED)
+        counts["equivalent"] = sum(explained.get(key, ("",))[0] == "equivalent" for key in left)
         total.update(counts)
-        survivors += sorted(
-            key for key, code in codes.items() if status_by_exit_code[code] in NOT_KILLED
-        )
+        survivors += left
         print(f"  {meta.relative_to(ROOT / 'mutants').with_suffix('')}: {_line(counts)}")
     print(f"Total: {_line(total)}")
-    print("Not killed:")
-    for name in survivors:
+    unexplained = [name for name in survivors if name not in explained]
+    print(f"Not killed: {len(survivors)}, of which {len(unexplained)} unexplained:")
+    for name in unexplained:
         print(f"  {name}")
     return 0
 
 
 def _line(counts: Counter[str]) -> str:
     killed = sum(counts[s] for s in KILLED)
-    checked = sum(n for s, n in counts.items() if s not in ("not checked", "skipped"))
-    score = 100.0 * killed / checked if checked else 0.0
+    skipped = ("not checked", "skipped", "equivalent")
+    checked = sum(n for s, n in counts.items() if s not in skipped)
+    counted = checked - counts["equivalent"]
+    score = 100.0 * killed / counted if counted else 0.0
     others = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in KILLED and n)
-    return f"{killed}/{checked} killed ({score:.1f} %)" + (f"; {others}" if others else "")
+    return f"{killed}/{counted} non-equivalent killed ({score:.1f} %)" + (
+        f"; {others}" if others else ""
+    )
 
 
 if __name__ == "__main__":

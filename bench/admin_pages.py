@@ -3,10 +3,11 @@
 Run with ``make bench-admin`` (or ``python bench/admin_pages.py``) with ``DATABASE_URL``
 naming a PostgreSQL server: it creates ``test_<name>``, seeds it with SQL
 (``generate_series``, no Python loop) with 100,000 orders, about 110,000 invoices,
-40,000 deposits and 1,000,000 callback events (1,000 of them about one invoice), then
-times each admin page through Django's test client as a logged-in superuser. Prints a
-table; asserts nothing. ``--keep`` keeps the seeded database for the next run (seeding
-is skipped when it is already there).
+40,000 deposits and 1,000,000 callback events (1,000 of them about one invoice), 200,000
+records of requests to KUNA Pay over 14 days and a sweep run every 5 minutes, then
+times each admin page through Django's test client as a logged-in superuser, the
+"Payments health" page among them. Prints a table; asserts nothing. ``--keep`` keeps
+the seeded database for the next run (seeding is skipped when it is already there).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ from bench import common
 
 ORDERS = 100_000
 EVENTS = 1_000_000
+# Requests to KUNA Pay over the 14 days monitoring keeps (one every 6 seconds).
+REQUESTS = 200_000
+# A sweep every 5 minutes over the same 14 days.
+SWEEPS = 14 * 24 * 12
+# The health page's label (timed on its first load too).
+HEALTH = "payments health"
 # Invoice 1 has this many events of its own (the busy invoice of the issue).
 BUSY_EVENTS = 1_000
 
@@ -35,11 +42,13 @@ SEED = [
     f"""
     INSERT INTO django_invoices_order
         (id, external_order_id, amount, asset, description, email, status,
-         user_id, content_type_id, object_id, needs_reconciliation, created_at, updated_at)
+         user_id, content_type_id, object_id, needs_reconciliation, reconciliation_issue,
+         created_at, updated_at)
     SELECT g, 'S-' || g, 42.5 + g % 100, (ARRAY['USDT','EUR','BTC','UAH','TRX'])[1 + g % 5],
            '', 'buyer' || g || '@example.com',
            (ARRAY['awaiting_payment','paid','paid','expired','partially_paid'])[1 + g % 5],
-           NULL, NULL, '', false,
+           NULL, NULL, '', g % 5000 = 0,
+           CASE WHEN g % 7000 = 0 THEN 'KUNA Pay has another amount' ELSE '' END,
            now() - (({ORDERS} - g) * interval '52 seconds'),
            now() - (({ORDERS} - g) * interval '52 seconds')
     FROM generate_series(1, {ORDERS}) AS g
@@ -48,9 +57,9 @@ SEED = [
     INSERT INTO django_invoices_invoice
         (id, provider_id, order_id, account, provider_status, status, invoice_amount,
          invoice_asset, payment_amount, payment_asset, paid_amount, payment_url, address,
-         expires_at, completed_at, provider_created_at, expired_once, callback_url,
+         expires_at, completed_at, provider_created_at, expired_once, overpaid, callback_url,
          transactional_callbacks, customization, questionnaire, raw_payload, synced_at,
-         created_at, updated_at)
+         callbacks_unconfirmed, created_at, updated_at)
     SELECT g, md5('invoice' || g)::uuid, g, 'default',
            (ARRAY['PAYMENT_AWAITING','PAID','PAID','TIMEOUT','PARTIALLY_PAID'])[1 + g % 5],
            (ARRAY['awaiting_payment','paid','paid','expired','partially_paid'])[1 + g % 5],
@@ -58,35 +67,36 @@ SEED = [
            42.5 + g % 100, 'USDT', CASE WHEN g % 5 IN (1, 2) THEN 42.5 + g % 100 ELSE 0 END,
            'https://pay.kunapay.io/invoice/' || md5('invoice' || g)::uuid,
            'T' || md5('address' || g), o.created_at + interval '1 hour', NULL, o.created_at,
-           g % 5 = 3, 'https://shop.example/invoices/callback/default/', true, '{{}}', '[]',
+           g % 5 = 3 OR g % 89 = 1, g % 97 = 1,
+           'https://shop.example/invoices/callback/default/', true, '{{}}', '[]',
            json_build_object('id', md5('invoice' || g)::uuid, 'status', 'PAID',
                              'externalOrderId', 'S-' || g, 'invoiceAmount', '42.5',
                              'invoiceAssetCode', 'USDT', 'paymentAmount', '42.5',
                              'paymentAssetCode', 'USDT', 'transactions', '[]'::json,
                              'createdAt', o.created_at, 'expireAt', o.created_at),
-           o.created_at, o.created_at + interval '5 seconds', o.created_at
+           o.created_at, 0, o.created_at + interval '5 seconds', o.created_at
     FROM generate_series(1, {ORDERS}) AS g JOIN django_invoices_order o ON o.id = g
     """,
     f"""
     INSERT INTO django_invoices_invoice
         (id, provider_id, order_id, account, provider_status, status, invoice_amount,
          invoice_asset, payment_amount, payment_asset, paid_amount, payment_url, address,
-         expires_at, completed_at, provider_created_at, expired_once, callback_url,
+         expires_at, completed_at, provider_created_at, expired_once, overpaid, callback_url,
          transactional_callbacks, customization, questionnaire, raw_payload, synced_at,
-         created_at, updated_at)
+         callbacks_unconfirmed, created_at, updated_at)
     SELECT {ORDERS} + g, md5('old invoice' || g)::uuid, g * 10, 'default', 'TIMEOUT',
-           'expired', 42.5, 'USDT', NULL, '', 0, '', '', NULL, NULL, NULL, true, '', true,
-           '{{}}', '[]', '{{}}', NULL,
+           'expired', 42.5, 'USDT', NULL, '', 0, '', '', NULL, NULL, NULL, true, false, '',
+           true, '{{}}', '[]', '{{}}', NULL, 0,
            now() - (({ORDERS} - g * 10) * interval '52 seconds') - interval '1 hour',
            now() - (({ORDERS} - g * 10) * interval '52 seconds')
     FROM generate_series(1, {ORDERS // 10}) AS g
     """,
     f"""
     INSERT INTO django_invoices_deposit
-        (id, provider_id, invoice_id, status, asset, payment_code, amount, fee,
+        (id, provider_id, invoice_id, status, type, asset, payment_code, amount, fee,
          processed_amount, address, tx_id, raw_payload, provider_created_at, created_at,
          updated_at)
-    SELECT g, 'tx-' || g, g, 'Processed', 'USDT', 'USDT_TRC20', 42.5, 0, 42.5,
+    SELECT g, 'tx-' || g, g, 'Processed', 'Deposit', 'USDT', 'USDT_TRC20', 42.5, 0, 42.5,
            'T' || md5('address' || g), '0x' || md5('tx' || g) || md5('tx2' || g),
            json_build_object('id', 'tx-' || g, 'status', 'Processed'),
            i.created_at, i.created_at + interval '3 minutes', i.created_at
@@ -98,8 +108,9 @@ SEED = [
     f"""
     INSERT INTO django_invoices_callbackevent
         (id, account, received_at, body, body_sha256, headers, remote_addr, verified,
-         signature_variant, event_name, object_id, provider_status, dedupe_key,
-         invoice_id, state, outcome, attempts, processed_at)
+         signature_variant, key_fingerprint, signature, times_received, event_name,
+         object_id, provider_status, dedupe_key, invoice_id, state, outcome, attempts,
+         processed_at)
     SELECT g, 'default',
            now() - (({EVENTS} - g) * interval '5.2 seconds'),
            json_build_object('event', CASE WHEN g % 3 = 0 THEN 'InvoiceDeposit'
@@ -109,21 +120,50 @@ SEED = [
                                                        'updatedAt', now()))::text,
            md5('body' || g) || md5('body2' || g),
            '{{"Content-Type": "application/json", "kun-signature": "present"}}',
-           '203.0.113.7', g % 200 <> 0, CASE WHEN g % 200 <> 0 THEN 'raw' ELSE '' END,
+           '203.0.113.7', g % 200 <> 0,
+           CASE WHEN g % 200 <> 0 THEN 'sha384/hex/raw' ELSE '' END,
+           CASE WHEN g % 200 <> 0 THEN 'a1b2c3d4e5f6a7b8' ELSE '' END,
+           CASE WHEN g % 200 = 0 THEN repeat('0', 96) ELSE '' END, 1,
            CASE WHEN g % 3 = 0 THEN 'InvoiceDeposit' ELSE 'Invoice' END,
            md5('invoice' || inv)::uuid::text, 'PAID', md5('key' || g),
            CASE WHEN g % 200 <> 0 THEN inv END,
            CASE WHEN g % 200 = 0 THEN 'rejected' WHEN g % 7 = 0 THEN 'duplicate'
-                WHEN g % 997 = 0 THEN 'pending' ELSE 'applied' END,
-           '', 1, now() - (({EVENTS} - g) * interval '5.2 seconds')
+                WHEN g % 997 = 0 THEN 'pending' WHEN g % 1999 = 0 THEN 'failed'
+                ELSE 'applied' END,
+           CASE WHEN g % 200 = 0 THEN 'bad_signature' ELSE '' END, 1,
+           now() - (({EVENTS} - g) * interval '5.2 seconds')
+                 + (g % 97) * interval '0.35 seconds'
     FROM (
         SELECT g, CASE WHEN g <= {BUSY_EVENTS} THEN 1
                        ELSE 1 + g % ({ORDERS} + {ORDERS // 10}) END AS inv
         FROM generate_series(1, {EVENTS}) AS g
     ) AS numbered
     """,
+    # One in 50 requests a 503, one in 200 a timeout; 80 to 480 ms each.
+    f"""
+    INSERT INTO django_invoices_providerrequest
+        (id, started_at, account, method, endpoint, object_id, status_code, result,
+         milliseconds, attempt)
+    SELECT g, now() - (({REQUESTS} - g) * interval '6 seconds'), 'default', 'GET',
+           '/v1/invoice/{{id}}', md5('invoice' || (1 + g % {ORDERS}))::uuid::text,
+           CASE WHEN g % 200 = 0 THEN NULL WHEN g % 50 = 0 THEN 503 ELSE 200 END,
+           CASE WHEN g % 200 = 0 THEN 'timeout' WHEN g % 50 = 0 THEN 'server_error'
+                ELSE 'ok' END,
+           80 + (g * 37) % 400, 1
+    FROM generate_series(1, {REQUESTS}) AS g
+    """,
+    f"""
+    INSERT INTO django_invoices_sweeprun
+        (id, kind, started_at, finished_at, invoices_read, invoices_changed,
+         events_settled, orders_reconciled, failures, errors)
+    SELECT g, 'sweep', now() - (({SWEEPS} - g) * interval '5 minutes') - interval '4 seconds',
+           now() - (({SWEEPS} - g) * interval '5 minutes'), 40 + g % 20, g % 3, g % 5, 0,
+           CASE WHEN g % 100 = 0 THEN 1 ELSE 0 END,
+           CASE WHEN g % 100 = 0 THEN 'invoice 1: no answer within the timeout' ELSE '' END
+    FROM generate_series(1, {SWEEPS}) AS g
+    """,
 ]
-SEQUENCES = ("order", "invoice", "deposit", "callbackevent")
+SEQUENCES = ("order", "invoice", "deposit", "callbackevent", "providerrequest", "sweeprun")
 
 
 def seed() -> float:
@@ -214,6 +254,12 @@ def pages() -> list[tuple[str, str]]:
         ("callback events: account filter", changelist(events, "account=default")),
         ("callback events: received today", changelist(events, today)),
         ("callback event page", change("callbackevent", event.pk)),
+        (HEALTH, changelist("paymentshealth")),
+        ("provider requests", changelist("providerrequest")),
+        ("provider requests: errors", changelist("providerrequest", "result=errors")),
+        ("sweep runs", changelist("sweeprun")),
+        ("invoices: needs a person (overpaid)", changelist("invoice", "attention=overpaid")),
+        ("orders: reconciliation issue", changelist("order", "reconciliation=issue")),
     ]
 
 
@@ -238,11 +284,19 @@ class Timing:
     status: int
 
 
-def time_page(client: Any, url: str, repeat: int) -> Timing:
+def _row(label: str, t: Timing) -> None:
+    print(
+        f"{label:<46}{t.wall:>6.0f}{t.cpu:>6.0f}{t.sql:>6.0f}{t.slowest:>8.0f}"
+        f"{t.queries:>8}{t.size / 1024:>6.0f}  {t.status}"
+    )
+
+
+def time_page(client: Any, url: str, repeat: int, *, warm: bool = True) -> Timing:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    response = client.get(url)  # warm-up: templates, content types, the page cache
+    if warm:
+        client.get(url)  # warm-up: templates, content types, the page cache
     walls, cpus = [], []
     for _ in range(repeat):
         with CaptureQueriesContext(connection) as ctx:
@@ -266,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5, help="timed loads of each page")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the database")
+    parser.add_argument("--only", default="", help="time only the pages whose label has this")
     args = parser.parse_args(argv)
 
     common.setup()
@@ -307,12 +362,17 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(header)
         print("-" * len(header))
-        for label, url in pages():
-            t = time_page(client, url, args.n)
-            print(
-                f"{label:<46}{t.wall:>6.0f}{t.cpu:>6.0f}{t.sql:>6.0f}{t.slowest:>8.0f}"
-                f"{t.queries:>8}{t.size / 1024:>6.0f}  {t.status}"
-            )
+        chosen = [(label, url) for label, url in pages() if args.only in label]
+        for label, url in chosen:
+            if label == HEALTH:
+                # Its first load sums the week's past hours once (HealthHour); timed
+                # alone, then the loads after it, which read those sums.
+                from django_invoices.models import HealthHour
+
+                HealthHour.objects.all().delete()
+                t = time_page(client, url, 1, warm=False)
+                _row(f"{label} (first load)", t)
+            _row(label, time_page(client, url, args.n))
     finally:
         if not args.keep:
             connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)

@@ -11,6 +11,10 @@ class DjangoInvoicesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import background, checks  # noqa: F401  (checks registers the system checks)
+        from .services import monitoring
+
+        # The requests to KUNA Pay are recorded for the admin's health page.
+        monitoring.connect()
 
         if background.mode() == background.CELERY:
             # Registers the shared tasks, so a worker knows their names.

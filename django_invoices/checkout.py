@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from . import returns, services
+from . import returns, services, telemetry
 from .exceptions import InvoiceCreationError, KunaPayError
 from .models import Order
 from .statuses import OrderStatus
@@ -49,7 +49,9 @@ def start_payment(
     try:
         invoice = services.create_invoice(order, **options)
     except InvoiceCreationError as exc:
-        logger.info("Checkout of order %s refused: %s", order, exc)
+        logger.info(
+            "Checkout of order %s refused: %s", order, exc, extra=telemetry.ids(order=order)
+        )
         if exc.order_status == OrderStatus.PARTIALLY_PAID:
             message = _(
                 "Part of this order has been paid already. Please contact us about the "
@@ -59,7 +61,12 @@ def start_payment(
             message = _("This order cannot be paid again: it has been paid already.")
         status = 409
     except KunaPayError as exc:
-        logger.warning("Checkout of order %s failed at KUNA Pay: %s", order, exc)
+        logger.warning(
+            "Checkout of order %s failed at KUNA Pay: %s",
+            order,
+            exc,
+            extra=telemetry.ids(order=order),
+        )
         message = _(
             "We could not reach the payment provider. Your order is saved and nothing "
             "was charged; please try again in a minute."
@@ -67,7 +74,12 @@ def start_payment(
     else:
         if invoice.payment_url:
             return HttpResponseRedirect(invoice.payment_url)
-        logger.error("Invoice %s of order %s has no payment page URL", invoice, order)
+        logger.error(
+            "Invoice %s of order %s has no payment page URL",
+            invoice,
+            order,
+            extra=telemetry.ids(invoice=invoice, order=order),
+        )
         message = _(
             "The payment page is not available right now. Your order is saved and "
             "nothing was charged; please try again in a minute."

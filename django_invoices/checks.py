@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from django.utils.text import slugify
 
 from . import conf
@@ -43,6 +44,10 @@ APP_NUMBERS = {
     "TASKS_RETRY_BACKOFF": (0, False),
     "TASKS_RETRY_BACKOFF_MAX": (0, False),
     "REFRESH_WORKERS": (1, True),
+    "OLD_KEY_IDLE_DAYS": (0, False),
+    "MONITORING_MAX_AGE": (7, False),
+    "HEALTH_PENDING_MAX_AGE": (0, False),
+    "HEALTH_SWEEP_MAX_AGE": (0, False),
 }
 # Settings where None is meaningful (Django's cache: never expire; a limit: off).
 NONE_ALLOWED = frozenset(
@@ -102,6 +107,17 @@ def _account_messages(name: str, options: dict[str, Any]) -> list[CheckMessage]:
                 id="django_invoices.E001",
             )
         )
+    try:
+        conf.private_keys(options["PRIVATE_KEY"])
+    except ImproperlyConfigured as exc:
+        messages.append(
+            Error(
+                f"DJANGO_INVOICES: {label}: {exc}",
+                hint='e.g. "PRIVATE_KEY": "new-key", or ["new-key", "old-key"] while the old '
+                "key is rotated out (docs/howto/rotate-keys.rst).",
+                id="django_invoices.E015",
+            )
+        )
     if not options["PRIVATE_KEY"]:
         messages.append(
             Error(
@@ -110,6 +126,16 @@ def _account_messages(name: str, options: dict[str, Any]) -> list[CheckMessage]:
                 hint="Set PRIVATE_KEY to the private key issued with the API key; KUNA Pay "
                 "signs callbacks with it.",
                 id="django_invoices.E002",
+            )
+        )
+    base_url = str(options.get("BASE_URL") or "")
+    if base_url != str(conf.get("BASE_URL") or "") and not _url_is_absolute(base_url):
+        messages.append(
+            Error(
+                f"DJANGO_INVOICES: BASE_URL of {label} is {base_url!r}, not an absolute URL.",
+                hint="KUNA Pay posts this account's callbacks there and sends its customers "
+                'back to it: set the public address of its site, e.g. "https://shop.example".',
+                id="django_invoices.E003",
             )
         )
     api_url = str(options["API_URL"] or "")
@@ -134,8 +160,7 @@ def _account_messages(name: str, options: dict[str, Any]) -> list[CheckMessage]:
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    accounts = conf.get("ACCOUNTS")
-    if not isinstance(accounts, dict):
+    if not isinstance(conf.get("ACCOUNTS"), dict):
         messages.append(
             Error(
                 "DJANGO_INVOICES: ACCOUNTS must be a dict of account name to settings.",
@@ -143,32 +168,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="django_invoices.E007",
             )
         )
-        accounts = {}
-    for name in conf.account_names():
-        if name != conf.DEFAULT_ACCOUNT and (slugify(name) != name or not name):
+    if _resolver_set():
+        try:
+            conf.resolver()
+        except ImproperlyConfigured as exc:
             messages.append(
                 Error(
-                    f"DJANGO_INVOICES: account name {name!r} cannot appear in a URL.",
-                    hint="Use lowercase letters, digits and hyphens.",
-                    id="django_invoices.E007",
+                    str(exc),
+                    hint="Name a class or an object with names() and get(name) "
+                    "(docs/howto/accounts-from-the-database.rst); its accounts are "
+                    "checked with the database checks (manage.py check --database default).",
+                    id="django_invoices.E016",
                 )
             )
-            continue
-        if name != conf.DEFAULT_ACCOUNT and not isinstance(accounts.get(name), dict):
-            if name not in accounts:  # ACCOUNTS itself is not a dict: reported above
-                continue
-            messages.append(
-                Error(
-                    f"DJANGO_INVOICES: account {name!r} is "
-                    f"{type(accounts.get(name)).__name__}, not a dict of settings.",
-                    hint='e.g. "ACCOUNTS": {"eu": {"API_KEY": "...", "PRIVATE_KEY": "..."}}',
-                    id="django_invoices.E007",
-                )
-            )
-            continue
-        options = conf.raw_account(name)
-        messages.extend(_number_messages(f"account {name!r}", options, ACCOUNT_NUMBERS))
-        messages.extend(_account_messages(name, options))
+    else:
+        messages.extend(_accounts_messages(conf.account_names()))
     messages.extend(
         _number_messages(
             "DJANGO_INVOICES", {key: conf.get(key) for key in APP_NUMBERS}, APP_NUMBERS
@@ -186,6 +200,42 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="django_invoices.E003",
             )
         )
+    return messages
+
+
+def _resolver_set() -> bool:
+    """Whether accounts come from a resolver of the shop's: then reading them may touch
+    the database, so they are checked by ``check_resolved_accounts`` (tagged database),
+    not at every ``manage.py`` command."""
+    return bool(conf.get("ACCOUNT_RESOLVER"))
+
+
+def _accounts_messages(names: list[str]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for name in names:
+        if name != conf.DEFAULT_ACCOUNT and (slugify(name) != name or not name):
+            messages.append(
+                Error(
+                    f"DJANGO_INVOICES: account name {name!r} cannot appear in a URL.",
+                    hint="Use lowercase letters, digits and hyphens.",
+                    id="django_invoices.E007",
+                )
+            )
+            continue
+        try:
+            options = conf.raw_account(name)
+        except ImproperlyConfigured as exc:
+            messages.append(
+                Error(
+                    f"DJANGO_INVOICES: {exc}",
+                    hint='e.g. "ACCOUNTS": {"eu": {"API_KEY": "...", "PRIVATE_KEY": "..."}}',
+                    id="django_invoices.E007",
+                )
+            )
+            continue
+        label = f"DJANGO_INVOICES: account {name!r}"
+        messages.extend(_number_messages(label, options, ACCOUNT_NUMBERS))
+        messages.extend(_account_messages(name, options))
     return messages
 
 
@@ -278,6 +328,23 @@ def check_proxies(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     ]
 
 
+def check_base_url_https(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """With DEBUG off, ``BASE_URL`` is a plain ``http://`` address: KUNA Pay would post
+    callbacks to it and send customers back to it in clear text (``check --deploy``)."""
+    base_url = str(conf.get("BASE_URL") or "")
+    if settings.DEBUG or urlsplit(base_url).scheme != "http":
+        return []
+    return [
+        Warning(
+            "DJANGO_INVOICES: BASE_URL uses plain http with DEBUG off.",
+            hint="KUNA Pay posts callbacks to BASE_URL and sends customers back to it: "
+            "over http both travel in clear text, for anyone on the way to read or change. "
+            'Set BASE_URL to the public https:// address of the site, e.g. "https://shop.example".',
+            id="django_invoices.W007",
+        )
+    ]
+
+
 # The values this project publishes for its demo (example_project/demo.env, printed in
 # its docs): anyone can sign callbacks, forge sessions or call the API with them.
 PUBLISHED_DEMO_VALUES = frozenset(
@@ -295,14 +362,28 @@ def check_published_demo_values(app_configs: Any = None, **kwargs: Any) -> list[
             found.append("SECRET_KEY")
     except ImproperlyConfigured:  # empty: Django refuses it by itself
         pass
-    for name in conf.account_names():
+    if not _resolver_set():
+        found.extend(_demo_values_of(conf.account_names()))
+    return _demo_messages(found)
+
+
+def _demo_values_of(names: list[str]) -> list[str]:
+    found = []
+    for name in names:
         try:
             options = conf.raw_account(name)
+            keys = conf.private_keys(options.get("PRIVATE_KEY"))
         except (ImproperlyConfigured, AttributeError, TypeError):
             continue  # reported by check_settings
+        values = {"API_KEY": [options.get("API_KEY")], "PUBLIC_KEY": [options.get("PUBLIC_KEY")]}
+        values["PRIVATE_KEY"] = list(keys)
         for key in conf.SECRET_KEYS:
-            if options.get(key) in PUBLISHED_DEMO_VALUES:
+            if any(value in PUBLISHED_DEMO_VALUES for value in values[key]):
                 found.append(key if name == conf.DEFAULT_ACCOUNT else f"ACCOUNTS[{name!r}] {key}")
+    return found
+
+
+def _demo_messages(found: list[str]) -> list[CheckMessage]:
     if not found:
         return []
     return [
@@ -329,9 +410,13 @@ def check_nonce_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     processes count it together in ``NONCE_CACHE``, which must be a cache they all
     share with an atomic ``incr``. With DEBUG on as much as off: a development server
     and its task worker are two processes signing with one key."""
+    return _nonce_messages([] if _resolver_set() else conf.account_names())
+
+
+def _nonce_messages(names: list[str]) -> list[CheckMessage]:
     signing = [
         name
-        for name in _account_names_safely()
+        for name in names
         if conf.resolve_auth_mode(_raw_account_safely(name)) == conf.AUTH_SIGNED
     ]
     alias = conf.get("NONCE_CACHE")
@@ -346,14 +431,14 @@ def check_nonce_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
         ]
     if not signing:
         return []
-    names = ", ".join(map(repr, signing))
+    names_text = ", ".join(map(repr, signing))
     if alias is None:
         if settings.DEBUG:
             return []
         return [
             Warning(
-                f"DJANGO_INVOICES: signed requests of {names} count their nonces per process "
-                "(NONCE_CACHE is None).",
+                f"DJANGO_INVOICES: signed requests of {names_text} count their nonces per "
+                "process (NONCE_CACHE is None).",
                 hint="Nonces may then repeat or go backwards between processes signing with "
                 "one key at once (web and task workers). Set NONCE_CACHE to a Redis or "
                 "Memcached cache, whose incr is atomic across processes.",
@@ -366,7 +451,7 @@ def check_nonce_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return [
         Error(
             f"DJANGO_INVOICES: NONCE_CACHE {alias!r} ({backend.rsplit('.', 1)[-1]}) cannot "
-            f"count the nonces of {names}' signed requests across processes.",
+            f"count the nonces of the signed requests of {names_text} across processes.",
             hint="Each process would count for itself, or not at all, and two of them "
             "signing with one key could send the same nonce or a smaller one. Point "
             "NONCE_CACHE at a Redis or Memcached cache (atomic incr, shared by every "
@@ -376,16 +461,91 @@ def check_nonce_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     ]
 
 
-def _account_names_safely() -> list[str]:
-    accounts = conf.get("ACCOUNTS")
-    return conf.account_names() if isinstance(accounts, dict) else [conf.DEFAULT_ACCOUNT]
-
-
 def _raw_account_safely(name: str) -> dict[str, Any]:
     try:
         return conf.raw_account(name)
     except Exception:  # reported by check_settings
         return {}
+
+
+def check_resolved_accounts(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The accounts of the shop's ``ACCOUNT_RESOLVER``, checked like those of the
+    settings; a database check, since the resolver may read them from a table."""
+    if not databases or not _resolver_set():
+        return []
+    try:
+        names = conf.account_names()
+    except ImproperlyConfigured:
+        return []  # E016, from check_settings
+    except DatabaseError as exc:
+        return [_unreadable(exc)]
+    return [
+        *_accounts_messages(names),
+        *(_demo_messages(_demo_values_of(names)) if not settings.DEBUG else []),
+        *_nonce_messages(names),
+    ]
+
+
+def check_keys(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What the callbacks stored so far say about the keys: an older key of a rotation
+    that verifies nothing any more (W008), and live keys no callback has been verified
+    with yet, so the signature recipe is still untried (W009)."""
+    if not databases:
+        return []
+    from . import services
+
+    messages: list[CheckMessage] = []
+    try:
+        names = conf.account_names()
+        idle = [key for name in names for key in _idle_keys_safely(services, name)]
+        untried = services.unverified_live_accounts(names)
+    except ImproperlyConfigured:
+        return []  # reported by check_settings
+    except DatabaseError as exc:  # no tables yet (before the first migrate), say
+        return [_unreadable(exc)] if _resolver_set() else []
+    for key in idle:
+        messages.append(
+            Warning(
+                f"DJANGO_INVOICES: private key {key.position + 1} of account "
+                f"{key.account!r} (fingerprint {key.fingerprint}) has verified no callback "
+                f"for {key.idle.days} days.",
+                hint="Since the newest key verified its first callback, KUNA Pay has not "
+                "signed with this one; remove it from PRIVATE_KEY "
+                "(docs/howto/rotate-keys.rst). OLD_KEY_IDLE_DAYS sets how long to wait.",
+                id="django_invoices.W008",
+            )
+        )
+    for name in untried:
+        messages.append(
+            Warning(
+                f"DJANGO_INVOICES: no callback of account {name!r}, which has live keys, "
+                "has been verified yet.",
+                hint="KUNA Pay does not publish how it signs callbacks. When the first live "
+                "callbacks arrive (they are stored, refused or not), run manage.py "
+                f"invoices_check_signatures --account {name} and set the recipe it names "
+                "(docs/howto/going-live.rst).",
+                id="django_invoices.W009",
+            )
+        )
+    return messages
+
+
+def _idle_keys_safely(services: Any, name: str) -> list[Any]:
+    try:
+        found: list[Any] = services.idle_keys(name)
+    except ImproperlyConfigured:  # a broken account: reported by the other checks
+        return []
+    return found
+
+
+def _unreadable(exc: Exception) -> CheckMessage:
+    return Error(
+        f"DJANGO_INVOICES: the accounts of ACCOUNT_RESOLVER cannot be read: {type(exc).__name__}.",
+        hint="The resolver reads them from the database; run migrate, or fix the resolver.",
+        id="django_invoices.E016",
+    )
 
 
 def check_tasks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -466,6 +626,9 @@ def _task_backends() -> Any:
 register(check_settings, Tags.compatibility)
 register(check_cache, Tags.caches)
 register(check_proxies, Tags.security)
+register(check_base_url_https, Tags.security, deploy=True)
 register(check_published_demo_values, Tags.security)
 register(check_nonce_cache, Tags.caches)
 register(check_tasks, Tags.compatibility)
+register(check_resolved_accounts, Tags.database)
+register(check_keys, Tags.database)

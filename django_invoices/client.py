@@ -10,13 +10,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import requests
 
-from . import __version__, safejson, wire
+from . import __version__, safejson, signals, telemetry, wire
 from .amounts import format_amount
 from .conf import AUTH_SIGNED, Account
 from .exceptions import (
@@ -37,6 +38,9 @@ ASSETS_PATH = "/v1/invoice/assets"
 QUESTIONNAIRE_PATH = "/v1/invoice/questionnaire"
 INVOICE_PATH = "/v1/invoice"
 TRANSACTION_PATH = "/v1/transaction"
+# The endpoints with an id in their path, as monitoring names them.
+INVOICE_ITEM = INVOICE_PATH + "/{id}"
+TRANSACTION_ITEM = TRANSACTION_PATH + "/{id}"
 
 #: Items asked for per page of a list endpoint (``take``), and the most pages read: a
 #: provider whose default page is small must not hide anything past the first page.
@@ -44,6 +48,35 @@ PAGE_SIZE = 100
 MAX_PAGES = 100
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# What one request came to, as ``signals.provider_request`` reports it (the values of
+# ``models.ProviderRequest.Result``; the client knows no model).
+RESULT_OK = "ok"
+RESULT_NOT_FOUND = "not_found"
+RESULT_INVALID = "invalid"
+RESULT_REFUSED = "refused"
+RESULT_AUTH = "auth"
+RESULT_RATE_LIMITED = "rate_limited"
+RESULT_SERVER_ERROR = "server_error"
+RESULT_TIMEOUT = "timeout"
+RESULT_UNREACHABLE = "unreachable"
+
+
+def result_of(status_code: int | None, error: Exception | None = None) -> str:
+    """What a request came to: its answer's status, or the error it ended with."""
+    if status_code is None:
+        return RESULT_TIMEOUT if isinstance(error, ProviderTimeout) else RESULT_UNREACHABLE
+    if 200 <= status_code < 300:
+        return RESULT_INVALID if isinstance(error, InvalidResponse) else RESULT_OK
+    if status_code in (401, 403):
+        return RESULT_AUTH
+    if status_code == 404:
+        return RESULT_NOT_FOUND
+    if status_code == 429:
+        return RESULT_RATE_LIMITED
+    if 400 <= status_code < 500:
+        return RESULT_REFUSED
+    return RESULT_SERVER_ERROR
 
 
 def _sent_nothing(exc: requests.RequestException) -> bool:
@@ -93,6 +126,7 @@ class KunaPayClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         nonce_source: Callable[[int], int] | None = None,
+        account: str = "",
     ) -> None:
         if auth_mode == AUTH_SIGNED and not (public_key and private_key):
             raise ValueError("signed mode needs both public_key and private_key")
@@ -107,6 +141,8 @@ class KunaPayClient:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.retry_backoff = retry_backoff
+        # The merchant account's name, for monitoring only (signals, spans).
+        self.account = account
         self.session = session or _session_for(self.api_url)
         self.session.headers.update(
             {
@@ -134,6 +170,7 @@ class KunaPayClient:
             timeout=(account.connect_timeout, account.read_timeout),
             retries=account.retries,
             retry_backoff=account.retry_backoff,
+            account=account.name,
             **kwargs,
         )
 
@@ -199,12 +236,16 @@ class KunaPayClient:
     def get_invoice(self, invoice_id: str) -> wire.Invoice:
         """``GET /v1/invoice/{id}``: one invoice with its transactions."""
         path = f"{INVOICE_PATH}/{_segment(invoice_id, 'an invoice id')}"
-        return wire.Invoice.from_wire(_as_dict(self._request("GET", path)))
+        answer = self._request("GET", path, endpoint=INVOICE_ITEM, object_id=str(invoice_id))
+        return wire.Invoice.from_wire(_as_dict(answer))
 
     def get_transaction(self, transaction_id: str) -> wire.Transaction:
         """``GET /v1/transaction/{id}``: one transaction; ``invoiceId`` names its invoice."""
         path = f"{TRANSACTION_PATH}/{_segment(transaction_id, 'a transaction id')}"
-        return wire.Transaction.from_wire(_as_dict(self._request("GET", path)))
+        answer = self._request(
+            "GET", path, endpoint=TRANSACTION_ITEM, object_id=str(transaction_id)
+        )
+        return wire.Transaction.from_wire(_as_dict(answer))
 
     def list_invoices(
         self,
@@ -286,6 +327,31 @@ class KunaPayClient:
         *,
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
+        endpoint: str | None = None,
+        object_id: str = "",
+    ) -> Any:
+        """One call: the request and its safe retries, in one span; each attempt is
+        reported by ``signals.provider_request``. ``endpoint`` names the path with its
+        id left out, ``object_id`` that id."""
+        endpoint = endpoint or path
+        with telemetry.span(
+            "provider.request",
+            method=method,
+            endpoint=endpoint,
+            account=self.account,
+            object_id=object_id[:64] or None,
+        ) as step:
+            return self._attempts(method, path, endpoint, object_id, step, params, body)
+
+    def _attempts(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        object_id: str,
+        step: telemetry.Step,
+        params: Mapping[str, Any] | None,
+        body: Mapping[str, Any] | None,
     ) -> Any:
         # The query string and body are built here, once, so the bytes signed are
         # exactly the bytes sent.
@@ -297,6 +363,7 @@ class KunaPayClient:
         attempt = 0
         while True:
             headers = self._headers(path_and_query, body_text)
+            report = _Report(self, method, endpoint, object_id, attempt + 1, step)
             try:
                 response = self.session.request(
                     method,
@@ -307,16 +374,33 @@ class KunaPayClient:
                 )
             except requests.RequestException as exc:
                 error = self._transport_error(method, path, exc)
+                report.done(None, error)
                 if attempt < self.retries and (safe or not error.ambiguous):
                     attempt += 1
                     self._backoff(attempt, None)
                     continue
                 raise error from exc
             if response.status_code in RETRY_STATUSES and safe and attempt < self.retries:
+                report.done(response.status_code)
                 attempt += 1
                 self._backoff(attempt, response.headers.get("Retry-After"))
                 continue
-            return self._handle(method, path, response)
+            try:
+                answer = self._handle(method, path, response)
+            except KunaPayError as exc:
+                report.done(response.status_code, exc)
+                raise
+            report.done(response.status_code)
+            return answer
+
+    def _log_ids(self, path: str) -> dict[str, str]:
+        """The ids a log line about a request carries (``telemetry.LOG_KEYS``)."""
+        found = {"account": self.account} if self.account else {}
+        if path.startswith(INVOICE_PATH + "/") and path.count("/") == 3:
+            found["provider_invoice_id"] = unquote(path.rsplit("/", 1)[1])
+        elif path.startswith(TRANSACTION_PATH + "/"):
+            found["transaction_id"] = unquote(path.rsplit("/", 1)[1])
+        return found
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
         delay = self.retry_backoff * (2 ** (attempt - 1))
@@ -329,7 +413,13 @@ class KunaPayClient:
         self, method: str, path: str, exc: requests.RequestException
     ) -> KunaPayError:
         ambiguous = method != "GET" and not _sent_nothing(exc)
-        logger.warning("KUNA Pay %s %s failed: %s", method, path, exc.__class__.__name__)
+        logger.warning(
+            "KUNA Pay %s %s failed: %s",
+            method,
+            path,
+            exc.__class__.__name__,
+            extra=self._log_ids(path),
+        )
         if isinstance(exc, requests.Timeout):
             return ProviderTimeout(
                 f"no answer from KUNA Pay within the timeout ({method} {path})",
@@ -363,7 +453,14 @@ class KunaPayClient:
         message = "; ".join(
             f"{err.get('code', '')}: {err.get('message', '')}".strip(": ") for err in errors
         ) or (text.strip()[:200] or response.reason or "error")
-        logger.warning("KUNA Pay %s %s answered %s: %s", method, path, status, message)
+        logger.warning(
+            "KUNA Pay %s %s answered %s: %s",
+            method,
+            path,
+            status,
+            message,
+            extra=self._log_ids(path),
+        )
         kwargs: dict[str, Any] = {
             "status_code": status,
             "errors": errors,
@@ -379,6 +476,50 @@ class KunaPayClient:
         if 400 <= status < 500:
             raise ProviderValidationError(message, **kwargs)
         raise ProviderUnavailable(message, **kwargs)
+
+
+class _Report:
+    """Times one attempt and reports how it ended (``signals.provider_request``)."""
+
+    __slots__ = ("attempt", "client", "endpoint", "method", "object_id", "started", "step", "t0")
+
+    def __init__(
+        self,
+        client: KunaPayClient,
+        method: str,
+        endpoint: str,
+        object_id: str,
+        attempt: int,
+        step: telemetry.Step,
+    ) -> None:
+        self.client, self.method, self.endpoint = client, method, endpoint
+        self.object_id, self.attempt, self.step = object_id, attempt, step
+        self.started = datetime.now(timezone.utc)
+        self.t0 = time.perf_counter()
+
+    def done(self, status_code: int | None, error: Exception | None = None) -> None:
+        seconds = time.perf_counter() - self.t0
+        result = result_of(status_code, error)
+        self.step.set(status_code=status_code, outcome=result, attempts=self.attempt)
+        # Monitoring must never break a payment: a receiver's error is logged.
+        for receiver, failed in signals.provider_request.send_robust(
+            sender=KunaPayClient,
+            account=self.client.account,
+            method=self.method,
+            endpoint=self.endpoint,
+            object_id=self.object_id,
+            status_code=status_code,
+            result=result,
+            seconds=seconds,
+            started_at=self.started,
+            attempt=self.attempt,
+        ):
+            if isinstance(failed, Exception):
+                logger.warning(
+                    "Receiver %r of provider_request failed",
+                    receiver,
+                    exc_info=(type(failed), failed, failed.__traceback__),
+                )
 
 
 def _segment(value: object, what: str) -> str:

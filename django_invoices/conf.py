@@ -7,12 +7,16 @@ in tests.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_ACCOUNT = "default"
@@ -25,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "API_URL": "https://api.kunapay.io",
     "API_KEY": "",
     "PUBLIC_KEY": "",
+    # One key, or a list of them newest first while a key is rotated: callbacks verify
+    # with any of them, requests are signed with the first (docs/howto/rotate-keys.rst).
     "PRIVATE_KEY": "",
     # None picks "signed" when both PUBLIC_KEY and PRIVATE_KEY are set, else "api_key".
     "AUTH_MODE": None,
@@ -35,6 +41,13 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF": 0.5,
     # More merchant accounts: {"name": {"API_KEY": ..., "PUBLIC_KEY": ..., ...}}.
     "ACCOUNTS": {},
+    # Where accounts come from: None for these settings, or the dotted path of an
+    # AccountResolver (a class or an instance) that finds them anywhere, e.g. in a table
+    # (docs/howto/accounts-from-the-database.rst).
+    "ACCOUNT_RESOLVER": None,
+    # Days an older key of a PRIVATE_KEY list may match no callback, after the newest
+    # one verified its first, before the check W008 says it can be removed.
+    "OLD_KEY_IDLE_DAYS": 30,
     # Shop
     # Absolute URL at which the provider and the customer reach this site, e.g.
     # "https://shop.example". callbackUrl and redirectUrl are built from it.
@@ -117,6 +130,14 @@ DEFAULTS: dict[str, Any] = {
     # so nonces strictly increase across them (needs atomic incr: Redis, Memcached).
     # None: each process counts for itself.
     "NONCE_CACHE": "default",
+    # Monitoring (docs/howto/monitoring.rst)
+    # Days the records of requests to KUNA Pay and of sweep runs are kept (the health
+    # page draws 7 days); invoices_prune_callbacks deletes older ones.
+    "MONITORING_MAX_AGE": 14,
+    # Seconds the oldest pending callback may wait, and since the last sweep, before
+    # the health page and the health check call it a problem.
+    "HEALTH_PENDING_MAX_AGE": 600,
+    "HEALTH_SWEEP_MAX_AGE": 3600,
     # Admin
     # Reads of KUNA Pay in flight at once when staff refresh many invoices together;
     # each thread has its own HTTP session. Read at every call.
@@ -145,9 +166,11 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-# Options an account in ACCOUNTS may set; anything else comes from the top level.
+# Options an account in ACCOUNTS (or from ACCOUNT_RESOLVER) may set; anything else
+# comes from the top level.
 ACCOUNT_KEYS = (
     "API_URL",
+    "BASE_URL",
     "API_KEY",
     "PUBLIC_KEY",
     "PRIVATE_KEY",
@@ -178,6 +201,146 @@ def get(name: str) -> Any:
     return read("DJANGO_INVOICES", DEFAULTS, name)
 
 
+class UnknownAccount(ImproperlyConfigured):
+    """No account of this name: none configured, or the resolver knows none."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"DJANGO_INVOICES has no account named {name!r}.")
+        self.name = name
+
+
+class AccountResolver(Protocol):
+    """Where the app finds merchant accounts (the ``ACCOUNT_RESOLVER`` setting).
+
+    ``get`` returns the options of one account, keyed like the ``ACCOUNTS`` setting
+    (``API_KEY``, ``PUBLIC_KEY``, ``PRIVATE_KEY``, ``API_URL``...), or None when there
+    is no such account; it is called for every callback and every client, so it should
+    be one indexed query at most. ``names`` lists every account, for the system checks,
+    the sweep and the admin's filter. Options an account leaves out come from the top
+    level of ``DJANGO_INVOICES``, except the keys, which are never inherited.
+    """
+
+    def names(self) -> Iterable[str]: ...
+
+    def get(self, name: str) -> Mapping[str, Any] | None: ...
+
+
+class SettingsAccounts:
+    """The default resolver: the top level of ``DJANGO_INVOICES`` is the account named
+    "default", and each entry of its ``ACCOUNTS`` dict one more."""
+
+    def names(self) -> list[str]:
+        accounts = get("ACCOUNTS")
+        named = list(accounts) if isinstance(accounts, dict) else []
+        return [DEFAULT_ACCOUNT, *[name for name in named if name != DEFAULT_ACCOUNT]]
+
+    def get(self, name: str) -> Mapping[str, Any] | None:
+        if name == DEFAULT_ACCOUNT:
+            return {key: get(key) for key in ACCOUNT_KEYS}
+        accounts = get("ACCOUNTS")
+        if not isinstance(accounts, dict) or name not in accounts:
+            return None
+        found = accounts[name]
+        if not isinstance(found, Mapping):
+            # Named, so not unknown: its callbacks are answered 503 until it is fixed.
+            raise ImproperlyConfigured(
+                f"ACCOUNTS[{name!r}] must be a dict of settings, not {type(found).__name__}."
+            )
+        return found
+
+
+def resolver() -> AccountResolver:
+    """The ``ACCOUNT_RESOLVER`` in use: a class is instantiated, anything else used as
+    it is; none set means the settings (``SettingsAccounts``)."""
+    chosen = get("ACCOUNT_RESOLVER")
+    if not chosen:
+        return SettingsAccounts()
+    if isinstance(chosen, str):
+        try:
+            chosen = import_string(chosen)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"DJANGO_INVOICES['ACCOUNT_RESOLVER'] {chosen!r} cannot be imported: {exc}"
+            ) from exc
+    found: AccountResolver = chosen() if isinstance(chosen, type) else chosen
+    return found
+
+
+def account_names() -> list[str]:
+    """Every account the resolver knows, in its order."""
+    return [str(name) for name in resolver().names()]
+
+
+def has_account(name: str) -> bool:
+    """Whether the resolver knows an account of this name (one look-up, no listing).
+
+    A known account whose settings are broken counts: using it raises
+    ``ImproperlyConfigured``, which the callback view answers 503 so the provider sends
+    the callback again once the settings are fixed.
+    """
+    try:
+        return resolver().get(name) is not None
+    except UnknownAccount:
+        return False
+    except ImproperlyConfigured:
+        return True
+
+
+def raw_account(name: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """The merged option dict of one account (used by system checks and ``get_account``).
+
+    Raises ``UnknownAccount`` for a name the resolver does not know, and
+    ``ImproperlyConfigured`` (naming no value) for options that are not a mapping.
+    """
+    own = resolver().get(name)
+    if own is None:
+        raise UnknownAccount(name)
+    if not isinstance(own, Mapping):
+        raise ImproperlyConfigured(
+            f"The settings of account {name!r} must be a dict, not {type(own).__name__}."
+        )
+    options = {key: get(key) for key in ACCOUNT_KEYS if key not in SECRET_KEYS}
+    options.update(dict.fromkeys(SECRET_KEYS, ""))
+    options.update({key: value for key, value in own.items() if key in ACCOUNT_KEYS})
+    return options
+
+
+def private_keys(value: Any) -> tuple[str, ...]:
+    """A ``PRIVATE_KEY`` option as keys newest first: one string, or a list of them.
+
+    The error names no value: a key is a secret even when it is set wrongly.
+    """
+    if value is None or isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, (list, tuple)) and all(isinstance(k, str) and k for k in value):
+        return tuple(value)
+    raise ImproperlyConfigured(
+        "PRIVATE_KEY must be a key (a string) or a list of keys, newest first; "
+        f"it is a {type(value).__name__}"
+        + (" with an empty or non-string item" if isinstance(value, (list, tuple)) else "")
+        + "."
+    )
+
+
+def key_fingerprint(key: str) -> str:
+    """A short name of a private key that tells keys apart and gives nothing of the key
+    away (a SHA-256 of it, with a label of its own, cut to 16 hex digits)."""
+    return hashlib.sha256(b"django-invoices private key\x00" + key.encode("utf-8")).hexdigest()[:16]
+
+
+# The provider's API, as opposed to a sandbox or a test server: an account talking to
+# it has live keys (docs/explanation/provider-api.rst, "Base URL").
+LIVE_API_HOSTS = frozenset({"api.kunapay.io"})
+
+
+def is_live(api_url: str) -> bool:
+    try:
+        host = urlsplit(str(api_url)).hostname
+    except ValueError:
+        return False
+    return host in LIVE_API_HOSTS
+
+
 @dataclass(frozen=True)
 class Account:
     """Credentials and transport options of one merchant account."""
@@ -186,7 +349,8 @@ class Account:
     api_url: str
     api_key: str
     public_key: str
-    private_key: str
+    # Newest first: requests are signed with the first, callbacks verify with any.
+    private_keys: tuple[str, ...]
     auth_mode: str
     connect_timeout: float
     read_timeout: float
@@ -198,30 +362,10 @@ class Account:
             f"Account(name={self.name!r}, api_url={self.api_url!r}, auth_mode={self.auth_mode!r})"
         )
 
-
-def account_names() -> list[str]:
-    accounts = get("ACCOUNTS") or {}
-    return [DEFAULT_ACCOUNT, *[name for name in accounts if name != DEFAULT_ACCOUNT]]
-
-
-def raw_account(name: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
-    """The merged option dict of one account (used by system checks and ``get_account``)."""
-    options = {key: get(key) for key in ACCOUNT_KEYS}
-    if name == DEFAULT_ACCOUNT:
-        return options
-    accounts = get("ACCOUNTS") or {}
-    if not isinstance(accounts, dict) or name not in accounts:
-        raise ImproperlyConfigured(f"DJANGO_INVOICES has no account named {name!r}.")
-    own = accounts[name]
-    if not isinstance(own, dict):
-        raise ImproperlyConfigured(
-            f"DJANGO_INVOICES['ACCOUNTS'][{name!r}] must be a dict of settings, "
-            f"not {type(own).__name__}."
-        )
-    for key in SECRET_KEYS:
-        options[key] = ""
-    options.update({key: value for key, value in own.items() if key in ACCOUNT_KEYS})
-    return options
+    @property
+    def private_key(self) -> str:
+        """The newest private key, the one requests are signed with ("" if none)."""
+        return self.private_keys[0] if self.private_keys else ""
 
 
 def resolve_auth_mode(options: dict[str, Any]) -> str:
@@ -240,7 +384,7 @@ def get_account(name: str = DEFAULT_ACCOUNT) -> Account:
         api_url=str(options["API_URL"]).rstrip("/"),
         api_key=options["API_KEY"] or "",
         public_key=options["PUBLIC_KEY"] or "",
-        private_key=options["PRIVATE_KEY"] or "",
+        private_keys=private_keys(options["PRIVATE_KEY"]),
         auth_mode=resolve_auth_mode(options),
         connect_timeout=float(options["CONNECT_TIMEOUT"]),
         read_timeout=float(options["READ_TIMEOUT"]),

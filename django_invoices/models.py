@@ -73,6 +73,13 @@ class Order(models.Model):
             models.Index(fields=["created_at", "id"], name="django_invo_order_created"),
             # The admin's search by e-mail, in any case.
             models.Index(Upper("email"), name="django_invo_order_email"),
+            # The orders flagged for reconciliation (the health page's count, the
+            # admin's filter): few rows whatever the size of the table.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(needs_reconciliation=True) | ~Q(reconciliation_issue=""),
+                name="django_invo_order_reconcile",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -81,6 +88,14 @@ class Order(models.Model):
     @property
     def is_paid(self) -> bool:
         return self.status == OrderStatus.PAID
+
+
+#: Invoices a person should look at: overpaid, partly paid, or paid after they expired.
+NEEDS_A_PERSON = (
+    Q(overpaid=True)
+    | Q(status=InvoiceStatus.PARTIALLY_PAID)
+    | Q(status=InvoiceStatus.PAID, expired_once=True)
+)
 
 
 class Invoice(models.Model):
@@ -109,6 +124,9 @@ class Invoice(models.Model):
     # Set when it expires and kept: a payment that arrives later, even in parts after a
     # partial one, is a late payment.
     expired_once = models.BooleanField(_("expired once"), default=False)
+    # Set when its credited deposits exceed what the buyer was asked to pay (the
+    # invoice_overpaid signal): a refund or a word with the buyer is for staff.
+    overpaid = models.BooleanField(_("overpaid"), default=False, editable=False)
     # What we asked for when creating it.
     callback_url = models.URLField(_("callback URL"), max_length=1000, blank=True)
     transactional_callbacks = models.BooleanField(_("per-deposit callbacks"), default=False)
@@ -147,6 +165,11 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["status"]),
             models.Index(fields=["created_at", "id"], name="django_invo_invoice_created"),
+            # The invoices a person should look at (the health page's counts, the
+            # admin's "needs a person" filter): few rows whatever the size of the table.
+            models.Index(
+                fields=["created_at"], condition=NEEDS_A_PERSON, name="django_invo_invoice_person"
+            ),
         ]
         permissions = [
             ("create_invoice_remote", _("Can create invoices at KUNA Pay")),
@@ -231,6 +254,11 @@ class CallbackEvent(models.Model):
     verified = models.BooleanField(_("signature valid"), default=False)
     # The recipe that verified it ("sha384/hex/raw", see signing.py).
     signature_variant = models.CharField(_("signature variant"), max_length=32, blank=True)
+    # Which of the account's private keys verified it (conf.key_fingerprint: a name of
+    # the key, never the key), so an old key that no longer signs can be retired.
+    key_fingerprint = models.CharField(
+        _("key fingerprint"), max_length=16, blank=True, editable=False
+    )
     # The kun-signature of a refused callback, for invoices_check_signatures: an HMAC of
     # that body only, no secret.
     signature = models.CharField(_("signature"), max_length=256, blank=True, editable=False)
@@ -280,6 +308,12 @@ class CallbackEvent(models.Model):
                 condition=Q(verified=False),
                 name="django_invo_event_unverified",
             ),
+            # When each key last (and first) verified a callback, for the check W008.
+            models.Index(
+                fields=["key_fingerprint", "received_at"],
+                condition=~Q(key_fingerprint=""),
+                name="django_invo_event_key",
+            ),
             # The queue of record: the invoices with callbacks waiting for a read (see
             # services.queue), few rows whatever the size of the log.
             models.Index(
@@ -321,3 +355,105 @@ class DrainSchedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProviderRequest(models.Model):
+    """One HTTP request to KUNA Pay, as the client reported it (``signals.provider_request``).
+
+    Insert-only, one row per request and nothing else per request, so busy workers never
+    wait on each other for it; pruned by age (``MONITORING_MAX_AGE``). What the admin's
+    health page draws the provider's latency and errors from.
+    """
+
+    class Result(models.TextChoices):
+        OK = "ok", _("Answered")
+        NOT_FOUND = "not_found", _("Not found")
+        INVALID = "invalid", _("Unreadable answer")
+        REFUSED = "refused", _("Refused (4xx)")
+        AUTH = "auth", _("Keys refused")
+        RATE_LIMITED = "rate_limited", _("Rate limited")
+        SERVER_ERROR = "server_error", _("Server error")
+        TIMEOUT = "timeout", _("Timed out")
+        UNREACHABLE = "unreachable", _("Unreachable")
+
+    started_at = models.DateTimeField(_("started"))
+    account = models.CharField(_("merchant account"), max_length=64)
+    method = models.CharField(_("method"), max_length=8)
+    # The path with the id left out ("/v1/invoice/{id}"), so requests group by endpoint.
+    endpoint = models.CharField(_("endpoint"), max_length=64)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices)
+    milliseconds = models.PositiveIntegerField(_("milliseconds"))
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
+
+    class Meta:
+        verbose_name = _("provider request")
+        verbose_name_plural = _("provider requests")
+        ordering = ("-started_at", "-pk")
+        indexes = [
+            models.Index(fields=["started_at"], name="django_invo_request_started"),
+            models.Index(fields=["result", "started_at"], name="django_invo_request_result"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.endpoint} {self.result}"
+
+
+class SweepRun(models.Model):
+    """One run of the sweep (``invoices_sync``), or one chunk of it run by a task worker.
+
+    Insert-only, pruned by age (``MONITORING_MAX_AGE``): when the sweep last ran, and
+    what it could not read, for the health page and the health check.
+    """
+
+    class Kind(models.TextChoices):
+        SWEEP = "sweep", _("Whole sweep")
+        INVOICES = "invoices", _("Chunk of invoices")
+        ORDERS = "orders", _("Chunk of orders")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"))
+    invoices_read = models.PositiveIntegerField(_("invoices read"), default=0)
+    invoices_changed = models.PositiveIntegerField(_("invoices changed"), default=0)
+    events_settled = models.PositiveIntegerField(_("callbacks settled"), default=0)
+    orders_reconciled = models.PositiveIntegerField(_("orders reconciled"), default=0)
+    failures = models.PositiveIntegerField(_("could not be read"), default=0)
+    # The first few of them, for staff.
+    errors = models.TextField(_("errors"), blank=True)
+
+    class Meta:
+        verbose_name = _("sweep run")
+        verbose_name_plural = _("sweep runs")
+        ordering = ("-finished_at", "-pk")
+        indexes = [models.Index(fields=["finished_at"], name="django_invo_sweep_finished")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.finished_at:%Y-%m-%d %H:%M}"
+
+
+class HealthHour(models.Model):
+    """One past hour of callbacks and requests to KUNA Pay, summed once for the health
+    page's charts (``services.health``): insert-only, one row per hour, pruned by age
+    (``MONITORING_MAX_AGE``)."""
+
+    hour = models.DateTimeField(_("hour"), unique=True)
+    summary = models.JSONField(_("summary"), default=dict)
+
+    class Meta:
+        verbose_name = _("health hour")
+        verbose_name_plural = _("health hours")
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00}"
+
+
+class PaymentsHealth(CallbackEvent):
+    """The admin's "Payments health" page (``admin/health.py``): no table of its own, a
+    place in the app's admin index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("payments health")
+        verbose_name_plural = _("payments health")

@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 
-from . import conf, services
+from . import conf, services, telemetry
 from .amounts import format_amount
 from .models import Invoice, Order
 
@@ -92,12 +92,21 @@ def safe_target(request: HttpRequest, target: Any, order: Order) -> str | None:
     try:
         url = resolve_target(target, order)
     except (NoReverseMatch, ImportError, NotAURL) as exc:
-        logger.error("django-invoices cannot resolve the URL %r: %s", target, exc)
+        logger.error(
+            "django-invoices cannot resolve the URL %r: %s",
+            target,
+            exc,
+            extra=telemetry.ids(order=order),
+        )
         return None
     if url is None:
         return None
     if not is_safe_url(request, url):
-        logger.warning("django-invoices refused to send a customer off-site to %r", url)
+        logger.warning(
+            "django-invoices refused to send a customer off-site to %r",
+            url,
+            extra=telemetry.ids(order=order),
+        )
         return None
     return url
 

@@ -13,6 +13,19 @@ The odd endings of a crypto payment have their own signals, sent besides the one
   deposits (in the payment asset) exceed ``payment_amount``
 - ``invoice_paid_late(sender=Invoice, invoice)``: paid after it had expired
 - ``invoice_declined(sender=Invoice, invoice)``: DECLINED or LIMITS_OUT_OF_RANGE
+
+Monitoring signals, for metrics and the admin's health page (``docs/howto/monitoring.rst``);
+sent as things happen, not after a commit:
+
+- ``provider_request(sender=KunaPayClient, account, method, endpoint, object_id,
+  status_code, result, seconds, started_at, attempt)``: one HTTP request to KUNA Pay
+  ended (each attempt of a retried call is one)
+- ``callback_received(sender=CallbackEvent, event, account, outcome, reason)``: a
+  callback was stored (or turned away by the rate limit), with what became of it
+- ``callbacks_settled(sender=CallbackEvent, account, invoice, states, lags)``: a read
+  settled callbacks: ``states`` maps each event's id to its new state, ``lags`` holds
+  the seconds from receipt to applied of each applied one
+- ``sweep_finished(sender=SweepRun, run)``: a sweep (or a chunk of one) finished
 """
 
 from django.dispatch import Signal
@@ -26,3 +39,8 @@ invoice_partially_paid = Signal()
 invoice_overpaid = Signal()
 invoice_paid_late = Signal()
 invoice_declined = Signal()
+
+provider_request = Signal()
+callback_received = Signal()
+callbacks_settled = Signal()
+sweep_finished = Signal()

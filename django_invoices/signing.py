@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,11 @@ EMPTY_BODY = "{}"
 DIGESTS = ("sha384", "sha256", "sha512")
 ENCODINGS = ("hex", "base64")
 # raw: the bytes as they arrived; compact: the parsed body written again as compact JSON
-# (JavaScript's JSON.stringify); data: the "data" object alone, written the same way.
-MESSAGES = ("raw", "compact", "data")
+# (JavaScript's JSON.stringify); data: the "data" object alone, written the same way;
+# ascii: compact with every non-ASCII character escaped (\uXXXX); python: what
+# Python's json.dumps writes by default (", " and ": " between items, escaped), as the
+# provider's sister exchange signs.
+MESSAGES = ("raw", "compact", "data", "ascii", "python")
 
 #: Today's reading (``docs/explanation/provider-api.rst`` ("Callback signature")):
 #: HMAC-SHA384 in hex over the raw body, else over its compact re-serialisation.
@@ -100,6 +104,15 @@ def compact_json(payload: object) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
+def _written(payload: object, message: str) -> str:
+    """The parsed body written again as ``message`` says."""
+    if message == "ascii":
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    if message == "python":
+        return json.dumps(payload)
+    return compact_json(payload)
+
+
 def sign_request(private_key: str, path_and_query: str, nonce: str, body: str) -> str:
     """Signature of a request: HMAC-SHA384 over path+query, nonce and body, lowercase hex."""
     message = f"{path_and_query}{nonce}{body or EMPTY_BODY}"
@@ -118,7 +131,7 @@ def signed_message(body: bytes, recipe: Recipe) -> bytes | None:
         if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict):
             return None
         parsed = parsed["data"]
-    return compact_json(parsed).encode("utf-8")
+    return _written(parsed, recipe.message).encode("utf-8")
 
 
 def sign_with(private_key: str, message: bytes, recipe: Recipe) -> str:
@@ -157,23 +170,46 @@ def signed_by(private_key: str, body: bytes, signature: str, recipe: Recipe) -> 
     return _matches(signature.strip(), _hmac(private_key, message, recipe.digest), recipe.encoding)
 
 
+@dataclass(frozen=True)
+class Match:
+    """How a callback was signed: the recipe, and which of the account's keys (its
+    position, newest first; the caller names it by fingerprint, never by value)."""
+
+    recipe: Recipe
+    key_index: int
+
+
+def match_callback(
+    private_keys: str | Sequence[str],
+    body: bytes,
+    signature: str | None,
+    recipes: tuple[Recipe, ...] | None = None,
+) -> Match | None:
+    """Check a callback's ``kun-signature`` against each key (newest first) and each
+    recipe (in order; default ``DEFAULT_RECIPES``); the first that matches, or None.
+
+    This is the one place callbacks are verified.
+    """
+    keys = (private_keys,) if isinstance(private_keys, str) else tuple(private_keys)
+    if not signature:
+        return None
+    tried = parse_recipes(None) if recipes is None else recipes
+    for index, key in enumerate(keys):
+        for recipe in tried:
+            if signed_by(key, body, signature, recipe):
+                return Match(recipe, index)
+    return None
+
+
 def verify_callback(
-    private_key: str,
+    private_key: str | Sequence[str],
     body: bytes,
     signature: str | None,
     recipes: tuple[Recipe, ...] | None = None,
 ) -> Recipe | None:
-    """Check a callback's ``kun-signature``; return the recipe that matched, or None.
-
-    ``recipes`` are tried in order (default: ``DEFAULT_RECIPES``, the raw body first,
-    then its compact re-serialisation). This is the one place callbacks are verified.
-    """
-    if not private_key or not signature:
-        return None
-    for recipe in parse_recipes(None) if recipes is None else recipes:
-        if signed_by(private_key, body, signature, recipe):
-            return recipe
-    return None
+    """The recipe of ``match_callback``'s match, or None."""
+    found = match_callback(private_key, body, signature, recipes)
+    return found.recipe if found else None
 
 
 def verified_text(body: bytes, recipe: Recipe) -> str:
@@ -186,4 +222,4 @@ def verified_text(body: bytes, recipe: Recipe) -> str:
     """
     if recipe.message == "raw":
         return body.decode("utf-8")
-    return compact_json(safejson.loads(body))
+    return _written(safejson.loads(body), recipe.message)

@@ -7,6 +7,8 @@ community SDK, not from official text, so the map below is the one place to corr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -139,12 +141,19 @@ def deposit_may_move(current: str, new: str) -> bool:
     return old_rank is None or new_rank is None or new_rank >= old_rank
 
 
-def normalize(provider_status: str | None) -> InvoiceStatus:
-    """Our status for a provider string; unknown strings are logged, never fatal."""
+def normalize(
+    provider_status: str | None, *, log_extra: Mapping[str, Any] | None = None
+) -> InvoiceStatus:
+    """Our status for a provider string; unknown strings are logged (with ``log_extra``,
+    the ids of the invoice, see ``telemetry.ids``), never fatal."""
     key = (provider_status or "").strip().upper()
     status = PROVIDER_STATUS_MAP.get(key)
     if status is None:
-        logger.warning("Unknown KUNA Pay invoice status %r; treated as not final", provider_status)
+        logger.warning(
+            "Unknown KUNA Pay invoice status %r; treated as not final",
+            provider_status,
+            extra=dict(log_extra or {}),
+        )
         return InvoiceStatus.UNKNOWN
     return status
 

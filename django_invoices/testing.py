@@ -165,7 +165,8 @@ def _order_invoice(order: Any, *, create: bool) -> Any:
         # says clearly why a paid order cannot be paid again).
         return services.create_invoice(order)
     found = (
-        order.invoices.order_by("-created_at", "-pk").filter(status__in=OPEN_STATUSES).first()
+        # At most one is open: the database allows one open invoice per order.
+        order.invoices.filter(status__in=OPEN_STATUSES).first()
         or order.invoices.order_by("-created_at", "-pk").first()
     )
     if found is None:
@@ -442,35 +443,36 @@ class KunaPaySandbox:
         ``Order``: its open invoice, created first when it has none (as checkout does).
         The other actions below take the same.
         """
-        return self._act(invoice, "pay", None, asset, answers)
+        return self._act(invoice, "pay", asset=asset, answers=answers)
 
     def pay_part(
         self, invoice: Any, amount: Decimal | str | None = None, *, asset: str | None = None
     ) -> SandboxInvoice:
         """The buyer pays less than due (half unless ``amount`` says otherwise)."""
-        return self._act(invoice, "pay_part", amount, asset, {})
+        return self._act(invoice, "pay_part", amount=amount, asset=asset)
 
     def overpay(
         self, invoice: Any, amount: Decimal | str | None = None, *, asset: str | None = None
     ) -> SandboxInvoice:
         """The buyer pays more than due (one and a half times unless ``amount`` says)."""
-        return self._act(invoice, "overpay", amount, asset, {})
+        return self._act(invoice, "overpay", amount=amount, asset=asset)
 
     def expire(self, invoice: Any) -> SandboxInvoice:
         """The invoice times out unpaid."""
-        return self._act(invoice, "expire", None, None, {})
+        return self._act(invoice, "expire")
 
     def decline(self, invoice: Any) -> SandboxInvoice:
         """The buyer's deposit is refused."""
-        return self._act(invoice, "decline", None, None, {})
+        return self._act(invoice, "decline")
 
     def _act(
         self,
         invoice: Any,
         action: str,
-        amount: Decimal | str | None,
-        asset: str | None,
-        answers: dict[str, str],
+        *,
+        amount: Decimal | str | None = None,
+        asset: str | None = None,
+        answers: dict[str, str] | None = None,
     ) -> SandboxInvoice:
         from .sandbox import simulate
 

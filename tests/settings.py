@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_invoices",
     "django_invoices.sandbox",
+    "tests.merchants",  # a shop's own table of accounts (ACCOUNT_RESOLVER's tests)
 ]
 
 MIDDLEWARE = [

@@ -9,12 +9,27 @@ from decimal import Decimal
 
 import pytest
 import requests
+from django import forms
+from django.contrib.admin import AdminSite
+from django.contrib.admin import site as admin_site
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
+from django.utils.text import capfirst
 
+from django_invoices.admin import OrderAdmin, actions, display
+from django_invoices.admin.forms import OrderAdminForm, asset_choices
+from django_invoices.exceptions import (
+    AuthenticationFailed,
+    NotFound,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderValidationError,
+    RateLimited,
+)
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
@@ -936,3 +951,432 @@ def test_a_paid_callback_left_pending_by_an_outage_is_linked_to_its_invoice(api,
     event.refresh_from_db()
     assert event.state == CallbackEvent.State.PENDING
     assert event.invoice == invoice
+
+
+# -- what the action messages say ------------------------------------------------------
+
+
+def test_orders_skipped_for_the_same_reason_share_one_message(admin_client, api):
+    paid = [make_order(f"P-{i}", status=OrderStatus.PAID) for i in (1, 2)]
+
+    messages = run_action(admin_client, ORDERS, "create_invoices", paid)
+
+    assert messages == [("warning", "Skipped 2 orders: P-1, P-2. The order is already paid.")]
+    assert not api.calls
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        (None, "Unknown error."),
+        (ProviderTimeout("read timed out"), "KUNA Pay did not answer in time; try again later."),
+        (ProviderUnavailable("refused"), "KUNA Pay could not be reached; try again later."),
+        (
+            ProviderUnavailable("down", status_code=503),
+            "KUNA Pay is unavailable right now; try again later (HTTP 503: down).",
+        ),
+        (
+            AuthenticationFailed("bad key", status_code=401),
+            "KUNA Pay refused the shop's credentials; check the API keys (HTTP 401: bad key).",
+        ),
+        (
+            RateLimited("slow down", status_code=429),
+            "KUNA Pay asked us to slow down; try again in a minute (HTTP 429: slow down).",
+        ),
+        (
+            NotFound("no such invoice", status_code=404),
+            "KUNA Pay does not know this invoice (HTTP 404: no such invoice).",
+        ),
+        (
+            ProviderValidationError("asset is not supported", status_code=400),
+            "KUNA Pay answered: HTTP 400: asset is not supported.",
+        ),
+    ],
+)
+def test_each_provider_error_reads_as_advice_for_staff(error, advice):
+    assert actions.describe_error(error) == advice
+
+
+def test_a_provider_refusal_is_quoted_whole_in_the_failure_message(admin_client, api):
+    errors = [{"code": "BAD_REQUEST", "message": "asset is not supported"}]
+    api.post(CREATE_URL, status=400, json={"errors": errors})
+
+    messages = run_action(admin_client, ORDERS, "create_invoices", [make_order("R-1")])
+
+    [error] = texts(messages, "error")
+    assert error.startswith("Could not create an invoice for 1 order: R-1. KUNA Pay answered: ")
+    assert error.endswith("asset is not supported.")
+
+
+def test_a_long_list_of_names_stops_at_twenty_and_says_how_many_more():
+    assert actions.NAMES_SHOWN == 20
+    twenty = [f"A-{i}" for i in range(1, 21)]
+    assert actions.names(twenty) == ", ".join(twenty)
+    assert actions.names([*twenty, "A-21", "A-22", "A-23"]) == f"{', '.join(twenty)} and 3 more"
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        ("the order is already paid", "The order is already paid."),
+        (" Settle the rest with the customer. ", "Settle the rest with the customer."),
+        ("Was it paid twice?", "Was it paid twice?"),
+        ("Paid twice!", "Paid twice!"),
+    ],
+)
+def test_a_reason_reads_as_one_sentence(reason, shown):
+    assert actions.sentence(reason) == shown
+
+
+# -- long identifiers in narrow columns ------------------------------------------------
+
+
+def test_an_id_is_shown_by_its_first_block_and_whole_in_its_tooltip():
+    assert display.short_id(None) == display.short_id("") == "-"
+    assert display.short_id("obj-12345678") == "obj-12345678"  # 12 characters: whole
+    assert str(display.short_id("506c695a-4187")) == (
+        '<span title="506c695a-4187">506c695a…</span>'
+    )
+
+
+def test_a_status_is_a_coloured_label_and_nothing_is_a_dash():
+    style = (
+        "display:inline-block;padding:1px 8px;border-radius:9px;background:{};color:#fff;"
+        "font-size:11px;font-weight:600;white-space:nowrap"
+    )
+    assert str(display.badge("paid", "Paid")) == (
+        f'<span style="{style.format("#198754")}">Paid</span>'
+    )
+    # A status the palette does not know yet is grey, like the other settled ones.
+    assert str(display.badge("refunded", "Refunded")) == (
+        f'<span style="{style.format("#6c757d")}">Refunded</span>'
+    )
+    assert display.badge("", "Nothing") == display.badge(None, "Nothing") == "-"
+
+
+def test_amounts_links_and_stored_text_as_staff_read_them():
+    assert display.amount(Decimal("59")) == "59.00"
+    assert display.amount(Decimal("0.001081670000"), "BTC") == "0.00108167 BTC"
+    assert display.amount(None, "EUR") == "-"
+    assert display.change_link("admin", Order, None, "A-1") == "-"
+    url = reverse("admin:django_invoices_order_change", args=[7])
+    assert str(display.change_link("admin", Order, 7, "A-1")) == f'<a href="{url}">A-1</a>'
+    assert str(display.pretty_json([])) == (
+        '<pre style="white-space:pre-wrap;margin:0;max-height:32em;overflow:auto">[]</pre>'
+    )
+
+
+def test_a_long_id_is_cut_in_the_middle_and_whole_in_its_tooltip():
+    assert display.shortened("") == "-"
+    fits = "0x" + "ab" * 9 + "c"  # 21 characters: the 10 kept at each end and one between
+    assert display.shortened(fits) == fits
+    longer = fits + "d"
+    assert str(display.shortened(longer)) == (
+        f'<span title="{longer}">0xabababab…ababababcd</span>'
+    )
+
+
+# -- the order form ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("assets", "current", "choices"),
+    [
+        (
+            [{"code": "EUR", "name": "Euro"}, {"code": "USDT", "name": "Tether"}],
+            "",
+            [("EUR", "EUR (Euro)"), ("USDT", "USDT (Tether)")],
+        ),
+        # A blank code is left out, and those after it still count.
+        ([{"code": " "}, {"code": "EUR", "name": "Euro"}], "", [("EUR", "EUR (Euro)")]),
+        # No name, a blank one, or the code again: the code alone.
+        (
+            [{"code": "BTC"}, {"code": "ETH", "name": " "}, {"code": "TRX", "name": "TRX"}],
+            "",
+            [("BTC", "BTC"), ("ETH", "ETH"), ("TRX", "TRX")],
+        ),
+        # The order's own asset stays offered once the provider no longer lists it ...
+        ([{"code": "EUR", "name": "Euro"}], "UAH", [("EUR", "EUR (Euro)"), ("UAH", "UAH")]),
+        # ... and is not offered twice while it does.
+        ([{"code": "EUR", "name": "Euro"}], "EUR", [("EUR", "EUR (Euro)")]),
+    ],
+)
+def test_asset_choices_label_each_code_with_its_name(assets, current, choices):
+    assert asset_choices(assets, current=current) == choices
+
+
+def test_asset_choices_add_nothing_without_a_current_asset():
+    assert asset_choices([{"code": "EUR", "name": "Euro"}]) == [("EUR", "EUR (Euro)")]
+
+
+def test_the_asset_list_is_required_and_explained(db, api):
+    api.get(ASSETS_URL, json={"data": [{"code": "EUR", "name": "Euro", "position": 1}]})
+
+    form = OrderAdminForm()
+
+    field = form.fields["asset"]
+    assert field.choices == [("", "---------"), ("EUR", "EUR (Euro)")]
+    assert field.required is True
+    assert field.help_text == "Assets KUNA Pay accepts for invoices."
+    with translation.override("uk"):
+        # The model's label, in the staff's language, as for every other field.
+        label = str(form["asset"].label)
+        assert label == str(capfirst(Order._meta.get_field("asset").verbose_name))
+        assert label != "Asset"
+
+    empty = {"external_order_id": "A-1", "amount": "10", "asset": "", "email": ""}
+    refused = OrderAdminForm(data=empty)
+    assert not refused.is_valid()
+    assert refused.errors["asset"] == ["This field is required."]
+
+
+def test_without_the_asset_list_the_form_says_what_to_type(db, api):
+    api.get(ASSETS_URL, body=requests.ConnectionError("down"))
+
+    field = OrderAdminForm().fields["asset"]
+
+    assert field.help_text == (
+        "KUNA Pay's list of assets could not be loaded; type the asset code "
+        "(for example EUR or USDT)."
+    )
+
+
+def test_an_order_keeps_its_asset_on_offer_after_the_provider_drops_it(admin_client, api):
+    api.get(ASSETS_URL, json={"data": [{"code": "EUR", "name": "Euro", "position": 1}]})
+    order = make_order("A-1", asset="UAH")
+
+    page = admin_client.get(reverse("admin:django_invoices_order_change", args=[order.pk]))
+
+    options = re.findall(r'<option value="(\w*)"( selected)?>', page.content.decode())
+    assert options == [("", ""), ("EUR", ""), ("UAH", " selected")]
+
+
+def test_an_amount_in_an_add_link_is_shown_as_written(admin_client, api):
+    api.get(ASSETS_URL, json={"data": [{"code": "EUR", "name": "Euro", "position": 1}]})
+    add = reverse("admin:django_invoices_order_add")
+
+    for amount in ("24.900", "not a number"):
+        page = admin_client.get(add, {"amount": amount})
+        assert page.status_code == 200
+        assert f'name="amount" value="{amount}"' in page.content.decode()
+
+
+# -- the order page ----------------------------------------------------------------------
+
+
+def test_the_add_page_offers_to_save(admin_client, api):
+    api.get(ASSETS_URL, json={"data": [{"code": "EUR", "name": "Euro", "position": 1}]})
+
+    page = admin_client.get(reverse("admin:django_invoices_order_add")).content.decode()
+
+    assert 'name="_save"' in page
+    assert 'name="_continue"' in page
+
+
+def test_an_order_opened_from_a_filtered_list_goes_back_to_that_list(admin_client):
+    order = make_order("A-1")
+    make_invoice(order)
+    change = reverse("admin:django_invoices_order_change", args=[order.pk])
+
+    page = admin_client.get(change, {"_changelist_filters": "status__exact=new"})
+
+    assert page.status_code == 200
+    assert 'action="?_changelist_filters=status__exact%3Dnew"' in page.content.decode()
+
+
+def test_an_invoiced_order_still_shows_its_status_and_dates(admin_client):
+    order = make_order("A-1")
+    invoice = make_invoice(order)
+
+    page = admin_client.get(reverse("admin:django_invoices_order_change", args=[order.pk]))
+
+    text = page.content.decode()
+    for field in (
+        "external_order_id",
+        "amount_display",
+        "asset",
+        "status",
+        "current_invoice",
+        "reconciliation_issue",
+        "created_at",
+        "updated_at",
+    ):
+        assert re.search(rf'class="[^"]*field-{field}\b', text), field
+    assert str(invoice.provider_id)[:8] in text
+
+
+def test_a_shops_own_order_form_cannot_edit_the_link_to_the_shop_object(rf, admin_user):
+    class ShopOrderAdmin(OrderAdmin):
+        form = forms.ModelForm  # a shop's admin with a form of its own, for every field
+
+    request = rf.get("/")
+    request.user = admin_user
+
+    form = ShopOrderAdmin(Order, AdminSite()).get_form(request)
+
+    assert "content_type" not in form.base_fields
+    assert "object_id" not in form.base_fields
+    assert "email" in form.base_fields
+
+
+# -- work handed to a task system --------------------------------------------------------
+
+
+def test_a_selection_up_to_the_threshold_runs_at_once_and_a_larger_one_is_queued(
+    admin_client, api, queued, settings, django_capture_on_commit_callbacks
+):
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "TASKS_ADMIN_THRESHOLD": 2}
+    invoices = [make_invoice(make_order(f"A-{i}")) for i in range(3)]
+    api.add_callback("GET", DETAIL_URL, callback=detail("PAID"))
+
+    at_once = run_action(admin_client, INVOICES, "refresh_invoices", invoices[:2])
+    with django_capture_on_commit_callbacks(execute=True):
+        later = run_action(admin_client, INVOICES, "refresh_invoices", invoices)
+
+    assert at_once == [("success", "Refreshed 2 invoices from KUNA Pay; 2 changed status.")]
+    assert later == [
+        (
+            "info",
+            "Queued 3 invoices for a refresh from KUNA Pay in 1 task. Workers apply them in "
+            "the background; these lists show each result.",
+        )
+    ]
+    assert [sorted(result.args[0]) for result in queued] == [sorted(i.pk for i in invoices)]
+
+
+# -- whether an order has invoices -------------------------------------------------------
+
+
+def test_the_order_list_knows_which_orders_have_invoices_without_asking_again(rf, admin_user):
+    invoiced = make_order("A-1")
+    make_order("B-1")
+    make_invoice(invoiced, status=InvoiceStatus.EXPIRED)
+    model_admin = admin_site._registry[Order]
+    request = rf.get("/")
+    request.user = admin_user
+    listed = {str(o): o for o in model_admin.get_queryset(request)}
+
+    with CaptureQueriesContext(connection) as queries:
+        assert model_admin.has_delete_permission(request, listed["A-1"]) is False
+        assert model_admin.has_delete_permission(request, listed["B-1"]) is True
+        assert model_admin.has_delete_permission(request, listed["B-1"]) is True
+        assert model_admin.has_delete_permission(request) is True
+
+    assert len(queries) == 1  # B-1's invoices, looked up once: none
+
+
+def test_an_order_read_elsewhere_is_known_to_have_invoices_after_one_query(rf, admin_user):
+    order = make_order("A-1")
+    make_invoice(order, status=InvoiceStatus.EXPIRED)
+    model_admin = admin_site._registry[Order]
+    request = rf.get("/")
+    request.user = admin_user
+    plain = Order.objects.get(pk=order.pk)  # without the list's annotations
+
+    with CaptureQueriesContext(connection) as queries:
+        assert model_admin.has_delete_permission(request, plain) is False
+        assert "asset" in model_admin.get_readonly_fields(request, plain)
+        assert "amount" in model_admin.get_exclude(request, plain)
+
+    assert len(queries) == 1
+
+
+# -- what a refused callback claims ------------------------------------------------------
+
+
+def test_columns_a_refused_body_does_not_fill_show_a_dash(admin_client):
+    CallbackEvent.objects.create(
+        body="not json", body_sha256="1" * 64, state=CallbackEvent.State.REJECTED
+    )
+    CallbackEvent.objects.create(
+        body=json.dumps({"event": "Invoice", "data": {"id": "forged-2"}}),
+        body_sha256="2" * 64,
+        state=CallbackEvent.State.REJECTED,
+    )
+    CallbackEvent.objects.create(body="{}", body_sha256="3" * 64, verified=True)
+
+    page = admin_client.get(CALLBACKS).content.decode()
+
+    cells = re.findall(
+        r'<td class="field-(event_display|provider_status_display)">(.*?)</td>', page
+    )
+    claim = '<i title="What the refused body claims; not verified.">Invoice</i>'
+    assert sorted(cells) == sorted(
+        [("event_display", "-"), ("event_display", claim), ("event_display", "-")]
+        + [("provider_status_display", "-")] * 3
+    )
+    objects = re.findall(r'<td class="field-object_short">(.*?)</td>', page)
+    assert sorted(objects) == sorted(
+        ["-", '<i title="What the refused body claims; not verified.">forged-2</i>', "-"]
+    )
+
+
+def test_a_refused_body_is_read_once_for_all_its_columns(admin_client, monkeypatch):
+    from django_invoices import callbacks
+
+    CallbackEvent.objects.create(
+        body=json.dumps({"event": "Invoice", "data": {"id": "forged-3", "status": "PAID"}}),
+        body_sha256="1" * 64,
+        state=CallbackEvent.State.REJECTED,
+    )
+    parsed = []
+    real = callbacks.parse
+
+    def parse(body):
+        parsed.append(body)
+        return real(body)
+
+    monkeypatch.setattr(callbacks, "parse", parse)
+
+    page = admin_client.get(CALLBACKS).content.decode()
+
+    assert "forged-3" in page and ">PAID</i>" in page
+    assert len(parsed) == 1
+
+
+# -- the callback log's note on the rate limit -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("refused", "notes"),
+    [
+        (0, []),
+        (
+            1,
+            [
+                "1 callback refused by the rate limit today (answered 429, not stored); "
+                "see the log for the senders."
+            ],
+        ),
+        (
+            3,
+            [
+                "3 callbacks refused by the rate limit today (answered 429, not stored); "
+                "see the log for the senders."
+            ],
+        ),
+    ],
+)
+def test_the_callback_log_says_how_many_callbacks_the_rate_limit_refused_today(
+    admin_client, monkeypatch, refused, notes
+):
+    from django_invoices.services import limits
+
+    monkeypatch.setattr(limits, "refused_today", lambda: refused)
+
+    response = admin_client.get(CALLBACKS)
+
+    assert [(m.level_tag, str(m)) for m in response.context["messages"]] == [
+        ("warning", note) for note in notes
+    ]
+
+
+def test_extra_context_given_to_the_callback_log_reaches_its_page(rf, admin_user):
+    request = rf.get(CALLBACKS)
+    request.user = admin_user
+
+    response = admin_site._registry[CallbackEvent].changelist_view(
+        request, {"title": "Callbacks of today"}
+    )
+
+    assert response.context_data["title"] == "Callbacks of today"

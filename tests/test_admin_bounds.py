@@ -96,3 +96,54 @@ def test_indenting_stops_past_the_size_bound_and_says_how_much_is_shown():
 def test_bodies_that_are_not_json_show_as_received():
     assert "&lt;script&gt;" in str(display.pretty_body("<script>x"))
     assert str(display.pretty_body('"\\ud800"')).count("\\ud800") == 1
+
+
+def test_text_shown_as_stored_says_so_above_it():
+    html = str(display.pretty_body(json.dumps(list(range(5000)))))
+    assert html.startswith(
+        '<p class="help">Too large or too deeply nested to indent: shown as stored.</p><pre '
+    )
+    cut = str(display.pretty_body("x" * (display.RAW_MAX_CHARS + 1)))
+    assert cut.startswith(
+        f'<p class="help">Too large or too deeply nested to indent: the first '
+        f"{display.RAW_MAX_CHARS} characters, as stored.</p><pre "
+    )
+
+
+def test_a_body_of_exactly_the_size_bound_is_still_indented():
+    assert display.PRETTY_MAX_CHARS == display.RAW_MAX_CHARS
+    body = json.dumps("a" * (display.PRETTY_MAX_CHARS - 2))  # a JSON string, as long as allowed
+    assert len(body) == display.PRETTY_MAX_CHARS
+    html = str(display.pretty_body(body))
+    assert html.startswith("<pre ")
+    assert "as stored" not in html
+
+
+def test_a_body_of_exactly_the_raw_bound_is_shown_whole_not_cut():
+    numbers = json.dumps(list(range(6000)))[: display.RAW_MAX_CHARS - 1]
+    body = numbers[: numbers.rindex(",")] + "]"  # a list of numbers, too large indented
+    body = body[:-1] + " " * (display.RAW_MAX_CHARS - len(body)) + "]"
+    assert len(body) == display.RAW_MAX_CHARS
+    html = str(display.pretty_body(body))
+    assert "shown as stored" in html
+    assert "characters, as stored" not in html
+    assert body in html
+
+
+def test_a_cut_keeps_the_text_written_before_the_bound():
+    flat = list(range(100))
+    compact = json.dumps(flat, separators=(",", ":"))
+    assert display.encode(flat, indent=None, max_depth=None, max_chars=20) == (compact[:20], False)
+    # Past the depth bound: what came before the container it would not open.
+    assert display.encode([1, [2, [3]]], indent=None, max_depth=2, max_chars=99) == (
+        "[1,[2,",
+        False,
+    )
+
+
+def test_keys_of_several_types_are_sorted_as_text():
+    data = {"b": 1, 2: "x", "a": None}  # a dict built in Python, not read from JSON
+    assert display.encode(data, indent=None, max_depth=None, max_chars=99) == (
+        '{"2":"x","a":null,"b":1}',
+        True,
+    )

@@ -4,16 +4,21 @@ Timings live in ``bench/admin_pages.py``; these tests pin what makes them possib
 SQL each page sends, which rows a search finds, how much of a busy invoice is shown).
 """
 
+import json
 import re
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin import site
 from django.db import connection
+from django.forms import inlineformset_factory
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from django_invoices.admin import INVOICE_EVENTS_SHOWN, changelists
+from django_invoices.admin import INVOICE_EVENTS_SHOWN, NewestFormSet, changelists
 from django_invoices.models import CallbackEvent, Deposit, Invoice, Order
 from django_invoices.statuses import InvoiceStatus
 
@@ -295,3 +300,213 @@ def test_each_list_says_what_its_search_matches(admin_client, db):
     )
     for url in CHANGELISTS:
         assert "A whole " in admin_client.get(url).content.decode()
+
+
+# -- the health page ----------------------------------------------------------------------------
+
+HEALTH = reverse("admin:django_invoices_paymentshealth_changelist")
+# Each statement of the health page is bounded by a time range an index serves, or by
+# a LIMIT (a partial index's few rows, or the newest row).
+BOUNDED = re.compile(
+    r'"(received_at|started_at|finished_at|created_at|hour)" >= |\bLIMIT \d+', re.IGNORECASE
+)
+
+
+def pending_and_swept():
+    """A callback waiting and a sweep: the page then sends every one of its queries."""
+    from django.utils import timezone
+
+    from django_invoices.models import SweepRun
+
+    CallbackEvent.objects.create(body="{}", body_sha256="p", verified=True, state="pending")
+    now = timezone.now()
+    SweepRun.objects.create(kind="sweep", started_at=now, finished_at=now)
+
+
+def test_every_query_of_the_health_page_is_bounded(admin_client, rows):
+    pending_and_swept()
+    admin_client.get(HEALTH)
+
+    statements = sql_of(admin_client, HEALTH)
+
+    # The admin's own two (the session, the user), then the report's.
+    report = [sql for sql in statements if "django_invoices_" in sql]
+    assert len(report) == len(statements) - 2 == 11
+    for sql in report:
+        assert BOUNDED.search(sql), sql
+        assert "DISTINCT" not in sql.upper(), sql
+        # A count only ever of a LIMITed subquery.
+        if "COUNT(*)" in sql.upper():
+            assert re.search(r"LIMIT \d+\)", sql), sql
+    # The charts group by hour in the database, never row by row in Python.
+    grouped = [sql for sql in report if "GROUP BY" in sql.upper()]
+    assert len(grouped) == 4
+
+
+def test_the_health_page_counts_through_partial_indexes(admin_client, rows):
+    """The conditions of the counts of invoices and orders that need a person are those of
+    their partial indexes, so a table of millions of rows is never read to count them."""
+    statements = sql_of(admin_client, HEALTH)
+    invoices = [sql for sql in statements if 'FROM "django_invoices_invoice"' in sql]
+    orders = [sql for sql in statements if 'FROM "django_invoices_order"' in sql]
+    assert len(invoices) == len(orders) == 1
+    assert '"overpaid"' in invoices[0] and "'partially_paid'" in invoices[0]
+    assert '"needs_reconciliation"' in orders[0] and '"reconciliation_issue"' in orders[0]
+    names = {index.name for index in Invoice._meta.indexes} | {
+        index.name for index in Order._meta.indexes
+    }
+    assert {"django_invo_invoice_person", "django_invo_order_reconcile"} <= names
+
+
+@pytest.mark.postgres
+def test_postgresql_answers_every_health_query_through_an_index(admin_client, rows):
+    """With sequential scans priced out, a plan that still reads a whole table of ours has
+    no index to use."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL; run with DATABASE_URL=postgres://...")
+    pending_and_swept()
+    statements = [sql for sql in sql_of(admin_client, HEALTH) if "django_invoices_" in sql]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in statements:
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert not re.search(r"Seq Scan on django_invoices_\w+", plan), (sql, plan)
+
+
+# -- the filters' choices, built the way the admin builds them ---------------------------
+
+
+def values_of(filter_class, model, **params):
+    """A filter as a changelist makes it, for a request with these query parameters."""
+    request = RequestFactory().get("/", params)
+    found = filter_class(request, {k: [v] for k, v in params.items()}, model, site._registry[model])
+    return found, request
+
+
+def test_a_values_filter_offers_fixed_recent_and_chosen_values_and_filters(db):
+    make_invoice("A-1", asset="USDT")
+    make_invoice("A-2", asset="EUR")
+    Order.objects.create(external_order_id="A-3", amount=Decimal("1"), asset="")
+    asset_filter = changelists.values_filter("asset", "the asset", fixed=lambda: ["UAH", ""])
+
+    assert asset_filter.__name__ == "AssetFilter"
+    assert asset_filter.title == "the asset"
+    assert asset_filter.parameter_name == "asset"
+    unfiltered, request = values_of(asset_filter, Order)
+    assert unfiltered.lookup_choices == [("EUR", "EUR"), ("UAH", "UAH"), ("USDT", "USDT")]
+    assert unfiltered.queryset(request, Order.objects.all()).count() == 3
+
+    chosen, request = values_of(asset_filter, Order, asset="EUR")
+    assert [str(o) for o in chosen.queryset(request, Order.objects.all())] == ["A-2"]
+    # A value from a link is offered even when no recent row carries it.
+    unknown, request = values_of(asset_filter, Order, asset="BTC")
+    assert ("BTC", "BTC") in unknown.lookup_choices
+    assert not unknown.queryset(request, Order.objects.all()).exists()
+
+
+def test_a_values_filter_is_named_after_its_field(db):
+    named = changelists.values_filter("invoice_asset", "asset", recent=False)
+    assert named.__name__ == "InvoiceAssetFilter"
+    assert named.parameter_name == "invoice_asset"
+    assert values_of(named, Invoice)[0].lookup_choices == []
+
+
+def test_a_values_filter_reads_the_newest_rows_by_its_own_date(db, monkeypatch):
+    monkeypatch.setattr(changelists, "RECENT_ROWS", 1)
+    older = make_invoice("B-1", asset="TRX").order
+    newer = make_invoice("B-2", asset="BTC").order
+    # The first order made, but the newest by date: a date, not the id, says what is new.
+    Order.objects.filter(pk=older.pk).update(created_at=newer.created_at + timedelta(days=1))
+
+    by_date = changelists.values_filter("asset", "asset")
+    assert values_of(by_date, Order)[0].lookup_choices == [("TRX", "TRX")]
+    by_update = changelists.values_filter("asset", "asset", newest="-updated_at")
+    Order.objects.filter(pk__in=[older.pk, newer.pk]).update(updated_at=newer.updated_at)
+    # Rows of the same date: the one made last.
+    assert values_of(by_update, Order)[0].lookup_choices == [("BTC", "BTC")]
+
+
+def test_a_values_filter_may_offer_its_fixed_values_only(db):
+    make_invoice("C-1", asset="USDT")
+    fixed = changelists.values_filter("asset", "asset", fixed=lambda: ["EUR"], recent=False)
+    assert values_of(fixed, Order)[0].lookup_choices == [("EUR", "EUR")]
+
+
+# -- searching by an invoice id, however it was pasted -----------------------------------
+
+
+def test_a_quoted_invoice_id_finds_its_order(admin_client, rows):
+    for term in (f'"{rows.provider_id}"', f"'{rows.provider_id}'", f" '{rows.provider_id}' "):
+        assert [str(o) for o in listed(admin_client, ORDERS, q=term)] == ["A-1"], term
+    # Anything else around the id is not an id.
+    assert listed(admin_client, ORDERS, q=f"X{rows.provider_id}X") == []
+
+
+def test_events_about_an_unknown_invoice_id_are_found_however_the_id_is_written(admin_client, rows):
+    unknown = uuid.uuid4()
+    forged = make_event(None, 6, verified=False, state=CallbackEvent.State.REJECTED)
+    CallbackEvent.objects.filter(pk=forged.pk).update(object_id=str(unknown))
+
+    for term in (str(unknown).upper(), unknown.hex):
+        assert [event.pk for event in listed(admin_client, CALLBACKS, q=term)] == [forged.pk]
+
+
+def test_a_transaction_id_that_is_a_uuid_finds_its_deposit(admin_client, rows):
+    transaction = str(uuid.uuid4())
+    Deposit.objects.create(provider_id=transaction, invoice=rows, status="Processed")
+
+    for term in (transaction, f'"{transaction}"'):
+        assert [d.provider_id for d in listed(admin_client, DEPOSITS, q=term)] == [transaction]
+
+
+# -- the planner's estimate --------------------------------------------------------------
+
+
+class ExplainCursor:
+    """A cursor that answers EXPLAIN as PostgreSQL would, with ``plan`` for its plan."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.executed = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, params):
+        self.executed.append((sql, params))
+
+    def fetchone(self):
+        return (self.plan,)
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["parsed", "text"])
+def test_the_estimate_is_the_rows_of_the_plans_top_node(db, monkeypatch, as_text):
+    plan = [{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 123456.0}}]
+    cursor = ExplainCursor(json.dumps(plan) if as_text else plan)  # as each driver gives it
+    rows = Invoice.objects.filter(invoice_asset="EUR").values("pk")
+    sql, params = rows.query.sql_with_params()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(connection, "cursor", lambda: cursor)
+        estimate = changelists.planner_estimate(rows)
+
+    assert estimate == 123456
+    assert cursor.executed == [(f"EXPLAIN (FORMAT JSON) {sql}", params)]
+    assert params == ("EUR",)
+
+
+def test_the_newest_events_are_read_once_however_often_the_form_asks_for_them(rows):
+    for number in range(INVOICE_EVENTS_SHOWN + 5):
+        make_event(rows, 100 + number)
+    events = inlineformset_factory(Invoice, CallbackEvent, formset=NewestFormSet, fields=["state"])
+    formset = events(instance=rows)
+
+    first, again = formset.get_queryset(), formset.get_queryset()
+    with CaptureQueriesContext(connection) as queries:
+        assert len(list(first)) == len(list(again)) == INVOICE_EVENTS_SHOWN
+
+    assert len(queries) == 1

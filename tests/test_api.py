@@ -254,14 +254,18 @@ def test_unknown_order_is_404(client, catalogue, staff):
         ({"orderId": "A-1", "amount": "0"}, "amount"),
         ({"orderId": "A-1", "amount": "42.50\n"}, "amount"),  # a trailing newline
         ({"orderId": "A-1", "amount": "\u0664\u0662.\u0665"}, "amount"),  # Arabic-Indic 42.5
-        ({"orderId": "A-1", "amount": "42.49"}, "amount"),  # not the order's amount
         ({"orderId": "A-1", "asset": "DOGE"}, "asset"),  # not an invoice asset
-        ({"orderId": "A-1", "asset": "USDT"}, "asset"),  # known, but not the order's
+        ({"orderId": "A-1", "asset": 5}, "asset"),
         ({"orderId": "A-1", "questionnaireFields": ["shoe size"]}, "questionnaireFields"),
         # QUESTIONNAIRE has a nameless field: that must not make "None" a name.
         ({"orderId": "A-1", "questionnaireFields": ["None"]}, "questionnaireFields"),
+        ({"orderId": "A-1", "questionnaireFields": [5]}, "questionnaireFields"),
         ({"orderId": "A-1", "price": "1"}, "price"),  # unknown keys are refused
         ({"orderId": "x" * 129}, "orderId"),
+        # The schema's maxLength counts what is sent, white space around it included.
+        ({"orderId": " " * 10 + "A-1" + " " * 116}, "orderId"),
+        ({"orderId": 7}, "orderId"),  # a JSON number, not text
+        ({"orderId": True}, "orderId"),
     ],
 )
 def test_validation_errors_follow_drfs_shape(
@@ -271,7 +275,9 @@ def test_validation_errors_follow_drfs_shape(
     response = client.post(CREATE_URL, payload, format="json")
     assert response.status_code == 400, response.json()
     errors = response.json()
-    assert isinstance(errors[field], list)
+    # A list of messages, or for the items of a list field an object of lists by index.
+    messages = errors[field] if isinstance(errors[field], dict) else {"": errors[field]}
+    assert all(isinstance(item, list) for item in messages.values()), errors
     assert Invoice.objects.count() == 0
 
 
@@ -293,13 +299,39 @@ def test_an_unknown_asset_is_named_in_the_error(
     assert response.json() == {"asset": [expected]}
 
 
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"orderId": "A-1", "amount": "42.49"}, "amount"),
+        ({"orderId": "A-1", "asset": "USDT"}, "asset"),  # offered, but not the order's
+    ],
+)
+def test_what_the_order_is_not_is_409_with_the_fields_messages(
+    client, catalogue, customer, own_order, payload, field
+):
+    """A well-formed request about an order that is not what the customer was shown (a
+    stale price): 409, not 400, which the schema keeps for what it can describe."""
+    client.force_authenticate(customer)
+    response = client.post(CREATE_URL, payload, format="json")
+    assert response.status_code == 409, response.json()
+    assert response.json() == {field: [f"This is not the {field} of the order."]}
+    assert Invoice.objects.count() == 0
+
+
+def test_the_same_amount_written_otherwise_is_the_orders(client, catalogue, customer, own_order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    body = {"orderId": " A-1 ", "amount": "0042.500", "asset": "EUR"}
+    assert client.post(CREATE_URL, body, format="json").status_code == 201
+
+
 def test_a_paid_order_is_409(client, catalogue, customer, own_order):
     own_order.status = "paid"
     own_order.save()
     client.force_authenticate(customer)
     response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
     assert response.status_code == 409
-    assert "detail" in response.json()
+    assert response.json() == {"detail": "Order A-1 is already paid."}
 
 
 def test_provider_failures_are_503_or_502(client, catalogue, customer, own_order):
@@ -384,12 +416,29 @@ def test_status_with_the_provider_down_answers_what_is_stored(client, api, invoi
         ({"invoiceId": "nope", "orderId": "A-1"}, "invoiceId"),
         ({"orderId": "A-1"}, "invoiceId"),
         ({"invoiceId": INVOICE_ID}, "orderId"),
+        # UUIDs in forms DRF's UUIDField takes but the schema's format and pattern do not.
+        ({"invoiceId": INVOICE_ID.replace("-", ""), "orderId": "A-1"}, "invoiceId"),
+        ({"invoiceId": "{" + INVOICE_ID + "}", "orderId": "A-1"}, "invoiceId"),
+        ({"invoiceId": "urn:uuid:" + INVOICE_ID, "orderId": "A-1"}, "invoiceId"),
+        (
+            {"invoiceId": INVOICE_ID[:7] + "-" + INVOICE_ID[7:].replace("-", ""), "orderId": "A-1"},
+            "invoiceId",
+        ),
+        ({"invoiceId": INVOICE_ID + "\n", "orderId": "A-1"}, "invoiceId"),
+        ({"invoiceId": INVOICE_ID, "orderId": "A-1" + " " * 126}, "orderId"),
     ],
 )
 def test_status_validation(client, invoice, params, field):
     response = client.get(STATUS_URL, params)
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_status_takes_an_invoice_id_in_capitals(client, invoice):
+    apply_status(invoice, "PAID")
+    response = client.get(STATUS_URL, {"invoiceId": INVOICE_ID.upper(), "orderId": "A-1"})
+    assert response.status_code == 200
+    assert response.json()["invoiceId"] == INVOICE_ID
 
 
 def test_status_reveals_nothing_about_other_orders(client, invoice):
@@ -474,7 +523,7 @@ def test_throttling_can_be_switched_off(client, invoice):
 # -- OpenAPI ---------------------------------------------------------------------------
 
 
-def test_openapi_schema_lists_the_apps_endpoints(client, db):
+def test_openapi_schema_lists_the_apps_endpoints(client, catalogue):
     pytest.importorskip("drf_spectacular")
     response = client.get(reverse("django_invoices:api-schema"), {"format": "json"})
     assert response.status_code == 200
@@ -499,3 +548,118 @@ def test_authentication_classes_come_from_the_settings(client, catalogue, own_or
         response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Basic")
+
+
+# -- bodies, settings given as classes, object permissions ---------------------------------
+
+
+def test_a_json_body_in_the_charset_its_content_type_names_is_read(
+    client, catalogue, customer, own_order
+):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    body = json.dumps({"orderId": "A-1"}).encode("utf-16")
+    response = client.generic("POST", CREATE_URL, body, "application/json; charset=utf-16")
+    assert response.status_code == 201, response.json()
+
+
+def test_a_form_body_is_read_by_the_projects_form_parser(client, catalogue, customer, own_order):
+    catalogue.post(f"{API}/v1/invoice", json=CREATED)
+    client.force_authenticate(customer)
+    response = client.post(CREATE_URL, {"orderId": "A-1"}, format="multipart")
+    assert response.status_code == 201, response.json()
+
+
+def test_authentication_classes_may_be_given_as_classes(client, catalogue, own_order):
+    from rest_framework.authentication import BasicAuthentication
+
+    with invoices_settings(API_AUTH_CLASSES=[BasicAuthentication]):
+        response = client.post(CREATE_URL, {"orderId": "A-1"}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+
+
+def test_an_invoice_is_its_orders_to_the_owner_and_nobodys_without_a_user(
+    invoice, customer, stranger
+):
+    from types import SimpleNamespace
+
+    from django_invoices.api.permissions import IsOrderOwnerOrStaff
+
+    Order.objects.filter(pk=invoice.order_id).update(user=customer)
+    invoice = Invoice.objects.select_related("order").get(pk=invoice.pk)
+    allowed = IsOrderOwnerOrStaff().has_object_permission
+    assert allowed(SimpleNamespace(user=customer), None, invoice) is True
+    assert allowed(SimpleNamespace(user=stranger), None, invoice) is False
+    assert allowed(SimpleNamespace(user=None), None, invoice.order) is False
+
+
+# -- the fields' rules and messages ----------------------------------------------------------
+
+
+def test_drfs_own_schema_generator_describes_an_amount_as_wide_as_the_models():
+    """36 digits, 18 of them decimals, written as a string: what the models store."""
+    from rest_framework.schemas.openapi import AutoSchema
+
+    from django_invoices.api.serializers import AmountField
+
+    assert AutoSchema().map_field(AmountField()) == {
+        "type": "string",
+        "format": "decimal",
+        "multipleOf": 1e-18,
+        "maximum": 10**18,
+        "minimum": -(10**18),
+    }
+
+
+def test_an_amount_below_one_is_taken_and_zero_is_not():
+    from rest_framework.exceptions import ValidationError
+
+    from django_invoices.api.serializers import PositiveAmountField
+
+    assert PositiveAmountField().to_internal_value("0.5") == Decimal("0.5")
+    for zero in ("0", "0.000"):
+        with pytest.raises(ValidationError) as info:
+            PositiveAmountField().to_internal_value(zero)
+        assert info.value.detail == ["The amount must be greater than zero."]
+
+
+@pytest.mark.parametrize(
+    ("payload", "errors"),
+    [
+        (
+            {"orderId": "A-1", "questionnaireFields": ["shoe size", "age", "email"]},
+            {"questionnaireFields": ["Unknown questionnaire field(s): age, shoe size."]},
+        ),
+        (
+            {"orderId": "A-\x001"},
+            {"orderId": ["Enter an order id.", "Null characters are not allowed."]},
+        ),
+        (
+            {"orderId": "A-1", "price": "1", "currency": "EUR"},
+            {
+                "currency": ["This field is not accepted."],
+                "price": ["This field is not accepted."],
+            },
+        ),
+    ],
+    ids=["unknown-questionnaire-fields", "nul-in-order-id", "unknown-keys"],
+)
+def test_what_is_refused_is_said_in_so_many_words(
+    client, catalogue, customer, own_order, payload, errors
+):
+    client.force_authenticate(customer)
+    response = client.post(CREATE_URL, payload, format="json")
+    assert (response.status_code, response.json()) == (400, errors)
+
+
+def test_an_asset_code_longer_than_an_order_can_store_is_refused_though_listed(
+    client, api, customer, own_order
+):
+    api.get(f"{API}/v1/invoice/assets", json={"data": [{"code": "A" * 17}]})
+    client.force_authenticate(customer)
+    response = client.post(CREATE_URL, {"orderId": "A-1", "asset": "A" * 17}, format="json")
+    assert (response.status_code, response.json()) == (
+        400,
+        {"asset": ["Ensure this field has no more than 16 characters."]},
+    )

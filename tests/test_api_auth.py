@@ -193,3 +193,33 @@ def test_a_request_through_an_unknown_proxy_is_logged_once(catalogue, caplog, mo
             client.get(ASSETS_URL, HTTP_X_FORWARDED_FOR="203.0.113.5")
     said = [r for r in caplog.records if "NUM_PROXIES" in r.getMessage()]
     assert len(said) == 1
+
+
+def test_a_lock_out_lasts_until_the_oldest_failure_is_out_of_the_window(
+    catalogue, staff, monkeypatch
+):
+    """Three failures an hour allowed: the fourth request waits, and is told how long,
+    until the oldest of them is an hour old (the failures are kept that long too)."""
+    from types import SimpleNamespace
+
+    from django.core.cache.backends import base, locmem
+
+    from django_invoices.api.throttling import AuthFailureThrottle
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(AuthFailureThrottle, "timer", lambda self: now[0])
+    for module in (base, locmem):  # when the cache's entries expire
+        monkeypatch.setattr(module, "time", SimpleNamespace(time=lambda: now[0]))
+    client = APIClient()
+    rates = {"django_invoices_auth_failure": "3/hour", "django_invoices_public": None}
+    with invoices_settings(API_AUTH_CLASSES=BASIC, API_THROTTLE_RATES=rates):
+
+        def attempt(password, at):
+            now[0] = 1_000_000.0 + at
+            return client.get(ASSETS_URL, **basic("clerk", password))
+
+        assert [attempt("wrong", at).status_code for at in (0, 10, 20)] == [401] * 3
+        waiting = attempt("right", 600)
+        assert (waiting.status_code, waiting["Retry-After"]) == (429, "3000")
+        assert attempt("right", 3599)["Retry-After"] == "1"
+        assert attempt("right", 3600).status_code == 200

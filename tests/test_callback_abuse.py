@@ -170,7 +170,8 @@ def test_prune_removes_duplicates_and_unknown_accounts_past_their_ages(client, a
     out = StringIO()
     call_command("invoices_prune_callbacks", stdout=out)
     assert out.getvalue().strip() == (
-        "Deleted 0 refused callbacks, 1 duplicate callback, 1 callback for an unknown account."
+        "Deleted 0 refused callbacks, 1 duplicate callback, 1 callback for an unknown account, "
+        "0 records of requests to KUNA Pay, 0 sweep runs."
     )
     left = set(CallbackEvent.objects.values_list("outcome", flat=True))
     assert left == {"read 'PAID': created -> paid", "bad_signature"}
@@ -182,6 +183,89 @@ def test_the_ages_of_what_is_pruned_are_settings():
     assert conf.DEFAULTS["REJECTED_EVENT_MAX_AGE"] == 30
     assert conf.DEFAULTS["DUPLICATE_EVENT_MAX_AGE"] == 90
     assert conf.DEFAULTS["UNKNOWN_ACCOUNT_EVENT_MAX_AGE"] == 7
+
+
+def _prune(*args):
+    out = StringIO()
+    call_command("invoices_prune_callbacks", *args, stdout=out)
+    return out.getvalue()
+
+
+def _aged(days, **fields):
+    event = CallbackEvent.objects.create(**{"account": "default", "body": "{}", **fields})
+    CallbackEvent.objects.filter(pk=event.pk).update(
+        received_at=timezone.now() - timedelta(days=days)
+    )
+    return event
+
+
+def test_prune_names_one_of_each_kind_and_a_dry_run_deletes_nothing(db):
+    from django_invoices.models import ProviderRequest, SweepRun
+
+    long_ago = timezone.now() - timedelta(days=400)
+    _aged(400, state=State.REJECTED, outcome="bad_signature")
+    _aged(400, state=State.DUPLICATE, verified=True)
+    _aged(400, state=State.REJECTED, outcome="unknown_account", account="nobody")
+    kept = _aged(400, state=State.APPLIED, verified=True)
+    ProviderRequest.objects.create(
+        started_at=long_ago,
+        account="default",
+        method="GET",
+        endpoint="/v1/invoice/{id}",
+        result=ProviderRequest.Result.OK,
+        milliseconds=5,
+    )
+    SweepRun.objects.create(kind=SweepRun.Kind.SWEEP, started_at=long_ago, finished_at=long_ago)
+    one_each = (
+        "1 refused callback, 1 duplicate callback, 1 callback for an unknown account, "
+        "1 record of a request to KUNA Pay, 1 sweep run"
+    )
+
+    assert _prune("--dry-run") == f"Dry run: {one_each} would be deleted.\n"
+    counts = (CallbackEvent.objects.count(), ProviderRequest.objects.count())
+    assert (*counts, SweepRun.objects.count()) == (4, 1, 1)
+
+    assert _prune() == f"Deleted {one_each}.\n"
+    assert list(CallbackEvent.objects.all()) == [kept]
+    assert not ProviderRequest.objects.exists() and not SweepRun.objects.exists()
+
+
+def test_prune_takes_an_age_in_days_and_fractions_of_days(db):
+    refused = _aged(0.5, state=State.REJECTED, outcome="bad_signature")
+    nothing = "0 refused callbacks, 0 duplicate callbacks, 0 callbacks for unknown accounts"
+    monitoring = "0 records of requests to KUNA Pay, 0 sweep runs"
+    assert _prune("--older-than", "1") == f"Deleted {nothing}, {monitoring}.\n"
+    assert _prune("--older-than", "0.25") == (
+        f"Deleted 1 refused callback, {nothing[len('0 refused callbacks, ') :]}, {monitoring}.\n"
+    )
+    assert not CallbackEvent.objects.filter(pk=refused.pk).exists()
+
+
+@pytest.mark.parametrize("days", ["-1", "36600.5", "36601"])
+def test_prune_refuses_an_age_outside_a_century(db, days):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError) as refused:
+        _prune("--older-than", days)
+    assert str(refused.value) == "--older-than must be 0 to 36600 days."
+
+
+def test_prune_takes_an_age_of_a_century(db):
+    assert _prune("--older-than", "36600", "--dry-run").startswith("Dry run: 0 refused")
+
+
+def test_prunes_options_say_what_they_do():
+    from django.core.management import load_command_class
+
+    command = load_command_class("django_invoices", "invoices_prune_callbacks")
+    parser = command.create_parser("manage.py", "invoices_prune_callbacks")
+    options = {
+        a.dest: (a.metavar, a.help) for a in parser._actions if a.dest in ("older_than", "dry_run")
+    }
+    assert options == {
+        "older_than": ("DAYS", "One age for every kind instead of the settings' ages."),
+        "dry_run": (None, "Count what would go, and delete nothing."),
+    }
 
 
 # -- the rate limit --------------------------------------------------------------------------

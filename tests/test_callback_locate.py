@@ -197,3 +197,49 @@ def test_a_signed_callback_naming_a_128_character_order_id_is_located(client, ap
     answer = post(client, {"event": "InvoiceDeposit", "data": deposit}).json()
     assert answer["state"] == "applied"
     assert CallbackEvent.objects.get().invoice == invoice
+
+
+def test_an_order_id_names_the_invoice_created_last_not_the_one_stored_last(two_invoices):
+    first, _ = two_invoices
+    stored_later = Invoice.objects.create(
+        provider_id=THIRD_ID,
+        order=first.order,
+        status="expired",
+        invoice_amount=Decimal("1"),
+        invoice_asset="EUR",
+    )
+    Invoice.objects.filter(pk=stored_later.pk).update(
+        created_at=first.created_at - timedelta(minutes=5)
+    )
+    assert find({"externalOrderId": "A-1"}) == first
+    # Created at the same instant: the one stored last.
+    Invoice.objects.filter(pk=stored_later.pk).update(created_at=first.created_at)
+    assert find({"externalOrderId": "A-1"}) == stored_later
+
+
+def test_news_applied_to_another_invoice_or_not_applied_at_all_is_no_duplicate(two_invoices):
+    first, second = two_invoices
+    for invoice, state in ((first, State.APPLIED), (second, State.FAILED)):
+        CallbackEvent.objects.create(
+            verified=True, state=state, invoice=invoice, dedupe_key="k", body="{}"
+        )
+    by_order = ParsedCallback("InvoiceDeposit", {"id": "tx", "externalOrderId": "B-1"})
+    assert locate.locate(by_order, "default", dedupe_key="k").applied_already is False
+
+
+@pytest.mark.parametrize(
+    "data", [{"id": "tx-9"}, {"externalOrderId": "B-1"}], ids=["recorded-deposit", "order-id"]
+)
+def test_locating_by_our_records_takes_one_query_and_loads_what_the_read_needs(
+    two_invoices, data, django_assert_num_queries
+):
+    _, second = two_invoices
+    Deposit.objects.create(provider_id="tx-9", invoice=second, status="Processed")
+    with django_assert_num_queries(1):
+        found = locate.locate(ParsedCallback("InvoiceDeposit", data), "default").invoice
+    with django_assert_num_queries(0):
+        assert (found.pk, found.provider_id, found.account) == (
+            second.pk,
+            uuid.UUID(OTHER_ID),
+            "default",
+        )

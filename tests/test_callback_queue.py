@@ -12,12 +12,13 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import DataError
 from django.test import override_settings
 from django.utils import timezone
 
 from django_invoices import background, callbacks, services
 from django_invoices.models import CallbackEvent, DrainSchedule, Invoice
-from django_invoices.services import pipeline, queue
+from django_invoices.services import pipeline, queue, reads, settle
 from django_invoices.statuses import InvoiceStatus
 
 from .callbacks_kit import invoice_event, post
@@ -569,3 +570,488 @@ def test_counts_add_up_per_state(db):
     now = timezone.now()
     events = [_stored("PAID", received=now) for _ in range(3)]  # of no known invoice
     assert services.reapply_callbacks(events) == {"ignored": 3}
+
+
+# -- invoices_process_callbacks: what it takes, what it says ------------------------------
+
+
+def _command(*args):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("invoices_process_callbacks", *args, stdout=out)
+    return out.getvalue()
+
+
+def _about_no_invoice(*, received, state=CallbackEvent.State.PENDING, verified=True):
+    """A stored event naming an invoice this shop does not have: ignored when acted on,
+    with no read."""
+    import uuid
+
+    body = json.dumps({"event": "Invoice", "data": {"id": str(uuid.uuid4()), "status": "PAID"}})
+    event = CallbackEvent.objects.create(
+        account="default",
+        body=body,
+        dedupe_key=callbacks.parse(body.encode()).dedupe_key,
+        verified=verified,
+        state=state,
+    )
+    CallbackEvent.objects.filter(pk=event.pk).update(received_at=received)
+    return event
+
+
+def test_a_dry_run_lists_what_would_be_acted_on_and_acts_on_nothing(db, api):
+    now = timezone.now()
+    oldest = _about_no_invoice(received=now - timedelta(minutes=3))
+    newer = _about_no_invoice(received=now - timedelta(minutes=2))
+    failed = _about_no_invoice(received=now - timedelta(minutes=1), state=State.FAILED)
+    _about_no_invoice(received=now - timedelta(minutes=4), verified=False)  # never
+    _about_no_invoice(received=now - timedelta(minutes=5), state=State.APPLIED)  # done
+
+    assert _command("--dry-run").splitlines() == [
+        f"would act on callback event {oldest.pk}",
+        f"would act on callback event {newer.pk}",
+        "Dry run: 2 callback events to act on; nothing was done.",
+    ]
+    assert _command("--dry-run", "--limit", "1").splitlines() == [
+        f"would act on callback event {oldest.pk}",
+        "Dry run: 1 callback event to act on; nothing was done.",
+    ]
+    assert _command("--dry-run", "--include-failed").splitlines() == [
+        f"would act on callback event {oldest.pk}",
+        f"would act on callback event {newer.pk}",
+        f"would act on callback event {failed.pk}",
+        "Dry run: 3 callback events to act on; nothing was done.",
+    ]
+    assert sorted(CallbackEvent.objects.values_list("state", flat=True)) == sorted(
+        [State.PENDING, State.PENDING, State.FAILED, State.PENDING, State.APPLIED]
+    )
+
+
+def test_events_received_at_the_same_moment_are_taken_in_the_order_they_were_stored(db, api):
+    at = timezone.now() - timedelta(minutes=1)
+    first = _about_no_invoice(received=at)
+    second = _about_no_invoice(received=at, state=State.FAILED)
+    assert _command("--dry-run", "--include-failed").splitlines()[:2] == [
+        f"would act on callback event {first.pk}",
+        f"would act on callback event {second.pk}",
+    ]
+
+
+def test_a_run_takes_at_most_500_events_unless_told_otherwise(db, api):
+    body = json.dumps(invoice_event("PAID"))
+    CallbackEvent.objects.bulk_create(
+        CallbackEvent(account="default", body=body, verified=True, state=State.PENDING)
+        for _ in range(501)
+    )
+    assert _command("--dry-run").splitlines()[-1] == (
+        "Dry run: 500 callback events to act on; nothing was done."
+    )
+
+
+def test_the_limit_holds_for_a_run_too(db, api):
+    now = timezone.now()
+    for seconds in (2, 1):
+        _about_no_invoice(received=now - timedelta(seconds=seconds))
+    assert _command("--limit", "1") == (
+        "Acted on 1 callback event: 1 ignored (names no invoice we know).\n"
+    )
+    assert _command() == "Acted on 1 callback event: 1 ignored (names no invoice we know).\n"
+    assert _command() == "No pending callback events.\n"
+
+
+@pytest.mark.usefixtures("echo_provider")
+@override_settings(DJANGO_INVOICES=UNCONFIRMED)
+def test_failed_events_are_acted_on_again_when_asked_authentic_ones_only(btc_invoice, api):
+    now = timezone.now()
+    failed = _stored("PAYMENT_AWAITING", received=now - timedelta(minutes=2), state=State.FAILED)
+    # Both newer than the failed one: what a limit of one would take, were they looked at.
+    forged = _stored(
+        "PAID", received=now - timedelta(seconds=90), state=State.FAILED, verified=False
+    )
+    _about_no_invoice(received=now - timedelta(minutes=1), state=State.APPLIED)
+
+    assert _command() == "No pending callback events.\n"
+    assert _command("--include-failed", "--limit", "1") == (
+        "Acted on 1 callback event: 1 applied (the invoice read from KUNA Pay).\n"
+    )
+    failed.refresh_from_db()
+    forged.refresh_from_db()
+    assert (failed.state, forged.state) == (State.APPLIED, State.FAILED)
+    assert Invoice.objects.get().status == InvoiceStatus.AWAITING_PAYMENT
+
+
+def test_the_command_says_what_became_of_the_events_in_full_sentences():
+    from django_invoices.management.commands.invoices_process_callbacks import describe_counts
+
+    pending = (
+        "not applied yet, still pending (KUNA Pay could not be read or does not show the news yet)"
+    )
+    one_each = {
+        State.FAILED: 1,
+        State.PENDING: 1,
+        State.IGNORED: 1,
+        State.DUPLICATE: 1,
+        State.APPLIED: 1,
+    }
+    assert describe_counts(one_each) == (
+        "Acted on 5 callback events: 1 applied (the invoice read from KUNA Pay); "
+        f"1 duplicate; 1 ignored (names no invoice we know); 1 {pending}; "
+        "1 failed for good."
+    )
+    assert describe_counts(dict.fromkeys(one_each, 2)) == (
+        "Acted on 10 callback events: 2 applied (the invoices read from KUNA Pay); "
+        f"2 duplicates; 2 ignored (name no invoice we know); 2 {pending}; "
+        "2 failed for good."
+    )
+    assert describe_counts({State.DUPLICATE: 1}) == "Acted on 1 callback event: 1 duplicate."
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_the_command_refuses_a_limit_below_one_in_so_many_words(db, limit):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError) as refused:
+        _command("--limit", limit)
+    assert str(refused.value) == "--limit must be 1 or more."
+
+
+def test_the_commands_options_say_what_they_do():
+    from django.core.management import load_command_class
+
+    command = load_command_class("django_invoices", "invoices_process_callbacks")
+    parser = command.create_parser("manage.py", "invoices_process_callbacks")
+    options = {a.dest: a.help for a in parser._actions if a.dest in OPTIONS}
+    assert options == OPTIONS
+
+
+OPTIONS = {
+    "limit": "At most this many events.",
+    "include_failed": "Also retry events whose last attempt failed for good.",
+    "dry_run": "List the events, and act on none.",
+}
+
+
+# -- a read that brings no answer ----------------------------------------------------------
+
+
+def _waiting_on(invoice, *, received, verified=True, state=State.PENDING, attempts=0):
+    event = CallbackEvent.objects.create(
+        account="default",
+        invoice=invoice,
+        verified=verified,
+        state=state,
+        attempts=attempts,
+        body=json.dumps(invoice_event("PAID")),
+    )
+    CallbackEvent.objects.filter(pk=event.pk).update(received_at=received)
+    return event
+
+
+def _as_stored(event):
+    event.refresh_from_db()
+    return (event.state, event.outcome, event.attempts, event.processed_at)
+
+
+@pytest.fixture
+def no_retries(settings):
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "RETRIES": 0}
+
+
+def test_a_failed_read_counts_one_attempt_at_each_event_it_was_for_and_no_other(
+    api, order, invoice, clock, no_retries
+):
+    other_order = order.__class__.objects.create(external_order_id="B-2", amount=1, asset="EUR")
+    other = Invoice.objects.create(
+        provider_id="22222222-3333-4444-8555-666666666666", order=other_order, invoice_amount=1
+    )
+    before = clock.now - timedelta(seconds=10)
+    first, second = (_waiting_on(invoice, received=before) for _ in range(2))
+    untouched = [
+        _waiting_on(invoice, received=clock.now + timedelta(seconds=1)),  # after the read began
+        _waiting_on(invoice, received=before, verified=False),
+        _waiting_on(invoice, received=before, state=State.APPLIED, attempts=1),
+        _waiting_on(other, received=before),
+    ]
+    was = [_as_stored(event) for event in untouched]
+    api.get(DETAIL, status=503, body="")
+    done = pipeline.process_invoice(fresh(invoice), fast=False)
+    said = "will retry: HTTP 503: Service Unavailable"
+    for event in (first, second):
+        assert _as_stored(event) == (State.PENDING, said, 1, clock.now)
+    assert done.states == {first.pk: State.PENDING, second.pk: State.PENDING}
+    assert done.outcomes == {first.pk: said, second.pk: said}
+    assert [_as_stored(event) for event in untouched] == was
+    stored = fresh(invoice)
+    assert (stored.callbacks_unconfirmed, stored.read_lease_until) == (1, None)
+    assert stored.callbacks_read_after == clock.now + timedelta(seconds=2)
+
+
+def test_a_failed_read_fails_an_event_on_its_last_attempt_and_says_so(
+    api, invoice, clock, no_retries, listen
+):
+    settled = listen("callbacks_settled", kwargs=True)
+    before = clock.now - timedelta(seconds=10)
+    last = _waiting_on(invoice, received=before, attempts=11)
+    one_more = _waiting_on(invoice, received=before, attempts=10)
+    api.get(DETAIL, status=503, body="")
+    done = pipeline.process_invoice(fresh(invoice), fast=False)
+    said = "will retry: HTTP 503: Service Unavailable"
+    assert _as_stored(last) == (State.FAILED, f"{said}; gave up", 12, clock.now)
+    assert _as_stored(one_more) == (State.PENDING, said, 11, clock.now)
+    assert done.states == {last.pk: State.FAILED, one_more.pk: State.PENDING}
+    assert [sent["states"] for _, sent in settled] == [{last.pk: "failed"}]
+
+
+def test_a_long_reason_is_kept_to_two_thousand_characters(invoice, clock):
+    before = clock.now - timedelta(seconds=10)
+    last = _waiting_on(invoice, received=before, attempts=11)
+    waiting = _waiting_on(invoice, received=before)
+    assert settle.record_failed_read(fresh(invoice), clock.now, "x" * 3000) == 1
+    for event in (last, waiting):
+        event.refresh_from_db()
+        assert event.outcome == ("will retry: " + "x" * 3000)[:2000]
+
+
+def test_a_read_that_cannot_be_stored_fails_its_events_and_keeps_the_schedule(
+    api, invoice, clock, monkeypatch, listen
+):
+    settled = listen("callbacks_settled", kwargs=True)
+    Invoice.objects.filter(pk=invoice.pk).update(callbacks_unconfirmed=3)
+
+    def refuse(*args, **kwargs):
+        raise DataError("value too long for type character varying(64)")
+
+    monkeypatch.setattr(reads, "apply_data_locked", refuse)
+    waiting = _waiting_on(invoice, received=clock.now - timedelta(seconds=10))
+    later = _waiting_on(invoice, received=clock.now + timedelta(seconds=1))
+    api.get(DETAIL, json={"data": invoice_payload("PAID")})
+    done = pipeline.process_invoice(fresh(invoice), fast=False)
+    said = "cannot store: value too long for type character varying(64)"
+    assert _as_stored(waiting) == (State.FAILED, said, 1, clock.now)
+    assert _as_stored(later)[:3] == (State.PENDING, "", 0)
+    assert (done.states, done.outcomes) == ({waiting.pk: "failed"}, {waiting.pk: said})
+    assert [sent["states"] for _, sent in settled] == [{waiting.pk: "failed"}]
+    stored = fresh(invoice)
+    assert (stored.read_lease_until, stored.callbacks_unconfirmed) == (None, 3)
+
+
+# -- placing events by the transaction API, and staff's reapply ----------------------------
+
+
+@pytest.fixture
+def lazy_loads(monkeypatch):
+    """Every column or related row the code loads after the fact (a deferred field, a
+    foreign key not selected with its row): each costs one more query."""
+    from django.db.models import Model
+    from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
+
+    loads = []
+    refresh, get_object = Model.refresh_from_db, ForwardManyToOneDescriptor.get_object
+
+    def refresh_from_db(self, using=None, fields=None, **kwargs):
+        if fields is not None:
+            loads.append((type(self).__name__, *fields))
+        return refresh(self, using=using, fields=fields, **kwargs)
+
+    def lazy_related(self, instance):
+        loads.append((type(instance).__name__, self.field.name))
+        return get_object(self, instance)
+
+    monkeypatch.setattr(Model, "refresh_from_db", refresh_from_db)
+    monkeypatch.setattr(ForwardManyToOneDescriptor, "get_object", lazy_related)
+    return loads
+
+
+def test_a_callback_placed_by_the_transaction_api_in_the_request_is_read_fast_and_lean(
+    client, api, invoice, asked, lazy_loads
+):
+    api.get(f"{API}/v1/transaction/{TX_ID}", json={"data": {"invoiceId": INVOICE_ID}})
+    api.get(DETAIL, json={"data": invoice_payload("PAID", transactions=[{"id": TX_ID}])})
+    body = {"event": "InvoiceDeposit", "data": {"id": TX_ID, "type": "InvoiceDeposit"}}
+    assert post(client, body).json()["state"] == State.APPLIED
+    assert asked == [("default", True), ("default", True)]
+    assert lazy_loads == []
+
+
+def test_an_unplaced_event_whose_stored_body_no_longer_parses_is_ignored(api, db):
+    event = CallbackEvent.objects.create(
+        account="default", verified=True, state=State.PENDING, body="{not json"
+    )
+    assert pipeline.drain().counts == {State.IGNORED: 1}
+    event.refresh_from_db()
+    assert (event.state, event.outcome, event.attempts) == (
+        State.IGNORED,
+        pipeline.OUTCOME_UNKNOWN,
+        1,
+    )
+
+
+def test_a_transaction_lookup_gives_up_on_the_last_attempt_and_says_why(
+    api, invoice, clock, no_retries
+):
+    other_tx = "8e2d3f0a-1c7b-4c9f-8b4f-6d2e3f4a5b6c"
+    api.get(
+        f"{API}/v1/transaction/{TX_ID}",
+        status=503,
+        json={"errors": [{"code": "DOWN", "message": "try later"}]},
+    )
+    api.get(
+        f"{API}/v1/transaction/{other_tx}",
+        status=503,
+        json={"errors": [{"code": "DOWN", "message": "x" * 3000}]},
+    )
+    last, one_more = unplaced(), unplaced(other_tx)
+    # Asked about before, by a version that wrote no time: due at once.
+    CallbackEvent.objects.filter(pk=last.pk).update(attempts=11)
+    CallbackEvent.objects.filter(pk=one_more.pk).update(attempts=10)
+    assert pipeline.drain().counts == {State.FAILED: 1}
+    assert _as_stored(last)[:3] == (
+        State.FAILED,
+        "will retry: HTTP 503: DOWN: try later; gave up",
+        12,
+    )
+    assert _as_stored(one_more) == (
+        State.PENDING,
+        ("will retry: HTTP 503: DOWN: " + "x" * 3000)[:2000],
+        11,
+        clock.now,
+    )
+
+
+def test_placing_one_event_places_no_other(api, invoice):
+    api.get(f"{API}/v1/transaction/{TX_ID}", json={"data": {"invoiceId": INVOICE_ID}})
+    api.get(DETAIL, json={"data": invoice_payload("PAID", transactions=[{"id": TX_ID}])})
+    unknown_tx = "8e2d3f0a-1c7b-4c9f-8b4f-6d2e3f4a5b6c"
+    api.get(f"{API}/v1/transaction/{unknown_tx}", status=404, json={"errors": []})
+    placed = unplaced()
+    unknown = unplaced(unknown_tx)
+    CallbackEvent.objects.filter(pk=placed.pk).update(
+        received_at=timezone.now() - timedelta(seconds=5)
+    )
+    assert pipeline.drain().counts == {State.APPLIED: 1, State.IGNORED: 1}
+    unknown.refresh_from_db()
+    assert (unknown.invoice_id, unknown.state) == (None, State.IGNORED)
+
+
+def test_an_event_placed_by_another_worker_during_the_lookup_stays_where_it_was_put(
+    api, order, invoice
+):
+    other_order = order.__class__.objects.create(external_order_id="B-2", amount=1, asset="EUR")
+    other = Invoice.objects.create(
+        provider_id="22222222-3333-4444-8555-666666666666", order=other_order, invoice_amount=1
+    )
+    event = unplaced()
+
+    def placed_meanwhile(request):
+        CallbackEvent.objects.filter(pk=event.pk).update(invoice=other)
+        return 200, {}, json.dumps({"data": {"id": TX_ID, "invoiceId": INVOICE_ID}})
+
+    api.add_callback("GET", f"{API}/v1/transaction/{TX_ID}", callback=placed_meanwhile)
+    assert pipeline.resolve(event, fast=False) == invoice
+    assert event.invoice == invoice
+    assert CallbackEvent.objects.get(pk=event.pk).invoice == other
+
+
+def test_an_unplaced_event_never_processed_but_counted_is_due_at_once(api, invoice, clock):
+    api.get(f"{API}/v1/transaction/{TX_ID}", status=404, json={"errors": []})
+    event = unplaced()
+    CallbackEvent.objects.filter(pk=event.pk).update(attempts=3, processed_at=None)
+    assert pipeline.drain().counts == {State.IGNORED: 1}
+
+
+def test_the_invoice_of_an_event_no_record_places_is_none(db):
+    unknown = unplaced()
+    garbled = CallbackEvent.objects.create(account="default", verified=True, body="{not json")
+    assert pipeline.invoice_of_event(unknown) is None
+    assert pipeline.invoice_of_event(garbled) is None
+
+
+def test_reapplying_acts_on_the_chosen_authentic_retryable_events_only(api, invoice):
+    api.get(DETAIL, json={"data": invoice_payload("PAID")})
+    earlier = timezone.now() - timedelta(seconds=5)
+    chosen = _waiting_on(invoice, received=earlier, state=State.FAILED)
+    not_chosen = _waiting_on(invoice, received=earlier, state=State.FAILED)
+    unverified = _waiting_on(invoice, received=earlier, state=State.FAILED, verified=False)
+    ignored = unplaced()
+    CallbackEvent.objects.filter(pk=ignored.pk).update(state=State.IGNORED, attempts=1)
+    assert pipeline.reapply([chosen, unverified.pk, ignored]) == {State.APPLIED: 1}
+    assert _as_stored(chosen)[0] == State.APPLIED
+    assert _as_stored(not_chosen)[0] == State.FAILED
+    assert _as_stored(unverified)[0] == State.FAILED
+    assert _as_stored(ignored)[:3] == (State.IGNORED, "", 1)
+
+
+def test_reapplying_reads_a_backed_off_invoice_at_once(api, invoice, clock):
+    api.get(DETAIL, json={"data": invoice_payload("PAID")})
+    Invoice.objects.filter(pk=invoice.pk).update(
+        callbacks_unconfirmed=3, callbacks_read_after=clock.now + timedelta(seconds=8)
+    )
+    event = _waiting_on(invoice, received=clock.now - timedelta(seconds=5), state=State.FAILED)
+    assert pipeline.reapply([event]) == {State.APPLIED: 1}
+    assert len(api.calls) == 1
+
+
+def test_reapplying_a_lookup_that_fails_again_counts_nothing(api, invoice, no_retries):
+    api.get(f"{API}/v1/transaction/{TX_ID}", status=503, body="")
+    event = unplaced()
+    CallbackEvent.objects.filter(pk=event.pk).update(state=State.FAILED)
+    assert pipeline.reapply([event]) == {}
+    assert _as_stored(event)[:3] == (State.PENDING, "will retry: HTTP 503: Service Unavailable", 1)
+
+
+def test_reapplying_reads_with_the_patient_client_unless_told_otherwise(
+    api, invoice, asked, lazy_loads
+):
+    api.get(f"{API}/v1/transaction/{TX_ID}", json={"data": {"invoiceId": INVOICE_ID}})
+    api.get(DETAIL, json={"data": invoice_payload("PAID", transactions=[{"id": TX_ID}])})
+    first, second = unplaced(), unplaced()
+    pipeline.reapply([first])
+    assert asked == [("default", False), ("default", False)]
+    asked.clear()
+    CallbackEvent.objects.filter(pk=second.pk).update(state=State.FAILED)
+    pipeline.reapply([second], fast=True)
+    assert asked == [("default", True)]  # our records place it now: no lookup
+    assert lazy_loads == []
+
+
+def test_reapplying_when_the_read_fails_backs_the_invoice_off_without_another_query(
+    api, invoice, no_retries, lazy_loads
+):
+    api.get(DETAIL, status=503, body="")
+    event = _waiting_on(invoice, received=timezone.now(), state=State.FAILED)
+    assert pipeline.reapply([event]) == {State.PENDING: 1}
+    assert fresh(invoice).callbacks_unconfirmed == 1
+    assert lazy_loads == []
+
+
+def test_reapplying_looks_events_up_in_the_order_they_were_received(api, invoice):
+    other_tx = "8e2d3f0a-1c7b-4c9f-8b4f-6d2e3f4a5b6c"
+    for tx in (TX_ID, other_tx):
+        api.get(f"{API}/v1/transaction/{tx}", status=404, json={"errors": []})
+    stored_first, received_first = unplaced(), unplaced(other_tx)
+    CallbackEvent.objects.filter(pk=received_first.pk).update(
+        received_at=timezone.now() - timedelta(seconds=5)
+    )
+    assert pipeline.reapply([stored_first, received_first]) == {State.IGNORED: 2}
+    assert [call.request.url for call in api.calls] == [
+        f"{API}/v1/transaction/{other_tx}",
+        f"{API}/v1/transaction/{TX_ID}",
+    ]
+
+
+# -- a refused callback has its invoice read (a recipe we do not know, a late payment) ----
+
+
+def test_a_refused_callback_about_an_invoice_declined_lately_has_it_read(
+    client, api, invoice, lazy_loads
+):
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=InvoiceStatus.DECLINED, expires_at=timezone.now() - timedelta(days=1)
+    )
+    api.get(DETAIL, json={"data": invoice_payload("DECLINED")})
+    assert post(client, invoice_event("PAID"), signature="0" * 96).status_code == 401
+    assert [call.request.url for call in api.calls] == [DETAIL]
+    assert lazy_loads == []

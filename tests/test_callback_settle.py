@@ -245,3 +245,31 @@ def test_the_sweeps_read_settles_them_and_names_what_it_read(api, invoice):
     assert report.events_settled == 1
     event.refresh_from_db()
     assert (event.state, event.outcome) == (State.APPLIED, "read 'PAID': created -> paid")
+
+
+def test_a_customers_refresh_settles_what_waits_and_leaves_a_workers_lease_alone(api, invoice):
+    from django_invoices import services
+
+    until = timezone.now() + timedelta(seconds=30)
+    Invoice.objects.filter(pk=invoice.pk).update(read_lease_until=until)
+    event = waiting(invoice, invoice_event("PAID"))
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    stored = Invoice.objects.select_related("order").get()
+    assert services.refresh_if_stale(stored, min_interval=0).refreshed
+    assert state(event) == State.APPLIED
+    assert Invoice.objects.get().read_lease_until == until
+
+
+def test_settling_without_a_read_counts_one_attempt_and_settling_nothing_writes_nothing(
+    invoice,
+):
+    event = waiting(invoice, invoice_event("PAID"))
+    assert settle.settle_as([], State.IGNORED, "nothing") == 0
+    assert settle.settle_as([event.pk], State.IGNORED, "about no invoice of ours") == 1
+    event.refresh_from_db()
+    assert (event.state, event.outcome, event.attempts) == (
+        State.IGNORED,
+        "about no invoice of ours",
+        1,
+    )
+    assert event.processed_at is not None

@@ -449,11 +449,12 @@ def test_applying_one_callback_takes_a_fixed_number_of_queries(
     api.replace("GET", ECHO_URL, json={"data": invoice_payload("PAYMENT_AWAITING")})
     # Store: SELECT the invoice it names, with whether the same news was applied
     # already; INSERT event. Claim: UPDATE the invoice's lease. Then the read (GET
-    # /v1/invoice/{id}), and under the locks: SELECT ... FOR UPDATE invoice and order;
+    # /v1/invoice/{id}, INSERT its record), and under the locks: SELECT ... FOR UPDATE
+    # invoice and order;
     # SELECT ... FOR UPDATE the pending events the read may settle; UPDATE invoice (the
     # changed fields, the lease given back); UPDATE events. The SAVEPOINT pair stands
     # for the transaction (BEGIN and COMMIT outside tests).
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = post(client, invoice_event("PAYMENT_AWAITING"))
     assert response.json()["state"] == "applied"
     assert len(api.calls) == 1
@@ -486,3 +487,63 @@ def test_the_same_news_in_another_uuid_spelling_is_a_duplicate(deliver, invoice)
 def test_the_command_refuses_a_limit_below_one(db, limit):
     with pytest.raises(CommandError, match="--limit"):
         call_command("invoices_process_callbacks", "--limit", limit)
+
+
+# -- how much of a body is read ----------------------------------------------------------
+
+
+def test_a_body_declared_too_large_is_refused_before_any_of_it_is_read(db, settings):
+    import io
+
+    from django.test import RequestFactory
+
+    from django_invoices import views
+
+    class Unread(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            raise AssertionError("the body was read")
+
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "CALLBACK_MAX_BODY_SIZE": 100}
+    request = RequestFactory().generic(
+        "POST",
+        "/invoices/callback/default/",
+        data=b"{}",
+        content_type="application/json",
+        CONTENT_LENGTH="1000000",
+        **{"wsgi.input": Unread()},
+    )
+
+    response = views.callback(request, "default")
+
+    assert response.status_code == 413
+    assert CallbackEvent.objects.get().body_size == 1_000_000
+
+
+def test_a_body_sent_without_its_length_is_read_one_byte_past_the_limit_at_most(db, settings):
+    import hashlib
+    import io
+
+    from django.core.handlers.asgi import ASGIRequest
+
+    from django_invoices import views
+
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "CALLBACK_MAX_BODY_SIZE": 100}
+    scope = {  # an ASGI server's request sent in chunks: no Content-Length
+        "type": "http",
+        "method": "POST",
+        "path": "/invoices/callback/default/",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 40000),
+    }
+    request = ASGIRequest(scope, io.BytesIO(b'{"pad": "' + b"x" * 1000 + b'"}'))
+
+    response = views.callback(request, "default")
+
+    assert response.status_code == 413
+    event = CallbackEvent.objects.get()
+    assert event.body_size == 101  # more than the limit, counted no further
+    assert (event.body, event.body_sha256) == ("", hashlib.sha256(b"").hexdigest())

@@ -1,6 +1,7 @@
 """The checkout helper: one call that sends the customer to the payment page."""
 
 import logging
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -134,3 +135,83 @@ def test_an_invoice_without_a_payment_page_is_reported(api, order, request_):
     api.post(CREATE_URL, json={"data": {"id": INVOICE_ID}})
     response = start_payment(request_, order)
     assert response.status_code == 503
+
+
+# -- what the customer reads ---------------------------------------------------------------
+
+UNREACHABLE = (
+    "We could not reach the payment provider. Your order is saved and nothing was charged; "
+    "please try again in a minute."
+)
+
+
+def message_on_page(response):
+    """The message paragraph of the built-in error page."""
+    return re.findall(r"<p>(.*?)</p>", response.content.decode(), re.S)
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("paid", "This order cannot be paid again: it has been paid already."),
+        (
+            "partially_paid",
+            "Part of this order has been paid already. Please contact us about the rest, "
+            "quoting the order reference A-1.",
+        ),
+    ],
+)
+def test_an_order_that_cannot_be_paid_says_why_in_full(order, request_, status, message):
+    order.status = status
+    order.save()
+    assert message_on_page(start_payment(request_, order)) == [message]
+
+
+def test_a_provider_failure_says_nothing_was_charged(api, order, request_):
+    api.post(CREATE_URL, status=503, body="down")
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        response = start_payment(request_, order)
+    assert message_on_page(response) == [UNREACHABLE]
+
+
+def test_an_invoice_without_a_payment_page_says_nothing_was_charged(api, order, request_):
+    api.post(CREATE_URL, json={"data": {"id": INVOICE_ID}})
+    response = start_payment(request_, order)
+    assert message_on_page(response) == [
+        "The payment page is not available right now. Your order is saved and nothing was "
+        "charged; please try again in a minute."
+    ]
+
+
+def test_the_error_url_works_without_the_messages_framework(api, order):
+    api.post(CREATE_URL, status=503, body="down")
+    bare = RequestFactory().post("/checkout/")  # a shop without MessageMiddleware
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        response = start_payment(bare, order, error_url="/cart/")
+    assert response.status_code == 302
+    assert response["Location"] == "/cart/"
+
+
+SHOP_TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "OPTIONS": {
+            "context_processors": ["django.template.context_processors.request"],
+            "loaders": [
+                (
+                    "django.template.loaders.locmem.Loader",
+                    {"django_invoices/checkout_error.html": "{{ request.path }}: {{ message }}"},
+                ),
+                "django.template.loaders.app_directories.Loader",
+            ],
+        },
+    }
+]
+
+
+def test_a_shops_own_error_page_is_rendered_with_the_request(api, order, request_):
+    api.post(CREATE_URL, status=503, body="down")
+    with override_settings(DJANGO_INVOICES=SETTINGS, TEMPLATES=SHOP_TEMPLATES):
+        response = start_payment(request_, order)
+    assert response.status_code == 503
+    assert response.content.decode() == f"/checkout/: {UNREACHABLE}"

@@ -147,3 +147,36 @@ def test_the_demos_published_values_are_an_error_with_debug_off(settings):
     settings.SECRET_KEY = "tests-only-not-secret"
     settings.DJANGO_INVOICES = GOOD
     assert check_published_demo_values() == []
+
+
+@pytest.mark.parametrize(
+    ("base_url", "debug", "expected"),
+    [
+        ("http://shop.example", False, ["django_invoices.W007"]),
+        ("HTTP://shop.example:8080/shop", False, ["django_invoices.W007"]),
+        ("http://shop.example", True, []),
+        ("https://shop.example", False, []),
+        ("", False, []),  # not absolute: E003 says so
+    ],
+)
+def test_a_plain_http_base_url_with_debug_off_is_reported(settings, base_url, debug, expected):
+    from django_invoices.checks import check_base_url_https
+
+    settings.DEBUG = debug
+    settings.DJANGO_INVOICES = {**GOOD, "BASE_URL": base_url}
+    messages = check_base_url_https()
+    assert [message.id for message in messages] == expected
+    assert all(message.hint and "https://" in message.hint for message in messages)
+
+
+def test_check_deploy_reports_a_plain_http_base_url_and_check_alone_does_not(settings):
+    """Issue 20: ``check --deploy`` said nothing about ``BASE_URL = "http://..."``,
+    though the deploying page says it reports most of what a shop sets."""
+    from django.core.checks import run_checks
+
+    settings.DEBUG = False
+    settings.DJANGO_INVOICES = {**GOOD, "BASE_URL": "http://shop.example"}
+    deploy = [message.id for message in run_checks(include_deployment_checks=True)]
+    plain = [message.id for message in run_checks()]
+    assert "django_invoices.W007" in deploy
+    assert "django_invoices.W007" not in plain

@@ -485,3 +485,102 @@ def test_no_proxy_for_the_api_host_is_respected(no_proxy_env):
     no_proxy_env.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     no_proxy_env.setenv("NO_PROXY", "api.kunapay.test")
     assert "https" not in api_key_client().session.proxies
+
+
+# -- the provider's error bodies, retries and their waits ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("errors", "read", "message"),
+    [
+        (
+            {"code": "AMOUNT_TOO_LOW", "message": "too low"},
+            [{"code": "AMOUNT_TOO_LOW", "message": "too low"}],
+            "HTTP 400: AMOUNT_TOO_LOW: too low",
+        ),
+        ([{"message": "too low"}], [{"code": "", "message": "too low"}], "HTTP 400: too low"),
+        (
+            [{"code": "AMOUNT_TOO_LOW"}],
+            [{"code": "AMOUNT_TOO_LOW", "message": ""}],
+            "HTTP 400: AMOUNT_TOO_LOW",
+        ),
+        (["too low"], [{"code": "", "message": "too low"}], "HTTP 400: too low"),
+    ],
+    ids=["one-object", "no-code", "no-message", "plain-text"],
+)
+def test_the_providers_errors_are_read_in_every_shape_it_sends(api, errors, read, message):
+    api.post(f"{API}/v1/invoice", status=400, json={"errors": errors})
+    with pytest.raises(ProviderValidationError) as info:
+        api_key_client().create_invoice(amount="1", asset="EUR")
+    assert info.value.errors == read
+    assert str(info.value) == message
+
+
+def test_a_list_answer_with_items_that_are_not_objects_is_an_invalid_response(api):
+    api.get(f"{API}/v1/invoice/questionnaire", json={"data": ["email"]})
+    with pytest.raises(InvalidResponse) as info:
+        api_key_client().questionnaire_fields()
+    assert str(info.value) == "KUNA Pay answered with something that is not a list of objects"
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "HTTPSConnectionPool: Max retries exceeded (Caused by NewConnectionError('refused'))",
+        "HTTPSConnectionPool: Max retries exceeded (Caused by NameResolutionError('no host'))",
+        "[Errno 111] Connection refused",
+    ],
+    ids=["new-connection", "name-resolution", "refused"],
+)
+def test_a_post_that_could_not_connect_is_sent_again_and_is_not_ambiguous(api, refused):
+    api.post(f"{API}/v1/invoice", body=requests.ConnectionError(refused))
+    api.post(f"{API}/v1/invoice", json={"data": {"id": INVOICE_ID}})
+    assert api_key_client().create_invoice(amount="1", asset="EUR").id == INVOICE_ID
+    assert len(api.calls) == 2
+
+
+def test_a_post_that_never_connected_is_not_ambiguous_once_out_of_retries(api):
+    api.post(f"{API}/v1/invoice", body=requests.ConnectionError("[Errno 111] Connection refused"))
+    with pytest.raises(ProviderUnavailable) as info:
+        KunaPayClient(API, api_key="k", retries=0).create_invoice(amount="1", asset="EUR")
+    assert info.value.ambiguous is False
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "slept"),
+    [("7", [7.0]), ("120", [30.0]), ("0.1", [0.5]), ("soon", [0.5]), (None, [0.5])],
+    ids=["asked", "capped", "shorter-than-backoff", "unreadable", "absent"],
+)
+def test_a_retry_waits_as_long_as_the_provider_asks_within_thirty_seconds(api, retry_after, slept):
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", status=503, json={"errors": []}, headers=headers)
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": {"id": INVOICE_ID}})
+    waits = []
+    client = KunaPayClient(API, api_key="k", retries=1, retry_backoff=0.5, sleep=waits.append)
+    assert client.get_invoice(INVOICE_ID).id == INVOICE_ID
+    assert waits == slept
+
+
+@pytest.mark.parametrize(
+    ("path", "call"),
+    [
+        ("/v1/transaction/tx-1", lambda client: client.get_transaction("tx-1")),
+        ("/v1/invoice/questionnaire", lambda client: client.questionnaire_fields()),
+        ("/v1/invoice", lambda client: client.list_invoices(external_order_id="A-1", take=5)),
+    ],
+    ids=["transaction", "questionnaire", "one-page-of-invoices"],
+)
+def test_every_read_is_a_get_retried_after_a_5xx(api, path, call):
+    api.get(f"{API}{path}", status=502, json={"errors": []})
+    api.get(f"{API}{path}", json={"data": {"id": "tx-1"} if "transaction" in path else []})
+    call(api_key_client())
+    assert [c.request.method for c in api.calls] == ["GET", "GET"]
+
+
+def test_an_id_refused_is_named_in_the_error_cut_to_eighty_characters():
+    with pytest.raises(ValueError) as info:
+        api_key_client().get_transaction("\x00" + "t" * 100)
+    assert str(info.value) == "not a transaction id: " + repr("\x00" + "t" * 79)
+    with pytest.raises(ValueError) as info:
+        api_key_client().get_invoice("")
+    assert str(info.value) == "not an invoice id: ''"

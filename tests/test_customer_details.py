@@ -304,3 +304,19 @@ def test_a_failed_attempt_holds_the_next_one_back_without_an_error(api, invoice)
     assert again == customer.Refresh(invoice, refreshed=False, error=None)
     assert again.invoice is invoice
     assert len(api.calls) == 1
+
+
+def test_late_payments_decides_at_one_instant_however_long_it_takes(api, invoice, monkeypatch):
+    """Whether the invoice is still inside the window is judged at the time the
+    refresh began, not at some later reading of the clock."""
+    began = timezone.now()
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status="expired", expires_at=began - timedelta(days=6, hours=23)
+    )
+    expired = Invoice.objects.select_related("order").get(pk=invoice.pk)
+    readings = iter(began + timedelta(days=n) for n in range(100))
+    monkeypatch.setattr(timezone, "now", lambda: next(readings))
+    api.get(f"{API}/v1/invoice/{INVOICE_ID}", json={"data": invoice_payload("PAID")})
+    with override_settings(DJANGO_INVOICES=SETTINGS):
+        result = services.refresh_if_stale(expired, min_interval=0, late_payments=True)
+    assert result.refreshed is True

@@ -369,3 +369,11 @@ def test_credited_deposits_count_towards_what_was_received_and_overpaid(
         assert (sent["expected"], sent["received"]) == (Decimal("0.001"), Decimal("0.0013"))
     else:
         assert seen == []
+
+
+def test_a_field_the_answer_did_not_carry_is_falsy_and_says_so():
+    """``MISSING`` reads as false, as an empty or null field does, so code testing a
+    field's truth never takes an absent one for a value; one instance, named in logs."""
+    assert not wire.MISSING
+    assert wire.Invoice.from_wire({"id": "x"}).expires_at is wire.MISSING
+    assert repr(wire.MISSING) == "MISSING"

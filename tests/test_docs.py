@@ -100,3 +100,24 @@ def test_every_page_is_in_a_toctree():
     )
     assert "architecture" in pages
     assert [name for name in pages if f"   {name}\n" not in index] == []
+
+
+def test_every_line_of_the_production_checklist_names_its_check_or_its_page():
+    """Issue 20: a short checklist, in order, each line linked to the check that enforces
+    it or the page that explains it; every check it names exists and is documented."""
+    text = page("howto/production-checklist.rst")
+    items = re.split(r"^\d+\. ", text, flags=re.M)[1:]
+    assert len(items) >= 8
+    checks = page("reference/checks.rst")
+    source = "".join(
+        path.read_text(encoding="utf-8") for path in (ROOT / "django_invoices").rglob("*.py")
+    )
+    for item in items:
+        named = re.findall(r"``(django_invoices\.[EW]\d{3})``", item)
+        assert named or ":doc:" in item, item
+        for check in named:
+            assert f"``{check}``" in checks and f'"{check}"' in source, check
+    # What the issue asked for, in this order.
+    order = ["W002", "E014", "E011", "invoices_sync", "W006", "E001", "W007"]
+    where = [text.index(needle) for needle in order]
+    assert where == sorted(where)

@@ -2,6 +2,7 @@
 how-to includes), run as a shop runs it, and the demo's make target."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,35 @@ def test_the_testing_howto_renders_and_includes_only_code_the_suite_runs():
         )
     finally:
         directives._directives.pop("literalinclude", None)
-    # Every snippet comes from the example shop, whose tests the test above runs.
-    assert shown and all(path.startswith("example_project/") for path in shown)
-    assert "example_project/shop/tests/test_payments.py" in shown
-    assert "example_project/pytest.ini" in shown
+    # Every snippet comes from the guide's own shop, which tests/test_guide_testing.py
+    # builds and whose tests it runs.
+    assert shown and all(path.startswith("docs/howto/testing/") for path in shown)
+    assert "docs/howto/testing/test_payments.py" in shown
+    assert "docs/howto/testing/pytest.ini" in shown
+
+
+CHECKOUT_HOWTO = ROOT / "docs" / "howto" / "checkout.rst"
+
+
+def test_the_checkout_howto_shows_the_example_shops_buyer_check_as_the_code_has_it():
+    """Its literalincludes (Sphinx roles make docutils alone unfit to render the page)."""
+    blocks = re.findall(
+        r"^\.\. literalinclude:: (\S+)\n((?:   :[\w-]+:.*\n)*)",
+        CHECKOUT_HOWTO.read_text(encoding="utf-8"),
+        re.M,
+    )
+    shown = {}
+    for target, option_lines in blocks:
+        options = dict(re.findall(r"   :([\w-]+): ?(.*)", option_lines))
+        source = (CHECKOUT_HOWTO.parent / target).resolve()
+        assert source.is_file(), source
+        shown[options.get("start-after")] = _included(source, options)
+        assert source.relative_to(ROOT).as_posix() == "example_project/shop/views.py"
+    assert set(shown) == {"# [start-buyer]", "# [start-pay]"}
+    assert (
+        "def buyers_order(request: HttpRequest, reference: str) -> Order:"
+        in shown["# [start-buyer]"]
+    )
+    assert "raise Http404" in shown["# [start-buyer]"]
+    pay = shown["# [start-pay]"]
+    assert "def pay(" in pay and pay.index("buyers_order(") < pay.index("start_payment(")

@@ -97,6 +97,7 @@ def test_a_deeply_nested_api_body_is_400(django_user_model):
         "POST", reverse("django_invoices:api-invoice-create"), DEEP, "application/json"
     )
     assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested too deeply"}
 
 
 # -- amounts ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from django_invoices.models import Invoice, Order
+from django_invoices.models import CallbackEvent, Invoice, Order, amount_field
 from django_invoices.statuses import InvoiceStatus, OrderStatus
 
 
@@ -77,3 +77,46 @@ def test_the_shop_object_is_linked_generically(order, django_user_model):
     order.save()
     order.refresh_from_db()
     assert order.shop_object == user
+
+
+def test_every_amount_column_holds_36_digits_with_18_decimals():
+    field = amount_field("received", default=Decimal("0"), null=True)
+    assert (field.max_digits, field.decimal_places) == (36, 18)
+    assert field.verbose_name == "received"
+    assert (field.default, field.null) == (Decimal("0"), True)
+    bare = amount_field("fee")
+    assert (bare.max_digits, bare.decimal_places, bare.null) == (36, 18, False)
+
+
+@pytest.mark.django_db
+def test_a_callback_event_is_named_by_what_is_known_of_it():
+    about = CallbackEvent.objects.create(
+        body="{}", body_sha256="1" * 64, event_name="Invoice", object_id="abc", verified=True
+    )
+    unnamed = CallbackEvent.objects.create(
+        body="{}", body_sha256="2" * 64, event_name="Invoice", verified=True
+    )
+    refused = CallbackEvent.objects.create(
+        body="x", body_sha256="3" * 64, state=CallbackEvent.State.REJECTED
+    )
+    refused_why = CallbackEvent.objects.create(
+        body="x", body_sha256="4" * 64, state=CallbackEvent.State.REJECTED, outcome="no_signature"
+    )
+    waiting = CallbackEvent.objects.create(body="{}", body_sha256="5" * 64, verified=True)
+
+    assert str(about) == "Invoice abc (pending)"
+    assert str(unnamed) == "Invoice (pending)"
+    assert str(refused) == f"Callback {refused.pk} refused: rejected"
+    assert str(refused_why) == f"Callback {refused_why.pk} refused: no_signature"
+    assert str(waiting) == f"Callback {waiting.pk} (pending)"
+
+
+@pytest.mark.django_db
+def test_an_invoice_is_named_by_its_kuna_pay_id(order):
+    invoice = Invoice.objects.create(
+        provider_id="506c695a-4187-4463-ac41-07dc0782cb0e",
+        order=order,
+        invoice_amount=order.amount,
+        invoice_asset=order.asset,
+    )
+    assert str(invoice) == "506c695a-4187-4463-ac41-07dc0782cb0e"

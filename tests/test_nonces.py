@@ -140,3 +140,43 @@ def test_check_warns_when_the_nonce_cache_is_off_for_signed_requests(settings):
 
 def test_check_refuses_an_unknown_nonce_cache(settings):
     assert nonce_checks(settings, REDIS, NONCE_CACHE="nonces") == ["django_invoices.E013"]
+
+
+def test_the_counter_never_expires(monkeypatch):
+    import time
+
+    take = nonces.shared_counter("pub")
+    assert take(1000) == 1000
+    a_year_on = time.time() + 366 * 24 * 3600
+    monkeypatch.setattr(time, "time", lambda: a_year_on)
+    assert take(5) == 1001
+
+
+def test_a_counter_another_process_starts_meanwhile_is_counted_on(monkeypatch):
+    real_incr = cache.incr
+    calls = []
+
+    def incr(key, delta=1, version=None):
+        calls.append(key)
+        if len(calls) == 1:
+            cache.add(key, 5000, timeout=None)  # another process starts the counter first
+            raise ValueError("no such key")
+        return real_incr(key, delta, version)
+
+    monkeypatch.setattr(cache, "incr", incr)
+    assert nonces.shared_counter("pub")(1000) == 5001
+
+
+def test_a_counter_that_reaches_the_clock_is_not_asked_again(monkeypatch):
+    """Asking again (an increment of nothing) could return another process's nonce."""
+    key = nonces.cache_key("pub")
+    cache.add(key, 999, timeout=None)
+    real_incr = cache.incr
+
+    def incr(key, delta=1, version=None):
+        value = real_incr(key, delta, version)
+        real_incr(key, 1, version)  # another process takes the next nonce meanwhile
+        return value
+
+    monkeypatch.setattr(cache, "incr", incr)
+    assert nonces.shared_counter("pub")(1000) == 1000

@@ -1,6 +1,7 @@
 """The pytest plugin, used exactly as a shop uses it: fixtures come from the entry point."""
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -8,10 +9,10 @@ import pytest
 
 from django_invoices import services
 from django_invoices.exceptions import KunaPayError
-from django_invoices.models import CallbackEvent
+from django_invoices.models import CallbackEvent, Invoice, Order
 from django_invoices.signals import order_paid
 from django_invoices.signing import compact_json
-from django_invoices.testing import deliver_callback, invoice_event
+from django_invoices.testing import deliver_callback, invoice_event, set_invoice_status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -343,3 +344,216 @@ def test_an_api_under_the_shops_own_address_keeps_answering(settings, db):
             sandbox.pay(order)
             order.refresh_from_db()
             assert order.status == "paid"
+
+
+# -- the plugin's hooks, run in this process ---------------------------------------------
+#
+# The subprocess tests above run the installed plugin; these run the hooks in-process
+# (pytester's inline runs), on collections and configurations made for each case.
+
+SHOP_TESTS = """
+    import pytest
+
+    @pytest.mark.django_db
+    def test_without_the_fixture():
+        pass
+
+    @pytest.mark.django_db(databases="__all__")
+    def test_on_every_database(kunapay):
+        pass
+
+    def test_without_a_mark(kunapay):
+        pass
+
+    @pytest.mark.django_db(databases=["reports"])
+    def test_on_another_database(kunapay):
+        pass
+
+    @pytest.mark.django_db(True)
+    @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+    def test_transactional(kunapay):
+        pass
+"""
+
+# A test that is no Python function (a YAML or spec file plugin's): it has no fixtures.
+SPEC_PLUGIN = """
+    import pytest
+
+    class SpecItem(pytest.Item):
+        def runtest(self):
+            pass
+
+    class SpecFile(pytest.File):
+        def collect(self):
+            yield SpecItem.from_parent(self, name="spec")
+
+    def pytest_collect_file(parent, file_path):
+        if file_path.suffix == ".spec":
+            return SpecFile.from_parent(parent, path=file_path)
+"""
+
+
+def collected_marks(pytester):
+    """Collect SHOP_TESTS (and a fixture-less spec item) with the plugin's hooks in this
+    process; the ``django_db`` mark each test ends with, as (args, kwargs)."""
+    pytester.makeconftest(SPEC_PLUGIN)
+    pytester.makefile(".spec", checkout="")
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    items, recorder = pytester.inline_genitems()
+    assert recorder.ret == pytest.ExitCode.OK
+    marks = {}
+    for item in items:
+        mark = item.get_closest_marker("django_db")
+        marks[item.name] = (mark.args, mark.kwargs) if mark else None
+    return marks
+
+
+def test_tests_using_kunapay_get_the_sandboxs_own_database_added_to_their_mark(pytester, settings):
+    settings.DJANGO_INVOICES_SANDBOX = {**settings.DJANGO_INVOICES_SANDBOX, "DATABASE": "sandbox"}
+    assert collected_marks(pytester) == {
+        "test_without_the_fixture": ((), {}),
+        "test_on_every_database": ((), {"databases": "__all__"}),
+        "test_without_a_mark": ((), {"databases": ["default", "sandbox"]}),
+        "test_on_another_database": ((), {"databases": ["reports", "sandbox"]}),
+        "test_transactional": ((True,), {"databases": ["default", "sandbox"]}),
+        "spec": None,
+    }
+
+
+UNTOUCHED = {
+    "test_without_the_fixture": ((), {}),
+    "test_on_every_database": ((), {"databases": "__all__"}),
+    "test_without_a_mark": None,
+    "test_on_another_database": ((), {"databases": ["reports"]}),
+    "test_transactional": ((True,), {}),
+    "spec": None,
+}
+
+
+def test_a_sandbox_in_the_default_database_leaves_the_marks_alone(pytester, settings):
+    settings.DJANGO_INVOICES_SANDBOX = {**settings.DJANGO_INVOICES_SANDBOX, "DATABASE": "default"}
+    assert collected_marks(pytester) == UNTOUCHED
+
+
+def test_without_the_sandbox_app_its_database_setting_adds_nothing(pytester, settings):
+    settings.INSTALLED_APPS = [
+        app for app in settings.INSTALLED_APPS if app != "django_invoices.sandbox"
+    ]
+    settings.DJANGO_INVOICES_SANDBOX = {**settings.DJANGO_INVOICES_SANDBOX, "DATABASE": "sandbox"}
+    assert collected_marks(pytester) == UNTOUCHED
+
+
+def test_strict_mode_is_on_unless_the_pytest_configuration_says_false(pytester):
+    assert pytester.parseconfigure().getini("kunapay_strict") is True
+    pytester.makeini("[pytest]\nkunapay_strict = false\n")
+    assert pytester.parseconfigure().getini("kunapay_strict") is False
+
+
+def test_pytest_help_explains_the_strict_option(pytester):
+    result = pytester.runpytest_inprocess("--help")
+    assert result.ret == pytest.ExitCode.OK
+    text = " ".join(" ".join(result.outlines).split())
+    assert (
+        "kunapay_strict (bool): django-invoices: the kunapay fixture re-raises exceptions of "
+        "signal receivers (default true; false only logs them, as production does)"
+    ) in text
+
+
+# -- what the other helpers of django_invoices.testing give a shop's tests --------------
+
+
+def test_set_invoice_status_moves_the_invoice_and_its_order_as_a_read_would(
+    invoice, order, django_capture_on_commit_callbacks
+):
+    paid = []
+
+    def ship(sender, order, invoice, **kwargs):
+        paid.append(order.external_order_id)
+
+    order_paid.connect(ship, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            stored = set_invoice_status(invoice, "PAID")
+    finally:
+        order_paid.disconnect(ship)
+    assert (stored.pk, stored.status, stored.provider_status) == (invoice.pk, "paid", "PAID")
+    invoice.refresh_from_db()
+    order.refresh_from_db()
+    assert (invoice.status, invoice.provider_status, order.status) == ("paid", "PAID", "paid")
+    assert paid == ["A-1"]
+
+
+def test_deliver_callback_signs_with_the_first_configured_recipe_as_json(client, settings, db):
+    settings.DJANGO_INVOICES = {
+        **settings.DJANGO_INVOICES,
+        "CALLBACK_SIGNATURE_RECIPES": ["sha384/base64/raw", "sha384/hex/raw"],
+    }
+    payload = invoice_event({"id": "506c695a-4187-4463-ac41-07dc0782cb0e", "status": "PAID"})
+    response = deliver_callback(client, payload)
+    assert response.status_code == 200
+    assert response.wsgi_request.content_type == "application/json"
+    event = CallbackEvent.objects.get()
+    assert (event.verified, event.signature_variant) == (True, "sha384/base64/raw")
+
+
+def test_callbacks_are_the_parsed_bodies_sent_about_each_invoice(kunapay, order):
+    paid = services.create_invoice(order)
+    kunapay.pay(paid)
+    other = Order.objects.create(external_order_id="A-2", amount=Decimal("5"), asset="USDT")
+    expired = services.create_invoice(other)
+    kunapay.expire(expired)
+
+    def summary(callbacks):
+        return [(c["event"], c["data"]["status"]) for c in callbacks]
+
+    assert summary(kunapay.callbacks(expired)) == [("Invoice", "TIMEOUT")]
+    assert summary(kunapay.callbacks(paid)) == PAID_CALLBACKS
+    assert summary(kunapay.callbacks()) == [*PAID_CALLBACKS, ("Invoice", "TIMEOUT")]
+
+
+PAID_CALLBACKS = [
+    ("Invoice", "PAYMENT_AWAITING"),
+    ("Invoice", "CONFIRMATION_AWAITING"),
+    ("InvoiceDeposit", "Processed"),
+    ("Invoice", "PAID"),
+]
+
+
+def test_deliveries_come_with_their_invoice(kunapay, order, django_assert_num_queries):
+    kunapay.pay(services.create_invoice(order))
+    with django_assert_num_queries(1):
+        invoices = {d.invoice.external_order_id for d in kunapay.deliveries()}
+    assert invoices == {"A-1"}
+
+
+def test_part_and_over_payments_are_of_the_amount_and_in_the_asset_given(kunapay, order):
+    part = kunapay.pay_part(order, "0.01", asset="ETH")
+    assert (part.status, part.payment_asset) == ("PARTIALLY_PAID", "ETH")
+    assert [t.amount for t in part.transactions.all()] == [Decimal("0.01")]
+    other = Order.objects.create(external_order_id="A-2", amount=Decimal("42.50"), asset="EUR")
+    over = kunapay.overpay(other, "0.02", asset="ETH")
+    assert (over.status, over.payment_asset) == ("PAID", "ETH")
+    assert [t.amount for t in over.transactions.all()] == [Decimal("0.02")]
+
+
+def test_configure_refuses_a_setting_the_sandbox_does_not_have(kunapay):
+    with pytest.raises(
+        ValueError, match=r"^unknown sandbox settings \['NOPE'\]; known: \['ENABLED', "
+    ):
+        kunapay.configure(NOPE=1, SEND_CALLBACKS=False)
+
+
+def test_an_order_with_no_open_invoice_stands_for_its_newest(kunapay, order):
+    first = services.create_invoice(order)
+    kunapay.expire(first)
+    second = services.create_invoice(order)
+    kunapay.expire(second)
+    assert second.pk > first.pk
+
+    def read(first_created):
+        Invoice.objects.filter(pk=first.pk).update(created_at=first_created)
+        return kunapay.get(order).pk
+
+    # Newest by creation, whatever the order of the primary keys; on a tie, the last made.
+    assert read(second.created_at + timedelta(minutes=1)) == first.provider_id
+    assert read(second.created_at) == second.provider_id

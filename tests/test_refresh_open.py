@@ -116,7 +116,8 @@ def test_nothing_to_do_asks_nothing(api, db):
     # Issue 12: the open invoice is only younger than the default, and the line says so.
     assert out == (
         "Nothing to read: no invoice that can change older than 15 minutes, "
-        "no order to reconcile, no pending callback event.\n"
+        "no order to reconcile, no pending callback event. To read the invoices that can "
+        "change now, however recently they were read, run it with --older-than 0.\n"
     )
     assert len(api.calls) == 0
 

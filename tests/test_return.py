@@ -423,3 +423,34 @@ def test_find_customer_invoice(invoice):
     assert services.find_customer_invoice(INVOICE_ID.upper(), "A-1") == invoice
     assert services.find_customer_invoice(INVOICE_ID, "A-1" * 100) is None
     assert services.find_customer_invoice(["x"], "A-1") is None
+
+
+# -- a shop's own templates ------------------------------------------------------------
+
+SHOP_TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "OPTIONS": {
+            "context_processors": ["django.template.context_processors.request"],
+            "loaders": [
+                (
+                    "django.template.loaders.locmem.Loader",
+                    {
+                        "django_invoices/return.html": "{{ request.path }}: {{ outcome }}",
+                        "django_invoices/not_found.html": "{{ request.path }}: not found",
+                    },
+                ),
+                "django.template.loaders.app_directories.Loader",
+            ],
+        },
+    }
+]
+
+
+def test_a_shops_own_return_pages_are_rendered_with_the_request(client, invoice):
+    apply_status(invoice, "PAID")
+    with override_settings(TEMPLATES=SHOP_TEMPLATES):
+        found = back(client)
+        missing = back(client, str(uuid.uuid4()))
+    assert (found.status_code, found.content.decode()) == (200, f"{RETURN}: paid")
+    assert (missing.status_code, missing.content.decode()) == (404, f"{RETURN}: not found")

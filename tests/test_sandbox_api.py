@@ -150,6 +150,14 @@ def test_a_signature_over_another_path_or_body_is_refused(keys, kunapay):
     assert not SandboxInvoice.objects.exists()
 
 
+def test_the_sandboxs_invoices_and_deposits_are_named_by_their_ids(kunapay):
+    created = api_key_client().create_invoice(amount="5", asset="USDT")
+    paid = kunapay.pay(created.id)
+    (deposit,) = paid.transactions.all()
+    assert str(paid) == str(created.id)
+    assert str(deposit) == str(deposit.pk) == kunapay.data(paid)["transactions"][0]["id"]
+
+
 def test_unknown_invoice_is_404(kunapay):
     with pytest.raises(NotFound) as caught:
         api_key_client().get_invoice(str(uuid.uuid4()))
@@ -223,7 +231,12 @@ def test_global_api_error_mode_answers_503_and_creates_nothing(kunapay):
     with pytest.raises(ProviderUnavailable) as caught:
         api_key_client(retries=0).create_invoice(amount="1", asset="USDT")
     assert caught.value.status_code == 503
-    assert caught.value.errors[0]["code"] == "SERVICE_UNAVAILABLE"
+    assert caught.value.errors == [
+        {
+            "code": "SERVICE_UNAVAILABLE",
+            "message": "The sandbox plays an outage (failure mode api_error).",
+        }
+    ]
     assert not SandboxInvoice.objects.exists()
     kunapay.fail()
     assert api_key_client().list_assets()
@@ -244,6 +257,28 @@ def test_global_timeout_mode_creates_the_invoice_but_answers_too_late(kunapay):
     kunapay.fail()
     # The shop's way out: look it up before creating again.
     assert len(api_key_client().list_invoices(external_order_id="T-1")) == 1
+
+
+def test_the_timeout_mode_stalls_one_second_past_the_read_timeout(
+    client, db, settings, monkeypatch
+):
+    """As documented: API_TIMEOUT_DELAY, or when None the app's READ_TIMEOUT plus one."""
+    from django_invoices.sandbox import api
+
+    stalls = []
+    monkeypatch.setattr(api, "stall", stalls.append)
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "READ_TIMEOUT": 7}
+    quiet = settings.DJANGO_INVOICES_SANDBOX
+    settings.DJANGO_INVOICES_SANDBOX = {**quiet, "FAILURES": ["api_timeout"]}
+    headers = {"api-key": "test-api-key"}
+    assert client.get("/sandbox/v1/invoice/assets", headers=headers).status_code == 200
+    settings.DJANGO_INVOICES_SANDBOX = {
+        **quiet,
+        "FAILURES": ["api_timeout"],
+        "API_TIMEOUT_DELAY": "0.25",
+    }
+    assert client.get("/sandbox/v1/invoice/assets", headers=headers).status_code == 200
+    assert stalls == [8.0, 0.25]
 
 
 def test_per_invoice_api_modes(kunapay):

@@ -93,3 +93,70 @@ def test_the_check_framework_runs_it(databases, settings, tmp_path, capsys):
         assert "django_invoices.E101" in str(exc)
     else:
         raise AssertionError("check passed")
+
+
+# -- what each check says, word for word (docs/reference/checks.rst) ---------------------
+
+SEPARATE_DATABASE = (
+    'Give the sandbox a SQLite file of its own: DATABASES["sandbox"] = {"ENGINE": '
+    '"django.db.backends.sqlite3", "NAME": BASE_DIR / "sandbox.sqlite3"}, '
+    'DATABASE_ROUTERS = ["django_invoices.sandbox.routers.SandboxRouter"], '
+    'DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}, '
+    "then run: python manage.py migrate --database sandbox"
+)
+
+
+def said():
+    return [(m.id, m.msg, m.hint) for m in check_database()]
+
+
+def test_the_shared_file_error_word_for_word(databases, tmp_path):
+    databases.set({"default": sqlite(tmp_path / "db.sqlite3")})
+    assert said() == [
+        (
+            "django_invoices.E101",
+            "The KUNA Pay sandbox shares the shop's SQLite database file: the first invoice "
+            'would fail with "database is locked" while the shop\'s transaction waits for '
+            "the sandbox's answer.",
+            SEPARATE_DATABASE,
+        )
+    ]
+
+
+def test_the_unknown_alias_error_word_for_word(databases, settings, tmp_path):
+    databases.set({"default": sqlite(tmp_path / "db.sqlite3")})
+    settings.DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
+    assert said() == [
+        (
+            "django_invoices.E102",
+            'DJANGO_INVOICES_SANDBOX["DATABASE"] names the database "sandbox", which is not '
+            "in DATABASES.",
+            SEPARATE_DATABASE,
+        )
+    ]
+
+
+def test_the_missing_router_error_word_for_word(databases, settings, tmp_path):
+    databases.set(
+        {
+            "default": sqlite(tmp_path / "db.sqlite3"),
+            "sandbox": sqlite(tmp_path / "sandbox.sqlite3"),
+        }
+    )
+    settings.DATABASE_ROUTERS = []
+    settings.DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
+    assert said() == [
+        (
+            "django_invoices.E102",
+            'DJANGO_INVOICES_SANDBOX["DATABASE"] is "sandbox" but the sandbox\'s router is '
+            "not installed, so its tables would stay in the shop's database.",
+            'Add "django_invoices.sandbox.routers.SandboxRouter" to DATABASE_ROUTERS.',
+        )
+    ]
+
+
+def test_a_sqlite_database_without_a_name_is_left_to_djangos_own_error(databases):
+    databases.set({"default": {"ENGINE": "django.db.backends.sqlite3"}})
+    assert ids() == []
+    databases.set({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ""}})
+    assert ids() == []

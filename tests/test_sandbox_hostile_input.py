@@ -56,7 +56,11 @@ def test_lone_surrogates_get_400_from_the_sandbox(client, db, body):
 def test_a_nul_in_a_list_filter_gets_400_from_the_sandbox(client, db):
     response = client.get("/sandbox/v1/invoice?externalOrderId=A%00", headers=SANDBOX_KEY)
     assert response.status_code == 400
-    assert response.json()["errors"][0]["code"] == "BAD_REQUEST"
+    assert response.json() == {
+        "errors": [
+            {"code": "BAD_REQUEST", "message": "externalOrderId must not contain NUL characters."}
+        ]
+    }
 
 
 @pytest.mark.parametrize(

@@ -248,3 +248,40 @@ def test_the_payment_page_shows_the_status_of_an_answer_not_its_body(kunapay, cl
 
 def test_an_unknown_sandbox_path_is_404_when_on(client, db):
     assert client.get(f"/sandbox/pay/{uuid.uuid4()}/").status_code == 404
+
+
+# -- the URL guard -----------------------------------------------------------------------
+#
+# sandbox/urls.py guards its patterns when Django imports the URLconf; here guard() is
+# called on patterns made for the test, as a URLconf that includes more would call it.
+
+
+def test_the_guard_covers_each_pattern_also_inside_includes(settings):
+    from django.http import HttpResponse
+    from django.urls import Resolver404, include, path
+    from django.urls.resolvers import RegexPattern, URLResolver
+
+    from django_invoices.sandbox.gate import guard
+
+    def view(request, **kwargs):
+        return HttpResponse("served")
+
+    patterns = guard(
+        [
+            path("top/", view, {"flag": True}, name="top"),
+            path("more/", include([path("deep/<int:n>/", view, {"extra": 1}, name="deep")])),
+        ]
+    )
+    assert len(patterns) == 2
+    resolver = URLResolver(RegexPattern(r"^/"), patterns)
+
+    top = resolver.resolve("/top/")
+    assert (top.func, top.kwargs, top.url_name) == (view, {"flag": True}, "top")
+    deep = resolver.resolve("/more/deep/5/")
+    assert (deep.func, deep.kwargs, deep.url_name) == (view, {"n": 5, "extra": 1}, "deep")
+    assert resolver.reverse("deep", n=7) == "more/deep/7/"
+
+    sandbox(settings, ENABLED=False)
+    for url in ("/top/", "/more/deep/5/"):
+        with pytest.raises(Resolver404):
+            resolver.resolve(url)

@@ -35,3 +35,17 @@ def test_the_timer_threads_connection_is_closed_and_the_database_stays():
     # Everyone else's connection, and the in-memory database behind it, is still there.
     Order.objects.create(external_order_id="T-1", amount="1", asset="EUR")
     assert Order.objects.count() == 1
+
+
+def test_a_thread_that_used_no_database_is_left_without_connections():
+    seen = {}
+
+    def work():
+        delivery._close_thread_connections()
+        seen["left"] = [c.alias for c in connections.all(initialized_only=True)]
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(30)
+
+    assert seen["left"] == []

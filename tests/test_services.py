@@ -568,3 +568,77 @@ def test_an_invoice_remembers_its_account_and_uses_its_keys(api, order):
     assert invoice.callback_url == "https://shop.example/invoices/callback/eu/"
     services.refresh_invoice(invoice)
     assert [call.request.headers["api-key"] for call in api.calls] == ["eu-key", "eu-key"]
+
+
+# -- the provider's catalogues: order, memory, accounts -------------------------------------
+
+
+def test_assets_are_listed_by_position_then_code_a_missing_or_odd_position_counting_as_0(
+    db, monkeypatch
+):
+    listed = [
+        {"code": "A", "position": 3},
+        {"code": "B", "position": 2},
+        {"code": "C"},
+        {"code": "D", "position": "1"},
+        {"code": "A0", "position": 1},
+        {"code": "E", "position": True},
+    ]
+    monkeypatch.setattr(KunaPayClient, "list_assets", lambda self: listed)
+    assert [item["code"] for item in services.list_assets()] == ["C", "D", "E", "A0", "B", "A"]
+
+
+def test_a_catalogue_that_is_not_a_list_is_an_empty_one(db, monkeypatch):
+    monkeypatch.setattr(KunaPayClient, "questionnaire_fields", lambda self: None)
+    assert services.questionnaire_fields() == []
+
+
+@override_settings(DJANGO_INVOICES=CATALOGUE_SETTINGS)
+def test_a_failed_questionnaire_fetch_is_remembered_too_with_its_reason(api, db):
+    url = f"{API}/v1/invoice/questionnaire"
+    api.get(url, status=503, body="x" * 500)
+    with pytest.raises(ProviderUnavailable):
+        services.questionnaire_fields()
+    with pytest.raises(ProviderUnavailable) as info:
+        services.questionnaire_fields()
+    reason = ("HTTP 503: " + "x" * 200)[:200]
+    assert str(info.value) == (
+        f"KUNA Pay's questionnaire list could not be fetched moments ago ({reason}); "
+        f"not asking again for up to {provider.CATALOGUE_FAILURE_MEMORY} seconds"
+    )
+    assert len(api.calls) == 1
+
+
+@override_settings(DJANGO_INVOICES={**CATALOGUE_SETTINGS, "CACHE_TIMEOUT": 60})
+def test_a_catalogue_is_kept_for_cache_timeout_seconds(api, db, monkeypatch):
+    api.get(ASSETS_URL, json={"data": [{"code": "EUR"}]})
+    services.list_assets()
+    now = time.time()
+    monkeypatch.setattr(locmem, "time", SimpleNamespace(time=lambda: now + 59))
+    services.list_assets()
+    assert len(api.calls) == 1
+    monkeypatch.setattr(locmem, "time", SimpleNamespace(time=lambda: now + 61))
+    services.list_assets()
+    assert len(api.calls) == 2
+
+
+def test_the_questionnaire_is_asked_again_on_refresh(api, db):
+    api.get(f"{API}/v1/invoice/questionnaire", json={"data": [{"name": "email"}]})
+    services.questionnaire_fields()
+    services.questionnaire_fields(refresh=True)
+    assert len(api.calls) == 2
+
+
+@override_settings(DJANGO_INVOICES=ACCOUNTS)
+def test_each_account_lists_and_caches_its_own_catalogues(api, db):
+    api.get(ASSETS_URL, json={"data": [{"code": "EUR"}]})
+    api.get(f"{API}/v1/invoice/questionnaire", json={"data": [{"name": "email"}]})
+    for account in ("eu", "default"):
+        services.list_assets(account)
+        services.questionnaire_fields(account)
+    assert [call.request.headers["api-key"] for call in api.calls] == [
+        "eu-key",
+        "eu-key",
+        "default-key",
+        "default-key",
+    ]

@@ -429,10 +429,12 @@ def test_prune_deletes_old_refused_events_only(client, awaiting):
     call_command("invoices_prune_callbacks", "--older-than", "0", stdout=out)
 
     nothing_else = "0 duplicate callbacks, 0 callbacks for unknown accounts"
+    # The read the signed callback made is recorded; only --older-than 0 reaches it.
+    kept, read = "0 records of requests to KUNA Pay", "1 record of a request to KUNA Pay"
     assert out.getvalue().splitlines() == [
-        f"Dry run: 3 refused callbacks, {nothing_else} would be deleted.",
-        f"Deleted 3 refused callbacks, {nothing_else}.",
-        f"Deleted 0 refused callbacks, {nothing_else}.",
+        f"Dry run: 3 refused callbacks, {nothing_else}, {kept}, 0 sweep runs would be deleted.",
+        f"Deleted 3 refused callbacks, {nothing_else}, {kept}, 0 sweep runs.",
+        f"Deleted 0 refused callbacks, {nothing_else}, {read}, 0 sweep runs.",
     ]
     assert list(CallbackEvent.objects.values_list("verified", flat=True)) == [True]
 
@@ -443,8 +445,10 @@ def test_prune_deletes_old_refused_events_only(client, awaiting):
 @pytest.mark.parametrize("recipe", [str(r) for r in ALL_RECIPES])
 def test_check_signatures_names_the_recipe_refused_callbacks_were_signed_with(client, db, recipe):
     for n in range(2):
-        # Spaced JSON, so that the raw bytes and their compact form differ.
-        body = json.dumps({"event": "Invoice", "data": {"id": f"i-{n}", "status": "PAID"}})
+        # Indented JSON with Cyrillic text, so the raw bytes, their compact form, the
+        # same with non-ASCII escaped, and Python's default JSON all differ.
+        payload = {"event": "Invoice", "data": {"id": f"i-{n}", "status": "PAID", "n": "Ключ"}}
+        body = json.dumps(payload, indent=1, ensure_ascii=False)
         signature = sign_callback(KEY, body.encode(), recipe)
         client.generic(
             "POST", "/invoices/callback/default/", data=body,
@@ -472,12 +476,83 @@ def test_check_signatures_says_when_nothing_matches(client, db):
     )  # fmt: skip
     out = StringIO()
     call_command("invoices_check_signatures", "--account", "default", stdout=out)
-    assert "No recipe matches" in out.getvalue()
+    assert out.getvalue() == (
+        "No recipe matches: the callbacks were not signed with this account's PRIVATE_KEY "
+        "in any known way (forgeries, or another key).\n"
+    )
 
 
 def test_check_signatures_refuses_an_unknown_account(db):
     with pytest.raises(CommandError, match="no account named"):
         call_command("invoices_check_signatures", "--account", "nobody", stdout=StringIO())
+
+
+def _refused(n, *, recipe="sha256/hex/raw", cut_short=False):
+    """``n`` callbacks refused for their signature, stored as the callback view stores
+    them, signed with this account's key in ``recipe`` (or cut short when stored)."""
+    CallbackEvent.objects.bulk_create(
+        CallbackEvent(
+            account="default",
+            state=CallbackEvent.State.REJECTED,
+            verified=False,
+            outcome="bad_signature",
+            body=body,
+            body_size=len(body) + (1000 if cut_short else 0),
+            signature=sign_callback(KEY, body.encode(), recipe),
+        )
+        for body in (
+            json.dumps({"event": "Invoice", "data": {"id": f"r-{i}"}}, indent=1) for i in range(n)
+        )
+    )
+
+
+def check_signatures(*args):
+    out = StringIO()
+    call_command("invoices_check_signatures", *args, stdout=out)
+    return out.getvalue().splitlines()
+
+
+def test_check_signatures_checks_the_newest_200_unless_told(db):
+    _refused(201)
+    assert check_signatures()[0] == "sha256/hex/raw matches 200 of 200 refused callbacks."
+    assert check_signatures("--limit", "1") == [
+        "sha256/hex/raw matches 1 of 1 refused callback.",
+        'Set DJANGO_INVOICES["CALLBACK_SIGNATURE_RECIPES"] = ["sha256/hex/raw"].',
+    ]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_check_signatures_refuses_a_limit_below_one(db, limit):
+    with pytest.raises(CommandError) as refused:
+        check_signatures("--limit", limit)
+    assert str(refused.value) == "--limit must be 1 or more."
+
+
+def test_check_signatures_says_what_it_could_not_check(db):
+    assert check_signatures() == ["No refused callback of account default to check."]
+    _refused(1, cut_short=True)
+    assert check_signatures() == [
+        "1 refused callback was stored cut short and cannot be checked.",
+        "No refused callback of account default to check.",
+    ]
+    _refused(1, cut_short=True)
+    assert check_signatures()[0] == (
+        "2 refused callbacks were stored cut short and cannot be checked."
+    )
+
+
+def test_check_signatures_options_say_what_they_do():
+    from django.core.management import load_command_class
+
+    command = load_command_class("django_invoices", "invoices_check_signatures")
+    parser = command.create_parser("manage.py", "invoices_check_signatures")
+    options = {
+        a.dest: (a.default, a.help) for a in parser._actions if a.dest in ("account", "limit")
+    }
+    assert options == {
+        "account": ("default", "Merchant account (default: default)."),
+        "limit": (200, "At most this many refused callbacks."),
+    }
 
 
 # -- the sweep ------------------------------------------------------------------------
@@ -491,7 +566,7 @@ def test_sync_dry_run_lists_and_reads_nothing(kunapay, order):
     out = sync("--dry-run")
 
     assert out.splitlines() == [
-        f"would read invoice {invoice.pk}",
+        f"would read invoice {invoice.provider_id} (order {order.external_order_id})",
         "Dry run: 1 invoice, 0 orders, 0 callback events; nothing was read.",
     ]
     assert len(kunapay.mock.calls) == calls
@@ -622,11 +697,32 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 @pytest.mark.parametrize("page", ["explanation/source-of-truth.rst", "howto/sync.rst"])
 def test_the_pages_of_the_principle_render_without_warnings(page):
-    docutils.core.publish_string(
-        (DOCS / page).read_text(encoding="utf-8"),
-        writer="null",
-        settings_overrides={"report_level": 2, "halt_level": 2},
-    )
+    from docutils import nodes
+    from docutils.parsers.rst import Directive, directives
+
+    class LiteralInclude(Directive):
+        """Sphinx's directive, as far as these pages use it (the sync guide's blocks,
+        which tests/test_guide_sync.py runs)."""
+
+        required_arguments = 1
+        option_spec = dict.fromkeys(("language", "start-after", "end-before"), directives.unchanged)
+
+        def run(self):
+            text = (DOCS / page).parent.joinpath(self.arguments[0]).read_text(encoding="utf-8")
+            text = text.split(self.options["start-after"], 1)[1]
+            text = text.split(self.options["end-before"], 1)[0]
+            assert text.strip(), self.arguments[0]
+            return [nodes.literal_block(text, text)]
+
+    directives.register_directive("literalinclude", LiteralInclude)
+    try:
+        docutils.core.publish_string(
+            (DOCS / page).read_text(encoding="utf-8"),
+            writer="null",
+            settings_overrides={"report_level": 2, "halt_level": 2},
+        )
+    finally:
+        directives._directives.pop("literalinclude", None)
 
 
 # -- the commands speak in sentences, with plurals (issue 12) -----------------------------

@@ -106,6 +106,50 @@ def test_the_limit_bounds_every_kind_the_sweep_reads(db, api):
     assert out.getvalue().count("would read invoice") == 2
 
 
+@pytest.mark.parametrize(
+    ("expired", "completed", "created", "may_change"),
+    [
+        (7, None, 30, True),  # ended at the window's very edge: still in it
+        (1, None, 30, True),  # it ended when it expired, however old it is
+        (None, 1, 30, True),  # no expiry: when it was completed
+        (None, None, 6, True),  # neither: when it was created
+        (8, None, 1, False),
+        (None, 8, 1, False),
+    ],
+)
+def test_the_sweep_and_a_refused_callback_agree_on_when_an_ended_invoice_may_change(
+    invoice, expired, completed, created, may_change
+):
+    """Mutants: the end of an invoice taken from the wrong date; the window's edge
+    moved; the moment asked about replaced by the clock's."""
+    from django_invoices.services.window import changeable_invoices, may_still_change
+
+    now = timezone.now() - timedelta(days=100)  # not the clock's: the one asked about
+
+    def days_ago(days):
+        return None if days is None else now - timedelta(days=days)
+
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=InvoiceStatus.EXPIRED,
+        expires_at=days_ago(expired),
+        completed_at=days_ago(completed),
+        created_at=days_ago(created),
+    )
+    stored = Invoice.objects.select_related("order").get(pk=invoice.pk)
+    # A refused callback about it has it read (may_still_change), and so does the sweep.
+    assert may_still_change(stored, now=now) is may_change
+    assert changeable_invoices(now=now).filter(pk=invoice.pk).exists() is may_change
+
+
+def test_chunks_hold_every_id_once_in_order():
+    assert list(sync.chunks([5, 6, 7], 1)) == [[5], [6], [7]]
+    assert list(sync.chunks([5, 6, 7], 2)) == [[5, 6], [7]]
+
+
+def test_a_chunk_size_below_one_is_taken_as_one():
+    assert list(sync.chunks([5, 6, 7], 0)) == [[5], [6], [7]]
+
+
 # -- what the sweep applies ----------------------------------------------------------------
 
 
@@ -261,3 +305,17 @@ def test_of_several_matching_lost_invoices_the_newest_is_adopted(api, order):
     assert "1 adopted" in run()
     assert [str(i.provider_id) for i in order.invoices.all()] == [INVOICE_ID]
     assert Decimal(order.invoices.get().invoice_amount) == Decimal("42.50")
+
+
+def test_reconciling_an_order_says_what_was_done_or_why_it_could_not_be(api, order, settings):
+    """``sync.sync_order``, what a distributed sweep calls per order: an order deleted
+    meanwhile is no error; one KUNA Pay could not be asked about is, with the reason."""
+    settings.DJANGO_INVOICES = {**settings.DJANGO_INVOICES, "RETRIES": 0}
+    assert sync.sync_order(987654) == ("no such order", "")
+    owed(order)
+    api.get(f"{API}/v1/invoice", status=503, json={"errors": [{"code": "X", "message": "down"}]})
+    assert sync.sync_order(order.pk) == ("failed", "HTTP 503: X: down")
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("invoices_sync", "--older-than", "0", stdout=StringIO(), stderr=err)
+    assert err.getvalue() == f"order {order.pk}: HTTP 503: X: down\n"

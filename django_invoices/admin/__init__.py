@@ -27,6 +27,7 @@ from ..statuses import DEPOSIT_STATUSES, InvoiceStatus, OrderStatus
 from . import actions, display
 from .changelists import EstimatedCountPaginator, IndexedSearchMixin, values_filter
 from .forms import OrderAdminForm
+from .health import NeedsAPersonFilter, ReconciliationFilter  # also registers the health page
 
 # Callback events shown on an invoice's page; the rest are a link away.
 INVOICE_EVENTS_SHOWN = 20
@@ -104,6 +105,7 @@ class OrderAdmin(
         "status",
         values_filter("asset", _("asset")),
         ("created_at", admin.DateFieldListFilter),
+        ReconciliationFilter,
     )
     # Whole values through indexes (a LIKE would read every order); a KUNA Pay invoice
     # id (a UUID) is looked up by ``uuid_search``.
@@ -285,6 +287,7 @@ class InvoiceAdmin(
         values_filter("invoice_asset", _("invoice asset")),
         values_filter("account", _("merchant account"), fixed=conf.account_names, recent=False),
         ("created_at", admin.DateFieldListFilter),
+        NeedsAPersonFilter,
     )
     list_select_related = ("order",)
     # As on orders; a KUNA Pay invoice id (a UUID) is looked up by ``uuid_search``.
@@ -313,6 +316,7 @@ class InvoiceAdmin(
                     "provider_created_at",
                     "expires_at",
                     "expired_once",
+                    "overpaid",
                     "completed_at",
                 )
             },
@@ -355,6 +359,7 @@ class InvoiceAdmin(
         "provider_created_at",
         "expires_at",
         "expired_once",
+        "overpaid",
         "completed_at",
         "callback_url",
         "transactional_callbacks",
@@ -553,6 +558,7 @@ class CallbackEventAdmin(
         "remote_addr",
         "verified",
         "signature_variant_display",
+        "key_fingerprint",
         "event_display",
         "object_display",
         "provider_status_display",

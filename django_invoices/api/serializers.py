@@ -8,7 +8,7 @@ return URL carried. Request bodies with unknown keys are refused.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.validators import RegexValidator
@@ -25,6 +25,7 @@ from . import schema as openapi
 # ASCII digits only (\d alone also takes other scripts' digits), matched in full ($
 # would let a trailing newline through).
 _DECIMAL_TEXT = re.compile(r"\d{1,18}(?:\.\d{1,18})?", re.ASCII)
+_UUID_TEXT = re.compile(openapi.UUID_TEXT)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -62,10 +63,7 @@ class AmountField(serializers.DecimalField):
     def to_internal_value(self, data: Any) -> Decimal:
         if not isinstance(data, str) or not _DECIMAL_TEXT.fullmatch(data):
             self.fail("invalid")
-        try:
-            value = Decimal(data)
-        except InvalidOperation:
-            self.fail("invalid")
+        value = Decimal(data)  # plain ASCII digits: always a finite decimal
         if value <= 0:
             self.fail("positive")
         return value
@@ -82,10 +80,22 @@ class PositiveAmountField(AmountField):
     """An ``AmountField`` a client sends: greater than zero (the schema says so too)."""
 
 
-class OrderIdField(serializers.CharField):
-    """An ``orderId`` as a client sends it: not blank once trimmed, no NUL, at most 128
-    characters. The schema carries the same rule as a pattern, so an id of white space
-    alone is invalid by the schema as it is for the API."""
+class TextField(serializers.CharField):
+    """A ``CharField`` that takes text only, as the schema's ``"type": "string"`` says:
+    DRF's own turns a JSON number into text (``5`` into ``"5"``). Anything else gets
+    DRF's message for it (``invalid``: "Not a valid string.")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class OrderIdField(TextField):
+    """An ``orderId`` as a client sends it: text, not blank once trimmed, no NUL, at most
+    128 characters as sent (white space around it counts). The schema carries the same
+    rules (``maxLength`` and a pattern), so an id of white space alone is invalid by the
+    schema as it is for the API."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 128)
@@ -94,9 +104,16 @@ class OrderIdField(serializers.CharField):
         )
         super().__init__(**kwargs)
 
+    def to_internal_value(self, data: Any) -> str:
+        # DRF checks max_length after trimming; the schema's maxLength counts what is sent.
+        if self.max_length is not None and isinstance(data, str) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length, length=len(data))
+        return super().to_internal_value(data)
 
-class AssetCodeField(serializers.CharField):
-    """An asset code KUNA Pay offers for invoices (checked against the cached list)."""
+
+class AssetCodeField(TextField):
+    """An asset code KUNA Pay offers for invoices (checked against the cached list; the
+    schema names the codes in an ``enum``, see ``schema.AssetCodeFieldSchema``)."""
 
     # DRF's fail() formats messages with str.format: braces, not %(name)s.
     default_error_messages = {"unknown": _("{code} is not an asset invoices can be made in.")}
@@ -113,19 +130,49 @@ class AssetCodeField(serializers.CharField):
         return code
 
 
+class QuestionnaireFieldsField(serializers.ListField):
+    """``questionnaireFields``: names of KUNA Pay's questionnaire fields, at most 20.
+
+    The names are checked against the cached list by the serializer, which answers with
+    one message for the list; the schema names them in an ``enum`` (see
+    ``schema.QuestionnaireFieldsSchema``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", TextField(max_length=64))
+        kwargs.setdefault("max_length", 20)
+        super().__init__(**kwargs)
+
+
+@openapi.extend_schema_field({"type": "string", "format": "uuid", "pattern": openapi.UUID_TEXT})
+class InvoiceIdField(serializers.UUIDField):
+    """An ``invoiceId`` as the return URL carries it: a UUID in its hyphenated form.
+
+    DRF's ``UUIDField`` also takes 32 bare hex digits, braces and ``urn:uuid:``, which
+    the schema (``format: uuid`` and a pattern) does not: refused here too."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("format", "hex_verbose")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not _UUID_TEXT.fullmatch(data):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class InvoiceCreateSerializer(StrictSerializer):
     """``POST api/invoices/``: which order to pay, and what the customer was shown.
 
     ``amount`` and ``asset``, when given, must equal the order's: a front end showing a
-    stale price gets a 400 instead of an invoice for a different sum.
+    stale price gets a 409 (the view compares them) instead of an invoice for a
+    different sum. Unknown keys, asset codes and questionnaire field names are 400, and
+    the schema says so (``additionalProperties: false``, enums).
     """
 
     orderId = OrderIdField()
     amount = PositiveAmountField(required=False)
     asset = AssetCodeField(required=False)
-    questionnaireFields = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=20
-    )
+    questionnaireFields = QuestionnaireFieldsField(required=False)
 
     def validate_questionnaireFields(self, value: list[str]) -> list[str]:
         # services.questionnaire_fields keeps only fields with a string name.
@@ -141,7 +188,7 @@ class InvoiceCreateSerializer(StrictSerializer):
 class InvoiceLookupSerializer(serializers.Serializer):
     """The pair the return URL carries; both are needed to read an invoice."""
 
-    invoiceId = serializers.UUIDField(format="hex_verbose")
+    invoiceId = InvoiceIdField()
     orderId = OrderIdField()
 
 

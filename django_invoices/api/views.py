@@ -14,7 +14,6 @@ from rest_framework.exceptions import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
-    ValidationError,
 )
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
@@ -55,6 +54,17 @@ class OrderNotPayableError(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("This order cannot be paid (it may be paid already).")
     default_code = "order_not_payable"
+
+
+class OrderMismatchError(APIException):
+    """The ``amount`` or ``asset`` sent is not the order's: messages per field, 409.
+
+    Not a 400: the request is well formed (the schema cannot know the order's price),
+    it is the order that is not what the front end showed (a stale price). 409 is the
+    status of a request that conflicts with the current state of what it is about."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "order_mismatch"
 
 
 def _classes(setting: str) -> list[Any] | None:
@@ -158,7 +168,10 @@ class QuestionnaireFieldListView(InvoicesAPIView):
     )
 )
 class InvoiceCreateView(InvoicesAPIView):
-    """Create (or reuse) the invoice of an order and answer with its payment URL."""
+    """Create (or reuse) the invoice of an order and answer with its payment URL.
+
+    An ``amount`` or ``asset`` that is not the order's is answered 409, like an order
+    that cannot be paid: the request is valid, the order is not what the client showed."""
 
     throttle_scope = CREATE_SCOPE
 
@@ -189,7 +202,7 @@ class InvoiceCreateView(InvoicesAPIView):
         if "asset" in data and data["asset"] != order.asset:
             mismatch["asset"] = [_("This is not the asset of the order.")]
         if mismatch:
-            raise ValidationError(mismatch)
+            raise OrderMismatchError(mismatch)
         options = {}
         if "questionnaireFields" in data:
             options["questionnaire_fields"] = data["questionnaireFields"]

@@ -126,15 +126,23 @@ def _own() -> Credentials:
 def _accounts() -> list[tuple[str, str, Credentials]]:
     """(name, API_URL, keys) of every readable ``DJANGO_INVOICES`` account."""
     found = []
-    for name in app_conf.account_names():
+    try:
+        names = app_conf.account_names()
+    except ImproperlyConfigured:  # an ACCOUNT_RESOLVER that cannot be imported: E016
+        return []
+    for name in names:
         try:
             options = app_conf.raw_account(name)
         except (ImproperlyConfigured, AttributeError, TypeError):
             continue  # a broken account is reported by the app's own checks
+        try:  # a list of keys while one is rotated: the newest signs
+            private_key = next(iter(app_conf.private_keys(options.get("PRIVATE_KEY"))), "")
+        except ImproperlyConfigured:
+            continue
         creds = Credentials(
             api_key=str(options.get("API_KEY") or ""),
             public_key=str(options.get("PUBLIC_KEY") or ""),
-            private_key=str(options.get("PRIVATE_KEY") or ""),
+            private_key=private_key,
         )
         found.append((name, str(options.get("API_URL") or ""), creds))
     return found

@@ -220,8 +220,8 @@ def _close_thread_connections() -> None:
     thread's connection is never the last one: whoever started the timer holds another.
     """
     for connection in connections.all(initialized_only=True):
-        if connection.vendor == "sqlite" and connection.connection is not None:
-            BaseDatabaseWrapper.close(connection)
+        if connection.vendor == "sqlite":
+            BaseDatabaseWrapper.close(connection)  # what SQLite's close() skips in memory
         else:
             connection.close()
 

@@ -8,13 +8,16 @@ may change between releases:
 - ``receipt``, ``locate``, ``queue``, ``reads``, ``settle``, ``pipeline``: the callback
   pipeline, step by step (``docs/architecture.rst``);
 - ``invoices``: creating an invoice for an order and reading it back;
+- ``orders`` and ``linked``: the order that stands for a shop's own object (the
+  contribs' way in), found again from that object, and what an order received;
 - ``transitions``: the one locked transition every status change goes through;
 - ``customer``: what the return view, checkout and REST API ask for a customer;
 - ``bulk``: the admin's actions on many orders or invoices;
 - ``sync`` and ``window``: the reconciliation sweep and the late-payment window;
 - ``provider``, ``nonces``, ``fields``: the clients, the URLs sent to KUNA Pay, its
   catalogues, and reading its fields into what the models store;
-- ``signatures``, ``retention``: diagnosing signature recipes, pruning the log.
+- ``signatures``, ``keys``, ``retention``: diagnosing signature recipes, which key
+  verifies callbacks, pruning the log.
 """
 
 from .bulk import (
@@ -39,6 +42,9 @@ from .customer import (
     refresh_if_stale,
 )
 from .invoices import create_invoice, refresh_invoice
+from .keys import idle_keys, unverified_live_accounts
+from .linked import invoice_received, linked_order, order_received
+from .orders import order_for
 from .pipeline import drain as drain_callbacks
 from .pipeline import handle_callback, invoice_of_event
 from .pipeline import reapply as reapply_callbacks
@@ -65,8 +71,13 @@ __all__ = [
     "get_client",
     "get_order",
     "handle_callback",
+    "idle_keys",
     "invoice_of_event",
+    "invoice_received",
+    "linked_order",
     "list_assets",
+    "order_for",
+    "order_received",
     "overpayment",
     "payment_outcome",
     "plan_sync",
@@ -79,5 +90,6 @@ __all__ = [
     "refresh_invoices",
     "refresh_orders",
     "run_sync",
+    "unverified_live_accounts",
     "with_current_invoice",
 ]

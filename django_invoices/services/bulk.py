@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 
-from .. import conf, wire
+from .. import conf, telemetry, wire
 from ..exceptions import (
     InvoiceCreationError,
     KunaPayError,
@@ -34,7 +34,7 @@ from ..statuses import (
     OPEN_STATUSES,
     OrderStatus,
 )
-from . import reads
+from . import monitoring, reads
 from .invoices import create_invoice
 
 logger = logging.getLogger("django_invoices")
@@ -188,7 +188,12 @@ def _create_one(order: Order, account: str) -> OrderOutcome:
     except InvoiceCreationError as exc:
         return OrderOutcome(order, Outcome.SKIPPED, reason=str(exc))
     except KunaPayError as exc:
-        logger.warning("Creating an invoice for order %s failed: %s", order, exc)
+        logger.warning(
+            "Creating an invoice for order %s failed: %s",
+            order,
+            exc,
+            extra=telemetry.ids(order=order, account=account),
+        )
         return OrderOutcome(order, Outcome.FAILED, error=exc)
     if invoice.created_at < started:
         # Someone else created it between our look and the order's lock.
@@ -250,17 +255,22 @@ def _refresh_in_caller(
 ) -> dict[int, RefreshOutcome]:
     """Reads in a pool; answers applied in the calling thread as they arrive."""
     outcomes: dict[int, RefreshOutcome] = {}
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-invoices-refresh")
-    try:
-        futures: dict[Future[Timed], int] = {
-            pool.submit(_read_invoice, invoices[i]): i for i in indexes
-        }
-        for future in as_completed(futures):
-            index = futures[future]
-            outcomes[index] = _apply_refresh(invoices[index], future.result)
-    finally:
-        # Only reached early on an unexpected error: do not send what is still queued.
-        pool.shutdown(wait=True, cancel_futures=True)
+    with monitoring.borrowed_threads() as requests:
+        pool = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="django-invoices-refresh",
+            initializer=requests.attach,
+        )
+        try:
+            futures: dict[Future[Timed], int] = {
+                pool.submit(_read_invoice, invoices[i]): i for i in indexes
+            }
+            for future in as_completed(futures):
+                index = futures[future]
+                outcomes[index] = _apply_refresh(invoices[index], future.result)
+        finally:
+            # Only reached early on an unexpected error: do not send what is still queued.
+            pool.shutdown(wait=True, cancel_futures=True)
     return outcomes
 
 
@@ -273,7 +283,11 @@ def _refresh_in_threads(
     outcomes: dict[int, RefreshOutcome] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
-    readers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="django-invoices-read")
+    # The readers touch no database: their requests are recorded here, on leaving.
+    requests = monitoring.BorrowedThreads()
+    readers = ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="django-invoices-read", initializer=requests.attach
+    )
 
     def apply_arrivals() -> None:
         try:
@@ -312,6 +326,7 @@ def _refresh_in_threads(
             arrived.put(None)
         for thread in appliers:
             thread.join()
+        requests.flush()
     if errors:
         raise errors[0]
     return outcomes
@@ -342,12 +357,16 @@ def _apply_refresh(invoice: Invoice, read: Callable[[], Timed]) -> RefreshOutcom
         started, data = read()
         updated = reads.apply_read(invoice, data, started).invoice
     except KunaPayError as exc:
-        logger.warning("Refreshing invoice %s failed: %s", invoice, exc)
+        logger.warning(
+            "Refreshing invoice %s failed: %s", invoice, exc, extra=telemetry.ids(invoice=invoice)
+        )
         return RefreshOutcome(invoice, Outcome.FAILED, old, old, error=exc)
     except DatabaseError:
         # Rolled back with this invoice's own transaction (a lock timeout, a deadlock);
         # the others go on.
-        logger.exception("Saving the refreshed invoice %s failed", invoice)
+        logger.exception(
+            "Saving the refreshed invoice %s failed", invoice, extra=telemetry.ids(invoice=invoice)
+        )
         return RefreshOutcome(
             invoice, Outcome.FAILED, old, old, reason=_("it could not be saved; see the logs")
         )

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone as dj_timezone
 
-from .. import conf
+from .. import conf, telemetry
 from ..exceptions import (
     KunaPayError,
 )
@@ -152,7 +152,12 @@ def refresh_if_stale(
     try:
         return Refresh(reads.read_and_apply(invoice, fast=True).invoice, refreshed=True)
     except KunaPayError as exc:
-        logger.warning("Could not re-read invoice %s from KUNA Pay: %s", invoice, exc)
+        logger.warning(
+            "Could not re-read invoice %s from KUNA Pay: %s",
+            invoice,
+            exc,
+            extra=telemetry.ids(invoice=invoice),
+        )
         return Refresh(_reread(invoice), refreshed=False, error=exc)
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .. import conf, wire
+from .. import conf, telemetry, wire
 from ..client import KunaPayClient
 from ..exceptions import (
     InvalidResponse,
@@ -41,6 +41,7 @@ def create_invoice(
     transactional_callbacks: bool | None = None,
     questionnaire_fields: Iterable[str] | None = None,
     product_description: str | None = None,
+    return_url: str | None = None,
 ) -> Invoice:
     """Return the order's open invoice, creating one at the provider if there is none.
 
@@ -55,6 +56,7 @@ def create_invoice(
         redirect_button_title=redirect_button_title,
         transactional_callbacks=transactional_callbacks,
         questionnaire_fields=questionnaire_fields,
+        return_url=return_url,
     )
     error: KunaPayError | None = None
     invoice: Invoice | None = None
@@ -113,10 +115,12 @@ def _options(
     redirect_button_title: str | None = None,
     transactional_callbacks: bool | None = None,
     questionnaire_fields: Iterable[str] | None = None,
+    return_url: str | None = None,
 ) -> _InvoiceOptions:
     return _InvoiceOptions(
         callback_url=callback_url(account),
-        redirect_url=redirect_url(),
+        # Another page than the return view: a framework's own (django-payments').
+        redirect_url=redirect_url(account) if return_url is None else return_url,
         redirect_button_title=str(conf.get("REDIRECT_BUTTON_TITLE") or "")
         if redirect_button_title is None
         else redirect_button_title,
@@ -164,6 +168,7 @@ def _reconcile_after(client: KunaPayClient, order: Order, exc: KunaPayError) -> 
         "Creating an invoice for order %s may have reached KUNA Pay (%s); looking it up",
         order.external_order_id,
         exc,
+        extra=telemetry.ids(order=order, account=client.account),
     )
     try:
         data = _find_remote_invoice(client, order)
@@ -200,7 +205,12 @@ def _find_remote_invoice(client: KunaPayClient, order: Order) -> wire.Invoice | 
     candidates.sort(key=_newest_first, reverse=True)
     for found in candidates:
         if _same_amount_and_asset(order, found):
-            logger.info("Adopted KUNA Pay invoice %s for order %s", found.id, order)
+            logger.info(
+                "Adopted KUNA Pay invoice %s for order %s",
+                found.id,
+                order,
+                extra={**telemetry.ids(order=order), "provider_invoice_id": found.id},
+            )
             order.reconciliation_issue = ""
             return found
     other = candidates[0]
@@ -210,7 +220,9 @@ def _find_remote_invoice(client: KunaPayClient, order: Order) -> wire.Invoice | 
         f"{str(amount)[:40]} {other.invoice_asset[:16]}, "
         f"not {order.amount.normalize():f} {order.asset}; not adopted"
     )[:255]
-    logger.warning("Order %s: %s", order, order.reconciliation_issue)
+    logger.warning(
+        "Order %s: %s", order, order.reconciliation_issue, extra=telemetry.ids(order=order)
+    )
     return None
 
 

@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError
 from django.utils import timezone as dj_timezone
 
-from .. import background, callbacks, conf
+from .. import background, callbacks, conf, signals, telemetry
 from ..exceptions import KunaPayError, NotFound
 from ..models import CallbackEvent, Invoice
 from . import queue, reads, receipt, settle
@@ -61,8 +61,27 @@ def handle_callback(
     """Store a callback and act on it: read, apply and settle in the request, or wake a
     worker. Never raises for an authentic callback once it is stored: whatever goes
     wrong after that leaves it pending, for a worker or the sweep."""
-    stored = receipt.receive(account, body, headers, remote_addr, body_size=body_size)
-    event = stored.event
+    with telemetry.span("callback", account=account[:64]) as step:
+        stored = _handle(account, body, headers, remote_addr, body_size, step)
+        step.set(outcome=stored.event.state if not stored.rejection else stored.outcome)
+    return stored
+
+
+def _handle(
+    account: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    remote_addr: str | None,
+    body_size: int | None,
+    step: telemetry.Step,
+) -> receipt.Receipt:
+    with telemetry.span("callback.receive", account=account[:64]) as receiving:
+        stored = receipt.receive(account, body, headers, remote_addr, body_size=body_size)
+        event = stored.event
+        reason = stored.rejection if stored.outcome == "refused" else ""
+        receiving.set(outcome=stored.outcome, reason=reason, **telemetry.ids(event=event))
+    step.set(**telemetry.ids(event=event))
+    _announce(stored, account, reason)
     if stored.rejection in (receipt.REJECT_NO_SIGNATURE, receipt.REJECT_BAD_SIGNATURE):
         _read_for_refused(account, body)
     if stored.rejection or event.state != CallbackEvent.State.PENDING:
@@ -70,14 +89,40 @@ def handle_callback(
     try:
         if background.queued():
             try:
-                queue.wake()
+                with telemetry.span("callback.wake", **telemetry.ids(event=event)):
+                    queue.wake()
                 return stored
             except Exception:
-                logger.exception("Could not wake a worker for event %s; applying it now", event.pk)
+                logger.exception(
+                    "Could not wake a worker for event %s; applying it now",
+                    event.pk,
+                    extra=telemetry.ids(event=event),
+                )
         _act_in_request(event)
     except Exception:  # the event is stored; never answer an authentic callback with 500
-        logger.exception("Applying callback event %s failed; it stays pending", event.pk)
+        logger.exception(
+            "Applying callback event %s failed; it stays pending",
+            event.pk,
+            extra=telemetry.ids(event=event),
+        )
     return stored
+
+
+def _announce(stored: receipt.Receipt, account: str, reason: str) -> None:
+    """``signals.callback_received``, for metrics; a receiver's error is only logged."""
+    for receiver, error in signals.callback_received.send_robust(
+        sender=CallbackEvent,
+        event=stored.event,
+        account=account[:64],
+        outcome=stored.outcome,
+        reason=reason,
+    ):
+        if isinstance(error, Exception):
+            logger.warning(
+                "Receiver %r of callback_received failed",
+                receiver,
+                exc_info=(type(error), error, error.__traceback__),
+            )
 
 
 def _act_in_request(event: CallbackEvent) -> None:
@@ -133,12 +178,14 @@ def _read_for_refused(account: str, body: bytes) -> None:
     except callbacks.MalformedCallback:
         return
     try:
-        located = locate(parsed, account) if account in conf.account_names() else None
+        located = locate(parsed, account) if conf.has_account(account) else None
         if located is not None:
             invoice = Invoice.objects.select_related("order").get(pk=located.invoice.pk)
             refresh_if_stale(invoice, late_payments=True)
     except Exception:  # a refused callback is answered 401 whatever happens here
-        logger.exception("The read a refused callback asked for failed")
+        logger.exception(
+            "The read a refused callback asked for failed", extra=telemetry.ids(account=account)
+        )
 
 
 # -- one invoice ------------------------------------------------------------------------
@@ -167,17 +214,29 @@ def process_invoice(invoice: Invoice, *, fast: bool, due_only: bool = True) -> P
         if queue.claim(invoice, fast=fast, due_only=due_only) is None:
             return None
     except ImproperlyConfigured as exc:  # its merchant account is gone from the settings
-        logger.warning("Cannot read invoice %s for its callbacks: %s", invoice, exc)
+        logger.warning(
+            "Cannot read invoice %s for its callbacks: %s",
+            invoice,
+            exc,
+            extra=telemetry.ids(invoice=invoice),
+        )
         return Processed()
     started = dj_timezone.now()
     try:
         done = reads.apply_read(invoice, reads.read(invoice, fast=fast), started, leased=True)
     except DataError as exc:
         # The answer does not fit the database, and would not next time either.
-        logger.exception("The read of invoice %s cannot be stored", invoice)
+        logger.exception(
+            "The read of invoice %s cannot be stored", invoice, extra=telemetry.ids(invoice=invoice)
+        )
         return _failed_read(invoice, started, f"cannot store: {exc}", give_up=True)
     except (KunaPayError, DatabaseError) as exc:  # InvalidResponse included
-        logger.warning("Reading invoice %s for its callbacks failed: %s", invoice, exc)
+        logger.warning(
+            "Reading invoice %s for its callbacks failed: %s",
+            invoice,
+            exc,
+            extra=telemetry.ids(invoice=invoice),
+        )
         return _failed_read(invoice, started, str(exc))
     except Exception:
         # Nobody foresaw it: back off, so no reader loops on it, and let it be seen.
@@ -201,6 +260,7 @@ def _failed_read(
     )
     if give_up:
         settle.settle_as(waiting, CallbackEvent.State.FAILED, reason)
+        settle.announce(invoice, dict.fromkeys(waiting, CallbackEvent.State.FAILED), [])
         queue.release(invoice, confirmed=None)
         return Processed(dict.fromkeys(waiting, "failed"), dict.fromkeys(waiting, reason))
     settle.record_failed_read(invoice, started, reason)
@@ -229,7 +289,12 @@ def resolve(event: CallbackEvent, *, fast: bool) -> Invoice | None:
         try:
             invoice = _by_transaction(parsed.object_id, event.account, fast=fast)
         except KunaPayError as exc:
-            logger.warning("Placing callback event %s failed: %s", event.pk, exc)
+            logger.warning(
+                "Placing callback event %s failed: %s",
+                event.pk,
+                exc,
+                extra=telemetry.ids(event=event),
+            )
             _retry_placing(event, str(exc))
             return None
     if invoice is None:
@@ -244,7 +309,7 @@ def resolve(event: CallbackEvent, *, fast: bool) -> Invoice | None:
 def _by_transaction(transaction_id: str, account: str, *, fast: bool) -> Invoice | None:
     # The provider's ids are UUIDs: anything else it could never know, so nothing is
     # asked (and nothing retried) for it.
-    if account not in conf.account_names() or callbacks.uuid_or_none(transaction_id) is None:
+    if not conf.has_account(account) or callbacks.uuid_or_none(transaction_id) is None:
         return None
     try:
         found = get_client(account, fast=fast).get_transaction(transaction_id)
@@ -321,7 +386,9 @@ def drain(
         try:
             placed = resolve(event, fast=fast)
         except Exception:
-            logger.exception("Placing callback event %s failed", event.pk)
+            logger.exception(
+                "Placing callback event %s failed", event.pk, extra=telemetry.ids(event=event)
+            )
             continue
         if placed is None and event.state != CallbackEvent.State.PENDING:
             report.counts[event.state] += 1
@@ -345,7 +412,11 @@ def drain(
         try:
             done = process_invoice(found, fast=fast, due_only=due_only)
         except Exception:  # nobody foresaw it: the others must not wait for the fix
-            logger.exception("Acting on the callbacks of invoice %s failed", found)
+            logger.exception(
+                "Acting on the callbacks of invoice %s failed",
+                found,
+                extra=telemetry.ids(invoice=found),
+            )
             continue
         if done is not None:
             report.invoices_read += 1

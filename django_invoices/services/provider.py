@@ -61,16 +61,18 @@ def get_client(account: str = conf.DEFAULT_ACCOUNT, *, fast: bool = False) -> Ku
 # -- URLs sent to the provider ---------------------------------------------------------
 
 
-def absolute_url(path: str) -> str:
-    return str(conf.get("BASE_URL")).rstrip("/") + path
+def absolute_url(path: str, account: str = conf.DEFAULT_ACCOUNT) -> str:
+    """``path`` on the site as KUNA Pay and customers reach it: the account's own
+    ``BASE_URL`` (one domain per tenant, say), else the top-level one."""
+    return str(conf.raw_account(account)["BASE_URL"]).rstrip("/") + path
 
 
 def callback_url(account: str = conf.DEFAULT_ACCOUNT) -> str:
-    return absolute_url(reverse("django_invoices:callback", kwargs={"account": account}))
+    return absolute_url(reverse("django_invoices:callback", kwargs={"account": account}), account)
 
 
-def redirect_url() -> str:
-    return absolute_url(reverse("django_invoices:return"))
+def redirect_url(account: str = conf.DEFAULT_ACCOUNT) -> str:
+    return absolute_url(reverse("django_invoices:return"), account)
 
 
 # -- provider catalogues ---------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
-from .. import wire
+from .. import telemetry, wire
 from ..models import Invoice
 from . import queue, settle
 from .provider import get_client
@@ -47,7 +47,10 @@ def read(invoice: Invoice, *, fast: bool) -> wire.Invoice:
     """The invoice as KUNA Pay answers ``GET /v1/invoice/{id}`` with the account's own
     client; ``fast``: the short timeout and no retries of a read someone waits for.
     Raises the client's ``KunaPayError``; nothing is locked meanwhile."""
-    return get_client(invoice.account, fast=fast).get_invoice(str(invoice.provider_id))
+    with telemetry.span("invoice.read", **telemetry.ids(invoice=invoice)) as step:
+        data = get_client(invoice.account, fast=fast).get_invoice(str(invoice.provider_id))
+        step.set(outcome=data.status)
+    return data
 
 
 def apply_read(
@@ -61,7 +64,8 @@ def apply_read(
     (``queue.claim``), given back in the same write.
     """
     check_same_invoice(invoice, data)
-    with transaction.atomic():
+    names = telemetry.ids(invoice=invoice)
+    with telemetry.span("invoice.apply", **names) as step, transaction.atomic():
         locked = lock_invoice(invoice)
         before = field_values(locked)
         waiting = settle.waiting_events(locked, started)
@@ -72,14 +76,30 @@ def apply_read(
                 locked.read_lease_until = before["read_lease_until"]
         result = apply_data_locked(locked, data, before=before)
         outcome = f"read {data.status!r}: {describe(result)}"
-        settle.record(settlement, outcome)
+        step.set(outcome=describe(result))
+        with telemetry.span("callbacks.settle", **names) as settling:
+            lags = settle.record(settlement, outcome, locked)
+            settling.set(outcome=_counted(settlement))
+    if waiting:
+        states = {pk: str(settlement.state_of(pk)) for pk in settlement.received}
+        settle.announce(locked, states, lags)
     return Read(locked, result, settlement, outcome)
 
 
-def read_and_apply(invoice: Invoice, *, fast: bool, leased: bool = False) -> Read:
-    """``read`` then ``apply_read``."""
+def _counted(settlement: settle.Settlement) -> str:
+    """The states a settlement gave, counted: "applied=2 pending=1"."""
+    counts = {
+        "applied": len(settlement.applied),
+        "pending": len(settlement.ahead),
+        "failed": len(settlement.failed),
+    }
+    return " ".join(f"{state}={n}" for state, n in counts.items() if n) or "none"
+
+
+def read_and_apply(invoice: Invoice, *, fast: bool) -> Read:
+    """``read`` then ``apply_read``, for a reader that holds no lease (staff, customers)."""
     started = dj_timezone.now()
-    return apply_read(invoice, read(invoice, fast=fast), started, leased=leased)
+    return apply_read(invoice, read(invoice, fast=fast), started)
 
 
 def describe(result: Transition) -> str:

@@ -1,7 +1,7 @@
 """Store: a callback as it arrived, verified, parsed and located, in one ``INSERT``.
 
 The first steps of the callback pipeline (``pipeline``): the body is parsed
-(``callbacks.parse``) and its signature verified (``signing.verify_callback``), then
+(``callbacks.parse``) and its signature verified (``signing.match_callback``), then
 ``locate`` names the invoice it is about and whether its news was applied already, and
 the event is stored, committed at once, whatever happens to it afterwards. A refused
 callback is stored too, cut short, with why it was refused.
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone as dj_timezone
 
-from .. import callbacks, conf
+from .. import callbacks, conf, telemetry
 from ..models import CallbackEvent
-from ..signing import parse_recipes, verified_text, verify_callback
+from ..signing import match_callback, parse_recipes, verified_text
 from . import limits, statements
 from .locate import locate, named_invoice_ids
 
@@ -35,6 +35,33 @@ REJECT_TOO_LARGE = "too_large"
 REJECT_MISCONFIGURED = "misconfigured"
 # Not stored: past the endpoint's budget for refused requests or replays (``limits``).
 REJECT_RATE_LIMITED = "rate_limited"
+
+#: Why a callback was refused, as the health page and the metrics name it.
+REFUSAL_REASONS = (
+    REJECT_BAD_SIGNATURE,
+    REJECT_NO_SIGNATURE,
+    REJECT_UNKNOWN_ACCOUNT,
+    REJECT_MALFORMED,
+    REJECT_TOO_LARGE,
+    REJECT_MISCONFIGURED,
+)
+# The outcome a refused event stores begins with these for the reasons whose outcome
+# says more than the reason's name (see ``_verify_and_parse``).
+TOO_LARGE_OUTCOME = "body of "
+MISCONFIGURED_OUTCOME = "account settings unusable: "
+
+
+def refusal_reason(verified: bool, outcome: str) -> str:
+    """Why a stored, refused event was refused (one of ``REFUSAL_REASONS``), from what
+    it stores: an authentic one was malformed; the others say it in their outcome."""
+    if verified:
+        return REJECT_MALFORMED
+    if outcome in (REJECT_BAD_SIGNATURE, REJECT_NO_SIGNATURE, REJECT_UNKNOWN_ACCOUNT):
+        return outcome
+    if outcome.startswith(TOO_LARGE_OUTCOME):
+        return REJECT_TOO_LARGE
+    return REJECT_MISCONFIGURED
+
 
 OUTCOME_DUPLICATE = "same news already applied"
 OUTCOME_UNKNOWN = "names no invoice we know; nothing changed"
@@ -53,6 +80,19 @@ class Receipt:
     replayed: bool = False
     # ...and that row was settled already, so this one is only a duplicate.
     settled_before: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """What became of it, as monitoring names it: ``refused`` (see ``rejection``),
+        ``rate_limited``, ``replayed``, or the state it was stored in (``pending``,
+        ``duplicate``, ``ignored``)."""
+        if self.rejection == REJECT_RATE_LIMITED:
+            return "rate_limited"
+        if self.rejection:
+            return "refused"
+        if self.replayed:
+            return "replayed"
+        return str(self.event.state)
 
     @property
     def answer(self) -> dict[str, object]:
@@ -99,11 +139,17 @@ def receive(
         elif not event.verified:
             keep = max(0, int(conf.get("REJECTED_BODY_KEEP")))
             event.body = _text(body[:keep])
-        logger.warning("Refused a KUNA Pay callback for account %r: %s", account, event.outcome)
     else:
         assert parsed is not None
         _place(event, parsed, account)
     replayed = statements.store_event(event)
+    if rejection:
+        logger.warning(
+            "Refused a KUNA Pay callback for account %r: %s",
+            account,
+            event.outcome,
+            extra=telemetry.ids(event=event, account=account[:64]),
+        )
     settled = replayed and event.state != CallbackEvent.State.PENDING
     if rejection:
         limits.spend(limits.REFUSED, sender)
@@ -175,24 +221,34 @@ def _verify_and_parse(
     if body_size is not None:
         event.outcome = f"body of {body_size} bytes is over the limit"
         return REJECT_TOO_LARGE, None
-    if account not in conf.account_names():
+    try:
+        keys = conf.get_account(account).private_keys
+        recipes = parse_recipes(conf.get("CALLBACK_SIGNATURE_RECIPES"))
+        unusable: Exception | None = None
+    except conf.UnknownAccount:
         return REJECT_UNKNOWN_ACCOUNT, None
+    except (ImproperlyConfigured, TypeError, ValueError) as exc:
+        keys, recipes, unusable = (), (), exc
     signature = headers.get(callbacks.SIGNATURE_HEADER)
     if not signature:
         return REJECT_NO_SIGNATURE, None
-    try:
-        private_key = conf.get_account(account).private_key
-        recipes = parse_recipes(conf.get("CALLBACK_SIGNATURE_RECIPES"))
-    except (ImproperlyConfigured, TypeError, ValueError) as exc:
+    if unusable is not None:
         # The shop's settings are at fault, not the callback: the answer asks the
         # provider to send it again, by when the settings may be fixed.
-        logger.error("Cannot verify callbacks of account %r: %s", account, exc)
-        event.outcome = f"account settings unusable: {exc}"
+        logger.error(
+            "Cannot verify callbacks of account %r: %s",
+            account,
+            unusable,
+            extra=telemetry.ids(account=account[:64]),
+        )
+        event.outcome = f"account settings unusable: {unusable}"
         return REJECT_MISCONFIGURED, None
-    recipe = verify_callback(private_key, body, signature, recipes)
-    if recipe is None:
+    match = match_callback(keys, body, signature, recipes)
+    if match is None:
         event.signature = signature[:256]
         return REJECT_BAD_SIGNATURE, None
+    recipe = match.recipe
+    event.key_fingerprint = conf.key_fingerprint(keys[match.key_index])
     event.verified = True
     event.signature_variant = str(recipe)
     try:

@@ -4,7 +4,8 @@ Authentic callbacks that were acted on are the audit log of what changed invoice
 are kept. Three kinds carry nothing an invoice depends on and go after an age of their
 own: refused callbacks (``REJECTED_EVENT_MAX_AGE``), authentic ones that only repeated
 news applied already (duplicates, ``DUPLICATE_EVENT_MAX_AGE``) and posts for an account
-name nobody configured (``UNKNOWN_ACCOUNT_EVENT_MAX_AGE``).
+name nobody configured (``UNKNOWN_ACCOUNT_EVENT_MAX_AGE``). The monitoring records
+(requests to KUNA Pay, sweep runs) go after ``MONITORING_MAX_AGE`` (``monitoring.prune``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from django.utils import timezone as dj_timezone
 
 from .. import conf
 from ..models import CallbackEvent
+from . import monitoring
 from .receipt import REJECT_UNKNOWN_ACCOUNT
 
 REFUSED = "refused"
 DUPLICATES = "duplicates"
 UNKNOWN_ACCOUNTS = "unknown accounts"
+PROVIDER_REQUESTS = "provider requests"
+SWEEP_RUNS = "sweep runs"
 
 KINDS = {
     REFUSED: ("REJECTED_EVENT_MAX_AGE", Q(state=CallbackEvent.State.REJECTED)),
@@ -37,7 +41,8 @@ def prune_callbacks(
 ) -> dict[str, int]:
     """Delete (or with ``dry_run`` count) the events of each kind above older than its
     age (or than ``older_than`` for all); how many of each, unknown accounts first (they
-    are refused callbacks too, with an age of their own)."""
+    are refused callbacks too, with an age of their own). Then the monitoring records
+    (``PROVIDER_REQUESTS``, ``SWEEP_RUNS``) older than ``MONITORING_MAX_AGE``."""
     now = dj_timezone.now()
     counts: dict[str, int] = {}
     for kind in (UNKNOWN_ACCOUNTS, REFUSED, DUPLICATES):
@@ -47,6 +52,7 @@ def prune_callbacks(
         if kind == REFUSED:
             old = old.exclude(outcome=REJECT_UNKNOWN_ACCOUNT)
         counts[kind] = old.count() if dry_run else old.delete()[0]
+    counts.update(monitoring.prune(older_than=older_than, dry_run=dry_run))
     return counts
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from django.db.models import F
 from django.utils import timezone as dj_timezone
 
-from .. import callbacks, wire
+from .. import callbacks, signals, telemetry, wire
 from ..models import CallbackEvent, Invoice
 from ..statuses import PROVIDER_STATUS_MAP, may_move
 from . import statements
@@ -34,10 +34,10 @@ CONFIRM_ATTEMPTS = 12
 def waiting_events(invoice: Invoice, started: datetime) -> list[CallbackEvent]:
     """The pending events a read of the (locked) invoice that started at ``started`` may
     settle, locked; rows another worker holds are skipped (it settles them itself).
-    Unsaved instances carrying their pk, body and attempts only."""
+    Unsaved instances carrying their pk, body, attempts and receipt time only."""
     return [
-        CallbackEvent(pk=pk, body=body, attempts=attempts)
-        for pk, body, attempts in statements.waiting_events(invoice.pk, started)
+        CallbackEvent(pk=pk, body=body, attempts=attempts, received_at=received_at)
+        for pk, body, attempts, received_at in statements.waiting_events(invoice.pk, started)
     ]
 
 
@@ -66,6 +66,8 @@ class Settlement:
     applied: list[int] = field(default_factory=list)
     ahead: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
+    # When each event judged was received (for the lag from receipt to applied).
+    received: dict[int, datetime] = field(default_factory=dict)
 
     @property
     def confirmed(self) -> bool:
@@ -90,6 +92,8 @@ def judge(events: list[CallbackEvent], data: wire.Invoice, invoice: Invoice) -> 
     which gave up after ``CONFIRM_ATTEMPTS`` reads."""
     settlement = Settlement()
     for event in events:
+        if event.received_at is not None:
+            settlement.received[event.pk] = event.received_at
         try:
             parsed = callbacks.parse(event.body.encode("utf-8"))
         except callbacks.MalformedCallback:
@@ -106,9 +110,10 @@ def judge(events: list[CallbackEvent], data: wire.Invoice, invoice: Invoice) -> 
     return settlement
 
 
-def record(settlement: Settlement, said: str) -> None:
+def record(settlement: Settlement, said: str, invoice: Invoice | None = None) -> list[float]:
     """Write the settlement on the events, ``said`` being what the read did: each read
-    counts as an attempt at each event."""
+    counts as an attempt at each event. Returns the seconds each applied event waited
+    from its receipt."""
     now = dj_timezone.now()
     statements.settle(settlement.applied, CallbackEvent.State.APPLIED, said, now)
     for pk in settlement.ahead:
@@ -116,13 +121,24 @@ def record(settlement: Settlement, said: str) -> None:
             outcome=settlement.outcome_of(pk, said), attempts=F("attempts") + 1, processed_at=now
         )
     for pk, why in settlement.failed.items():
-        logger.error("Gave up on callback event %s: %s", pk, why)
+        logger.error(
+            "Gave up on callback event %s: %s",
+            pk,
+            why,
+            extra=telemetry.ids(invoice=invoice, event_id=pk),
+        )
         CallbackEvent.objects.filter(pk=pk).update(
             state=CallbackEvent.State.FAILED,
             outcome=settlement.outcome_of(pk, said),
             attempts=F("attempts") + 1,
             processed_at=now,
         )
+    received = settlement.received
+    return [
+        max(0.0, (now - received[pk]).total_seconds())
+        for pk in settlement.applied
+        if pk in received
+    ]
 
 
 def record_failed_read(invoice: Invoice, started: datetime, reason: str) -> int:
@@ -135,15 +151,46 @@ def record_failed_read(invoice: Invoice, started: datetime, reason: str) -> int:
         state=CallbackEvent.State.PENDING,
         received_at__lte=started,
     )
-    waiting.filter(attempts__gte=CONFIRM_ATTEMPTS - 1).update(
-        state=CallbackEvent.State.FAILED,
-        outcome=f"will retry: {reason}; gave up"[:2000],
-        attempts=F("attempts") + 1,
-        processed_at=now,
+    out_of_attempts = list(
+        waiting.filter(attempts__gte=CONFIRM_ATTEMPTS - 1).values_list("pk", flat=True)
     )
+    if out_of_attempts:
+        logger.error(
+            "Gave up on %d callback event(s) of invoice %s: %s",
+            len(out_of_attempts),
+            invoice,
+            reason,
+            extra=telemetry.ids(invoice=invoice),
+        )
+        CallbackEvent.objects.filter(pk__in=out_of_attempts).update(
+            state=CallbackEvent.State.FAILED,
+            outcome=f"will retry: {reason}; gave up"[:2000],
+            attempts=F("attempts") + 1,
+            processed_at=now,
+        )
+        announce(invoice, dict.fromkeys(out_of_attempts, CallbackEvent.State.FAILED), [])
     return waiting.update(
         outcome=f"will retry: {reason}"[:2000], attempts=F("attempts") + 1, processed_at=now
     )
+
+
+def announce(invoice: Invoice, states: dict[int, str], lags: list[float]) -> None:
+    """``signals.callbacks_settled`` (for metrics) about events of ``invoice``: their
+    new states, and the seconds from receipt of each applied one. A receiver's error is
+    only logged."""
+    for receiver, error in signals.callbacks_settled.send_robust(
+        sender=CallbackEvent,
+        account=invoice.account,
+        invoice=invoice,
+        states={pk: str(state) for pk, state in states.items()},
+        lags=lags,
+    ):
+        if isinstance(error, Exception):
+            logger.warning(
+                "Receiver %r of callbacks_settled failed",
+                receiver,
+                exc_info=(type(error), error, error.__traceback__),
+            )
 
 
 def settle_as(events: list[int], state: str, outcome: str) -> int:

@@ -12,23 +12,28 @@ from ..signing import ALL_RECIPES, signed_by
 
 @dataclass
 class Diagnosis:
-    """``matches``: recipe name -> how many stored callbacks it verifies."""
+    """``matches``: recipe name -> how many stored callbacks it verifies; ``keys``: key
+    fingerprint -> how many of them that key signed (several while keys rotate)."""
 
     checked: int = 0
     skipped: int = 0
     matches: Counter[str] = field(default_factory=Counter)
     unmatched: int = 0
+    keys: Counter[str] = field(default_factory=Counter)
+    key_count: int = 1
 
 
 def diagnose_signatures(account: str = conf.DEFAULT_ACCOUNT, *, limit: int = 200) -> Diagnosis:
-    """Try every plausible recipe (``signing.ALL_RECIPES``) with the account's private
-    key on its newest refused callbacks that kept their whole body and signature.
+    """Try every plausible recipe (``signing.ALL_RECIPES``) with each of the account's
+    private keys on its newest refused callbacks that kept their whole body and signature.
 
     A callback cut short when it was stored (``REJECTED_BODY_KEEP``) cannot be checked
     and counts as skipped.
     """
-    private_key = conf.get_account(account).private_key
-    diagnosis = Diagnosis()
+    keys = conf.get_account(account).private_keys
+    # Every key counted from nought, newest first: the report keeps the keys' order.
+    diagnosis = Diagnosis(key_count=len(keys))
+    diagnosis.keys.update(dict.fromkeys(map(conf.key_fingerprint, keys), 0))
     refused = (
         CallbackEvent.objects.filter(
             account=account, state=CallbackEvent.State.REJECTED, verified=False
@@ -43,13 +48,16 @@ def diagnose_signatures(account: str = conf.DEFAULT_ACCOUNT, *, limit: int = 200
             diagnosis.skipped += 1
             continue
         diagnosis.checked += 1
+        # In ALL_RECIPES' order, so of recipes matching as often the likelier is named.
         found = [
-            str(recipe)
+            (str(recipe), conf.key_fingerprint(key))
+            for key in keys
             for recipe in ALL_RECIPES
-            if signed_by(private_key, body, event.signature, recipe)
+            if signed_by(key, body, event.signature, recipe)
         ]
         if found:
-            diagnosis.matches.update(found)
+            diagnosis.matches.update(list(dict.fromkeys(recipe for recipe, _key in found)))
+            diagnosis.keys.update(list(dict.fromkeys(key for _recipe, key in found)))
         else:
             diagnosis.unmatched += 1
     return diagnosis

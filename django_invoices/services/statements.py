@@ -92,16 +92,17 @@ def claim(pk: int, until: datetime, now: datetime, *, due_only: bool) -> bool:
         return cursor.rowcount == 1
 
 
-def waiting_events(invoice_pk: int, started: datetime) -> list[tuple[int, str, int]]:
-    """``(pk, body, attempts)`` of the authentic pending events of the invoice received
-    by ``started``, locked (rows another transaction holds are skipped). Stands for
-    ``CallbackEvent.objects.select_for_update(skip_locked=True).filter(invoice=...,
-    verified=True, state="pending", received_at__lte=started).only("body",
-    "attempts")``."""
+def waiting_events(invoice_pk: int, started: datetime) -> list[tuple[int, str, int, datetime]]:
+    """``(pk, body, attempts, received_at)`` of the authentic pending events of the
+    invoice received by ``started``, locked (rows another transaction holds are skipped).
+    Stands for ``CallbackEvent.objects.select_for_update(skip_locked=True).filter(
+    invoice=..., verified=True, state="pending", received_at__lte=started).only("body",
+    "attempts", "received_at")``."""
     connection = _connection(CallbackEvent)
     names = _names(connection.alias, CallbackEvent)
     sql = (
-        f"SELECT {names['id']}, {names['body']}, {names['attempts']} FROM {names['table']} "
+        f"SELECT {names['id']}, {names['body']}, {names['attempts']}, {names['received_at']} "
+        f"FROM {names['table']} "
         f"WHERE {names['invoice']} = %s AND {names['verified']} = %s "
         f"AND {names['state']} = %s AND {names['received_at']} <= %s"
     )
@@ -109,9 +110,16 @@ def waiting_events(invoice_pk: int, started: datetime) -> list[tuple[int, str, i
     if features.has_select_for_update and features.has_select_for_update_skip_locked:
         sql += " FOR UPDATE SKIP LOCKED"
     params = [invoice_pk, True, CallbackEvent.State.PENDING, _time(connection, started)]
+    column = CallbackEvent._meta.get_field("received_at").get_col(CallbackEvent._meta.db_table)
+    converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+    rows = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(pk, body, attempts) for pk, body, attempts in cursor]
+        for pk, body, attempts, at in cursor:
+            for converter in converters:
+                at = converter(at, column, connection)
+            rows.append((pk, body, attempts, at))
+    return rows
 
 
 def settle(pks: Sequence[int], state: str, outcome: str, now: datetime) -> int:

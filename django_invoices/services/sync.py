@@ -22,10 +22,10 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 
-from .. import conf, wire
+from .. import conf, telemetry, wire
 from ..exceptions import KunaPayError
-from ..models import CallbackEvent, Invoice, Order
-from . import pipeline, queue, reads
+from ..models import CallbackEvent, Invoice, Order, SweepRun
+from . import monitoring, pipeline, queue, reads
 from .bulk import refresh_workers
 from .invoices import RECONCILED_ADOPTED, RECONCILED_FLAGGED, reconcile_order
 from .window import changeable_invoices
@@ -88,8 +88,10 @@ def plan_sync(*, older_than: timedelta, limit: int = 500, now: datetime | None =
 
 
 def chunks(ids: Sequence[T], size: int) -> Iterator[list[T]]:
-    """``ids`` in lists of at most ``size`` (one task per chunk, say)."""
-    for start in range(0, len(ids), max(1, size)):
+    """``ids`` in lists of at most ``size`` (one task per chunk, say); a ``size``
+    below 1 is taken as 1."""
+    size = max(1, size)
+    for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
 
 
@@ -142,27 +144,31 @@ def sync_invoices(pks: Sequence[int], *, max_workers: int | None = None) -> list
             started = dj_timezone.now()
             results[invoice.pk] = _apply(invoice, partial(reads.read, invoice, fast=False), started)
         return [results[pk] for pk in pks]
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(max_workers, len(claimed))),
-        thread_name_prefix="django-invoices-sync",
-    )
-    try:
-        futures: dict[Future[wire.Invoice], tuple[Invoice, datetime]] = {}
-        for invoice in claimed:
-            started = dj_timezone.now()
-            # The read asks for the client in its own thread: one HTTP session per thread.
-            futures[pool.submit(reads.read, invoice, fast=False)] = (invoice, started)
-        for future in as_completed(futures):
-            invoice, started = futures[future]
-            results[invoice.pk] = _apply(invoice, future.result, started)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    with monitoring.borrowed_threads() as requests:
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, min(max_workers, len(claimed))),
+            thread_name_prefix="django-invoices-sync",
+            initializer=requests.attach,
+        )
+        try:
+            futures: dict[Future[wire.Invoice], tuple[Invoice, datetime]] = {}
+            for invoice in claimed:
+                started = dj_timezone.now()
+                # The read asks for the client in its own thread: one HTTP session per
+                # thread.
+                futures[pool.submit(reads.read, invoice, fast=False)] = (invoice, started)
+            for future in as_completed(futures):
+                invoice, started = futures[future]
+                results[invoice.pk] = _apply(invoice, future.result, started)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return [results[pk] for pk in pks]
 
 
 def sync_invoice(pk: int) -> InvoiceSync:
-    """``sync_invoices`` for one invoice (a task's unit of work)."""
-    return sync_invoices([pk], max_workers=1)[0]
+    """``sync_invoices`` for one invoice (a task's unit of work; a single read never
+    starts a thread)."""
+    return sync_invoices([pk])[0]
 
 
 def _apply(invoice: Invoice, read: Callable[[], wire.Invoice], started: datetime) -> InvoiceSync:
@@ -170,14 +176,25 @@ def _apply(invoice: Invoice, read: Callable[[], wire.Invoice], started: datetime
         done = reads.apply_read(invoice, read(), started, leased=True)
     except (KunaPayError, DatabaseError) as exc:
         if isinstance(exc, DatabaseError):
-            logger.exception("Saving the read of invoice %s failed", invoice)
+            logger.exception(
+                "Saving the read of invoice %s failed",
+                invoice,
+                extra=telemetry.ids(invoice=invoice),
+            )
         else:
-            logger.warning("Reading invoice %s failed: %s", invoice, exc)
+            logger.warning(
+                "Reading invoice %s failed: %s", invoice, exc, extra=telemetry.ids(invoice=invoice)
+            )
         queue.release(invoice, confirmed=None)
         return InvoiceSync(invoice.pk, invoice.status, invoice.status, 0, str(exc), str(invoice))
     result = done.transition
     if result.changed:
-        logger.info("invoices_sync: invoice %s %s", invoice, reads.describe(result))
+        logger.info(
+            "invoices_sync: invoice %s %s",
+            invoice,
+            reads.describe(result),
+            extra=telemetry.ids(invoice=invoice),
+        )
     settled = len(done.settlement.applied) + len(done.settlement.failed)
     return InvoiceSync(invoice.pk, result.old_status, result.new_status, settled, "", str(invoice))
 
@@ -190,7 +207,7 @@ def sync_order(pk: int) -> tuple[str, str]:
     except Order.DoesNotExist:
         return "no such order", ""
     except (KunaPayError, ImproperlyConfigured, DatabaseError) as exc:
-        logger.warning("Reconciling order %s failed: %s", pk, exc)
+        logger.warning("Reconciling order %s failed: %s", pk, exc, extra={"order_id": pk})
         return "failed", str(exc)
     return done, ""
 
@@ -214,7 +231,8 @@ class SyncReport:
 
 def run_sync(plan: SyncPlan) -> SyncReport:
     """The whole sweep in this process: invoices, then events still pending, then
-    orders to reconcile."""
+    orders to reconcile; recorded as a ``SweepRun``."""
+    started = dj_timezone.now()
     report = SyncReport()
     for result in sync_invoices(plan.invoices):
         if result.busy:
@@ -251,4 +269,13 @@ def run_sync(plan: SyncPlan) -> SyncReport:
             report.orders_flagged += 1
         else:
             report.orders_cleared += 1
+    monitoring.record_sweep(
+        SweepRun.Kind.SWEEP,
+        started,
+        invoices_read=report.invoices_read,
+        invoices_changed=report.invoices_changed,
+        events_settled=report.events_settled,
+        orders_reconciled=report.orders_adopted + report.orders_flagged + report.orders_cleared,
+        failures=report.failures,
+    )
     return report

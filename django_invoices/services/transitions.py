@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone as dj_timezone
 
-from .. import signals, wire
+from .. import signals, telemetry, wire
 from ..exceptions import (
     InvalidResponse,
 )
@@ -125,14 +125,18 @@ def transition(
     replayed report is a normal, quiet outcome.
     """
     old = invoice.status
-    new = normalize(provider_status)
+    new = normalize(provider_status, log_extra=telemetry.ids(invoice=invoice))
     if new == InvoiceStatus.EXPIRED:
         # Recorded even when the move is refused (TIMEOUT after PARTIALLY_PAID): the
         # invoice did expire, so the rest paid afterwards is paid late.
         invoice.expired_once = True
     if new != old and not may_move(old, new):
         logger.info(
-            "Invoice %s stays %s; ignored provider status %r", invoice, old, provider_status
+            "Invoice %s stays %s; ignored provider status %r",
+            invoice,
+            old,
+            provider_status,
+            extra=telemetry.ids(invoice=invoice),
         )
         return Transition(invoice, old, old, changed=False)
     if payload is not None:
@@ -169,7 +173,11 @@ def _announce_outcome(invoice: Invoice, old: str, new: InvoiceStatus) -> None:
     if new == InvoiceStatus.PAID:
         transaction.on_commit(lambda: _send(signals.invoice_paid, Invoice, invoice=invoice))
         if invoice.expired_once or old == InvoiceStatus.EXPIRED:
-            logger.warning("Invoice %s was paid after it expired", invoice)
+            logger.warning(
+                "Invoice %s was paid after it expired",
+                invoice,
+                extra=telemetry.ids(invoice=invoice),
+            )
             transaction.on_commit(
                 lambda: _send(signals.invoice_paid_late, Invoice, invoice=invoice)
             )
@@ -203,7 +211,15 @@ def check_overpaid(invoice: Invoice, *, received_before: Decimal | None = None) 
     received = credited_gross(invoice)
     if received <= expected or (received_before is not None and received <= received_before):
         return
-    logger.warning("Invoice %s received %s, more than the %s due", invoice, received, expected)
+    # Saved with the invoice (the caller saves it): a person should look at it.
+    invoice.overpaid = True
+    logger.warning(
+        "Invoice %s received %s, more than the %s due",
+        invoice,
+        received,
+        expected,
+        extra=telemetry.ids(invoice=invoice),
+    )
     transaction.on_commit(
         lambda: _send(
             signals.invoice_overpaid, Invoice, invoice=invoice, expected=expected, received=received
@@ -331,6 +347,7 @@ def write_deposit(
                 provider_id,
                 deposit.invoice_id,
                 invoice,
+                extra=telemetry.ids(invoice=invoice, transaction_id=provider_id),
             )
             return deposit, DEPOSIT_ELSEWHERE
         _move_deposit(deposit, invoice)
@@ -340,7 +357,12 @@ def write_deposit(
         deposit.save()
         done = DEPOSIT_MOVED
     elif _is_older(deposit, status, data):
-        logger.info("Deposit %s stays %s; ignored older news", provider_id, deposit.status)
+        logger.info(
+            "Deposit %s stays %s; ignored older news",
+            provider_id,
+            deposit.status,
+            extra=telemetry.ids(invoice=invoice, transaction_id=provider_id),
+        )
         return deposit, DEPOSIT_STALE
     else:
         for name, value in fields.items():
@@ -371,7 +393,13 @@ def _move_deposit(deposit: Deposit, invoice: Invoice) -> None:
     """Take a deposit from the invoice it was put on by mistake (locked meanwhile, so
     its received total stays right); the caller saves the deposit."""
     previous = Invoice.objects.select_for_update().get(pk=deposit.invoice_id)
-    logger.warning("Deposit %s moves from invoice %s to %s", deposit.provider_id, previous, invoice)
+    logger.warning(
+        "Deposit %s moves from invoice %s to %s",
+        deposit.provider_id,
+        previous,
+        invoice,
+        extra=telemetry.ids(invoice=invoice, transaction_id=deposit.provider_id),
+    )
     deposit.invoice = invoice
     deposit.save(update_fields=["invoice", "updated_at"])
     recount_paid(previous)

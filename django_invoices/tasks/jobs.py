@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import DatabaseError
+from django.utils import timezone
 
 from .. import conf, services
 from ..exceptions import ProviderUnavailable, RateLimited
-from ..models import Invoice, Order
-from ..services import Outcome, sync
+from ..models import Invoice, Order, SweepRun
+from ..services import Outcome, monitoring, sync
 
 
 class RetryLater(Exception):
@@ -73,8 +74,20 @@ def refresh_invoices(invoice_ids: list[int]) -> dict[str, int]:
 
 def sync_invoices(invoice_ids: list[int]) -> dict[str, int]:
     """A chunk of the ``invoices_sync`` sweep: read these invoices back and apply what
-    the provider says; the ones it could not read are retried."""
+    the provider says; the ones it could not read are retried. Each run is recorded
+    (``SweepRun``) for the health page."""
+    started = timezone.now()
     results = sync.sync_invoices(invoice_ids, max_workers=1)
+    monitoring.record_sweep(
+        SweepRun.Kind.INVOICES,
+        started,
+        invoices_read=sum(1 for r in results if not r.error and not r.busy),
+        invoices_changed=sum(1 for r in results if r.changed),
+        events_settled=sum(r.settled_events for r in results),
+        failures=[
+            f"invoice {r.provider_id or r.invoice_pk}: {r.error}" for r in results if r.error
+        ],
+    )
     again = [r.invoice_pk for r in results if r.error and r.error != "no such invoice"]
     if again:
         raise RetryLater(f"{len(again)} invoices could not be read", [again])
@@ -83,7 +96,14 @@ def sync_invoices(invoice_ids: list[int]) -> dict[str, int]:
 
 def sync_orders(order_ids: list[int]) -> dict[str, int]:
     """A chunk of the sweep's orders to reconcile after an ambiguous create."""
+    started = timezone.now()
     done = {pk: sync.sync_order(pk) for pk in order_ids}
+    monitoring.record_sweep(
+        SweepRun.Kind.ORDERS,
+        started,
+        orders_reconciled=sum(1 for _outcome, error in done.values() if not error),
+        failures=[f"order {pk}: {error}" for pk, (_outcome, error) in done.items() if error],
+    )
     again = [pk for pk, (outcome, error) in done.items() if error]
     if again:
         raise RetryLater(f"{len(again)} orders could not be reconciled", [again])
@@ -111,7 +131,7 @@ def _retry(outcome: services.RefreshOutcome) -> bool:
         return _worth_retrying(outcome.error)
     # A failure without the provider's error: the row could not be saved (worth another
     # try), or its merchant account is gone from the settings (not until they change).
-    return outcome.invoice.account in conf.account_names()
+    return conf.has_account(outcome.invoice.account)
 
 
 def _count(outcomes: Any) -> dict[str, int]:

@@ -2,14 +2,14 @@
 # run by tests/test_tutorial.py (which skips "pip install": the suite runs against the
 # package it installed).
 
+# [install]
+pip install django-invoices
+# [end-install]
+
 # [start-project]
 django-admin startproject mysite
 cd mysite
 # [end-start-project]
-
-# [install]
-pip install django-invoices
-# [end-install]
 
 # [migrate]
 python manage.py migrate
@@ -22,5 +22,5 @@ python manage.py runserver
 # [end-run]
 
 # [shipped]
-python manage.py shell -c "from django_invoices.models import Order; print(Order.objects.get().status)"
+python manage.py shell --no-imports -c "from django_invoices.models import Order; print(Order.objects.latest('created_at').status)"
 # [end-shipped]

@@ -26,17 +26,18 @@ DJANGO_INVOICES = {
 
 # [sandbox-settings]
 # Development only: the sandbox plays KUNA Pay inside this server. Never in production.
+# It answers only while DEBUG is on; with DEBUG off every sandbox URL is a 404.
 INSTALLED_APPS += ["django_invoices.sandbox"]
 DJANGO_INVOICES["API_URL"] = f"{SHOP_BASE_URL}/sandbox"
-DJANGO_INVOICES_SANDBOX = {
-    "ENABLED": True,  # development only: lets the sandbox answer at all
-    "DATABASE": "sandbox",
-}
 # The sandbox keeps its tables in a SQLite file of its own: while the shop waits for
-# the sandbox's answer, its open transaction locks the shop's file.
+# the sandbox's answer, its open transaction locks the shop's file. IMMEDIATE takes
+# the file's lock when a write starts, so two clicks on the payment page wait for
+# each other instead of one failing with "database is locked".
 DATABASES["sandbox"] = {
     "ENGINE": "django.db.backends.sqlite3",
     "NAME": BASE_DIR / "sandbox.sqlite3",
+    "OPTIONS": {"transaction_mode": "IMMEDIATE"},
 }
 DATABASE_ROUTERS = ["django_invoices.sandbox.routers.SandboxRouter"]
+DJANGO_INVOICES_SANDBOX = {"DATABASE": "sandbox"}
 # [end-sandbox-settings]

@@ -11,7 +11,6 @@ from .models import Purchase
 logger = logging.getLogger("shop")
 
 
-# [start]
 @receiver(order_paid)
 def ship_purchase(sender, order, invoice, **kwargs):  # type: ignore[no-untyped-def]
     purchase = order.shop_object
@@ -20,6 +19,3 @@ def ship_purchase(sender, order, invoice, **kwargs):  # type: ignore[no-untyped-
     # One conditional UPDATE: whoever flips the flag ships, so nothing ships twice.
     if Purchase.objects.filter(pk=purchase.pk, shipped=False).update(shipped=True):
         logger.info("Shipped %s (paid through invoice %s)", purchase, invoice)
-
-
-# [end]

@@ -60,6 +60,19 @@ class Shop(str):
 
     database: Path
     log: Path
+    env: dict[str, str]  # the shop's environment, for its management commands
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``manage.py`` of the running shop (its settings, its databases)."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=EXAMPLE,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def shipped(self) -> list[int]:
         """The ``shipped`` flag of every purchase, read straight from the shop's database."""
@@ -94,6 +107,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         served = Shop(base)
         served.database = data / "shop.sqlite3"
         served.log = data / "server.log"
+        served.env = env
         yield served
 
 
@@ -179,6 +193,40 @@ def test_let_it_expire_and_come_back(page, shop):  # type: ignore[no-untyped-def
     page.wait_for_url("**/invoices/return/**")
     page.shot("shop-return-paid-again")
     assert "Thank you, your payment was received" in page.inner_text("h1")
+    assert shop.shipped()[-1] == 1
+
+
+def test_only_the_buyer_opens_the_order(page, browser, shop):  # type: ignore[no-untyped-def]
+    buy_first_product(page, shop)
+    page.click("button[name=action][value=expire]")
+    page.wait_for_selector("[data-return]")
+    page.click("[data-return]")
+    page.wait_for_url("**/invoices/return/**")
+    page.click(".di-continue a:text-is('Your order')")
+    page.wait_for_url("**/order/**")
+    page.shot("order-page")
+    order_page = page.url
+    link = page.get_attribute("[data-order-link]", "href")
+    assert link.startswith(order_page + "?token=")
+
+    # Another browser that knows the reference: the 404 of a missing order, even after
+    # coming through the return page, whose address it may hold too.
+    stranger = browser.new_context()
+    try:
+        elsewhere = stranger.new_page()
+        assert elsewhere.goto(order_page).status == 404
+        assert elsewhere.goto(order_page + "pay/").status == 404
+        # The buyer's signed link opens the order there, and its button pays it.
+        assert elsewhere.goto(link).status == 200
+        elsewhere.click("#pay")
+        elsewhere.wait_for_url("**/sandbox/pay/**")
+        elsewhere.click("button[name=action][value=pay]")
+        elsewhere.wait_for_selector("[data-return]")
+        elsewhere.click("[data-return]")
+        elsewhere.wait_for_url("**/invoices/return/**")
+        assert "Thank you, your payment was received" in elsewhere.inner_text("h1")
+    finally:
+        stranger.close()
     assert shop.shipped()[-1] == 1
 
 
@@ -290,3 +338,57 @@ def test_staff_see_the_current_invoice_and_the_callback_log(page, shop):  # type
     assert "bad_signature" in refused_row.inner_text()
     page.shot("admin-callback-events")
     page.screenshot(path=str(DOCS_SHOTS / "admin-callback-events.png"), full_page=True)
+
+
+def test_staff_see_the_payments_health(page, shop):  # type: ignore[no-untyped-def]
+    """Issue 21: the health page in Chromium, reached from the app's admin index, after a
+    payment, a forged callback and a sweep; its screenshot is the monitoring guide's."""
+    buy_first_product(page, shop)
+    page.click("button[name=action][value=pay]")
+    page.wait_for_selector("[data-return]")
+    forged = urllib.request.Request(
+        shop + "/invoices/callback/default/",
+        data=b'{"event": "Invoice", "data": {"id": "forged-invoice", "status": "PAID"}}',
+        headers={"Content-Type": "application/json", "kun-signature": "f" * 96},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    with refused.value:
+        assert refused.value.code == 401
+    swept = shop.manage("invoices_sync", "--older-than", "0")
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(shop + "/admin/")
+    if page.locator("input[name=username]").count():
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", "admin")
+        page.click("input[type=submit]")
+    page.goto(shop + "/admin/django_invoices/")
+    page.click("a[href$='/django_invoices/paymentshealth/']")
+    page.wait_for_selector("[data-health-page]")
+
+    assert page.inner_text("h1") == "Payments health"
+    assert int(page.inner_text("[data-card=callbacks] dd a >> nth=0")) >= 3
+    assert int(page.inner_text("[data-refused]")) >= 1
+    assert page.inner_text("[data-pending]") == "0"
+    assert page.locator("[data-sweep-age]").count() == 1
+    assert page.locator("[data-sweep-never]").count() == 0
+    assert "sha384/hex/raw" in page.inner_text("[data-signatures]")
+    # Eight charts, drawn and wide enough to read; bars for the callbacks that came.
+    charts = page.locator("figure.di-chart svg")
+    assert charts.count() == 8
+    for index in range(8):
+        assert charts.nth(index).bounding_box()["width"] > 400
+    assert page.locator("figure.di-chart rect.di-applied").count() >= 2
+    assert page.locator("figure.di-chart rect.di-refused-0").count() >= 2  # bad signature
+    assert (
+        page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        == 0
+    )
+    page.shot("admin-payments-health")
+    page.screenshot(path=str(DOCS_SHOTS / "admin-payments-health.png"), full_page=True)
+    # Its numbers lead to the lists they count.
+    page.click("[data-refused]")
+    page.wait_for_selector("#result_list")
+    assert "bad_signature" in page.inner_text("#result_list")

@@ -11,9 +11,10 @@ from django_invoices import conf, services
 class Command(BaseCommand):
     help = (
         "Tell which signature recipe KUNA Pay signs callbacks with: every plausible one "
-        "(hex or base64; SHA-256, 384 or 512; the raw body, its compact re-serialisation, "
-        "or the data object alone) is tried with the account's private key against the "
-        "callbacks refused for a bad signature."
+        "(hex or base64; SHA-256, 384 or 512; the raw body, its compact re-serialisation "
+        "with non-ASCII text kept or escaped, Python's default JSON, or the data object "
+        "alone) is tried with each of the account's private keys against the callbacks "
+        "refused for a bad signature."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -53,6 +54,17 @@ class Command(BaseCommand):
                     diagnosis.checked,
                 )
                 % {"recipe": recipe, "n": count, "checked": diagnosis.checked}
+            )
+        for fingerprint, count in diagnosis.keys.items() if diagnosis.key_count > 1 else ():
+            if not count:
+                continue
+            self.stdout.write(
+                ngettext(
+                    "The key with fingerprint %(key)s signed %(n)d of them.",
+                    "The key with fingerprint %(key)s signed %(n)d of them.",
+                    count,
+                )
+                % {"key": fingerprint, "n": count}
             )
         if not diagnosis.matches:
             self.stdout.write(

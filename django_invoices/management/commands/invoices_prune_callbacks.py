@@ -6,7 +6,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from django_invoices import services
-from django_invoices.services.retention import DUPLICATES, REFUSED, UNKNOWN_ACCOUNTS
+from django_invoices.services.retention import (
+    DUPLICATES,
+    PROVIDER_REQUESTS,
+    REFUSED,
+    SWEEP_RUNS,
+    UNKNOWN_ACCOUNTS,
+)
 
 
 class Command(BaseCommand):
@@ -14,7 +20,8 @@ class Command(BaseCommand):
         "Delete old callbacks nothing depends on: refused ones (REJECTED_EVENT_MAX_AGE "
         "days), authentic duplicates of news applied already (DUPLICATE_EVENT_MAX_AGE) "
         "and posts for an account nobody configured (UNKNOWN_ACCOUNT_EVENT_MAX_AGE). "
-        "The callbacks that were acted on are never deleted."
+        "The callbacks that were acted on are never deleted. Also deletes the records of "
+        "requests to KUNA Pay and of sweep runs after MONITORING_MAX_AGE days."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,6 +52,14 @@ class Command(BaseCommand):
                 counts[UNKNOWN_ACCOUNTS],
             )
             % {"n": counts[UNKNOWN_ACCOUNTS]},
+            ngettext(
+                "%(n)d record of a request to KUNA Pay",
+                "%(n)d records of requests to KUNA Pay",
+                counts[PROVIDER_REQUESTS],
+            )
+            % {"n": counts[PROVIDER_REQUESTS]},
+            ngettext("%(n)d sweep run", "%(n)d sweep runs", counts[SWEEP_RUNS])
+            % {"n": counts[SWEEP_RUNS]},
         ]
         message = _("Dry run: %(what)s would be deleted.") if dry_run else _("Deleted %(what)s.")
         self.stdout.write(message % {"what": ", ".join(described)})

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from django_invoices import background, services
+from django_invoices.models import CallbackEvent, Invoice, Order
 from django_invoices.services import sync
 
 #: Minutes in a year: as good as forever here, and keeps the date arithmetic in range.
@@ -27,7 +28,8 @@ class Command(BaseCommand):
             type=int,
             default=15,
             metavar="MINUTES",
-            help="Only invoices not read back for this many minutes (default: 15).",
+            help="Only invoices not read back for this many minutes (default: 15); 0 reads "
+            "every invoice that can change, however recently read (a run by hand).",
         )
         parser.add_argument(
             "--limit", type=int, default=500, help="At most this many of each kind."
@@ -41,7 +43,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="List what would be read, and read nothing.",
+            help="List what would be read (invoices by KUNA Pay id and order reference), "
+            "and read nothing.",
         )
 
     def handle(
@@ -60,16 +63,25 @@ class Command(BaseCommand):
             )
         plan = services.plan_sync(older_than=timedelta(minutes=older_than), limit=limit)
         if not plan:
-            self.stdout.write(
-                ngettext(
-                    "Nothing to read: no invoice that can change older than %(n)d minute, "
-                    "no order to reconcile, no pending callback event.",
-                    "Nothing to read: no invoice that can change older than %(n)d minutes, "
-                    "no order to reconcile, no pending callback event.",
-                    older_than,
+            if not dry_run:
+                # Recorded all the same (a SweepRun with nothing read): the health page
+                # and check see the sweep running.
+                services.run_sync(plan)
+            nothing = ngettext(
+                "Nothing to read: no invoice that can change older than %(n)d minute, "
+                "no order to reconcile, no pending callback event.",
+                "Nothing to read: no invoice that can change older than %(n)d minutes, "
+                "no order to reconcile, no pending callback event.",
+                older_than,
+            ) % {"n": older_than}
+            if older_than:
+                # Run by hand right after a change at KUNA Pay, the invoice was read
+                # moments ago: say how to read it now.
+                nothing += " " + _(
+                    "To read the invoices that can change now, however recently they were "
+                    "read, run it with --older-than 0."
                 )
-                % {"n": older_than}
-            )
+            self.stdout.write(nothing)
             return
         if dry_run:
             self._list(plan)
@@ -122,12 +134,25 @@ class Command(BaseCommand):
         )
 
     def _list(self, plan: sync.SyncPlan) -> None:
+        """Each item by the names staff know it by: the KUNA Pay invoice id and the
+        order's reference (its ``externalOrderId``), never a row's internal id alone."""
+        invoices = Invoice.objects.select_related("order").in_bulk(plan.invoices)
         for pk in plan.invoices:
-            self.stdout.write(_("would read invoice %(pk)s") % {"pk": pk})
+            if invoice := invoices.get(pk):
+                self.stdout.write(
+                    _("would read invoice %(invoice)s (order %(order)s)")
+                    % {"invoice": invoice.provider_id, "order": invoice.order.external_order_id}
+                )
+        orders = Order.objects.in_bulk(plan.orders)
         for pk in plan.orders:
-            self.stdout.write(_("would reconcile order %(pk)s") % {"pk": pk})
+            if order := orders.get(pk):
+                self.stdout.write(
+                    _("would reconcile order %(order)s") % {"order": order.external_order_id}
+                )
+        events = CallbackEvent.objects.select_related("invoice__order").in_bulk(plan.events)
         for pk in plan.events:
-            self.stdout.write(_("would settle callback event %(pk)s") % {"pk": pk})
+            if event := events.get(pk):
+                self.stdout.write(_describe_event(event))
         self.stdout.write(
             _("Dry run: %(invoices)s, %(orders)s, %(events)s; nothing was read.")
             % {
@@ -136,6 +161,27 @@ class Command(BaseCommand):
                 "events": _count_events(len(plan.events)),
             }
         )
+
+
+def _describe_event(event: CallbackEvent) -> str:
+    """A pending callback event by its id and what it is about."""
+    what = event.event_name or _("callback")
+    if event.provider_status:
+        what = f"{what} {event.provider_status}"
+    if event.invoice is not None:
+        return _(
+            "would settle callback event %(pk)s (%(what)s about invoice %(invoice)s, "
+            "order %(order)s)"
+        ) % {
+            "pk": event.pk,
+            "what": what,
+            "invoice": event.invoice.provider_id,
+            "order": event.invoice.order.external_order_id,
+        }
+    return _(
+        "would settle callback event %(pk)s (%(what)s naming %(object)s, no invoice of "
+        "this shop found for it yet)"
+    ) % {"pk": event.pk, "what": what, "object": event.object_id or "-"}
 
 
 def _count_invoices(n: int) -> str:

@@ -1,4 +1,3 @@
-# [start]
 from decimal import Decimal
 
 import pytest
@@ -31,4 +30,12 @@ def order(purchase):
     )
 
 
-# [end]
+@pytest.fixture
+def buyer(client, order):
+    """The browser that placed the order: its session remembers it, as checkout's does."""
+    from shop.views import remember
+
+    session = client.session
+    remember(session, order)
+    session.save()
+    return client

@@ -41,9 +41,9 @@ def test_provider_down_at_checkout_then_retrying_pays_the_same_order(kunapay, cl
     assert Purchase.objects.count() == 2  # the fixture's and the checkout's
 
 
-def test_after_expiry_the_customer_pays_the_same_order_again(kunapay, client, order, purchase):
+def test_after_expiry_the_customer_pays_the_same_order_again(kunapay, buyer, order, purchase):
     first = kunapay.expire(order)
-    back = client.get(
+    back = buyer.get(
         "/invoices/return/", {"invoiceId": str(first.pk), "orderId": order.external_order_id}
     )
     page = back.content.decode()
@@ -51,7 +51,7 @@ def test_after_expiry_the_customer_pays_the_same_order_again(kunapay, client, or
     again = reverse("shop:pay", args=[order.external_order_id])
     assert f'action="{again}"' in page and "data-pay-again" in page
 
-    response = client.post(again)
+    response = buyer.post(again)
     second = order.invoices.order_by("-created_at").first()
     assert response["Location"] == second.payment_url
     assert str(second.provider_id) != str(first.pk)
@@ -62,18 +62,18 @@ def test_after_expiry_the_customer_pays_the_same_order_again(kunapay, client, or
     assert (order.status, purchase.shipped, Order.objects.count()) == ("paid", True, 1)
     assert (
         "data-pay-again"
-        not in client.get(
+        not in buyer.get(
             "/invoices/return/", {"invoiceId": str(second.provider_id), "orderId": str(order)}
         ).content.decode()
     )
 
 
-def test_the_order_page_offers_no_payment_once_paid(kunapay, client, order):
+def test_the_order_page_offers_no_payment_once_paid(kunapay, buyer, order):
     kunapay.pay(order)
-    page = client.get(reverse("shop:order", args=[order.external_order_id])).content.decode()
+    page = buyer.get(reverse("shop:order", args=[order.external_order_id])).content.decode()
     assert "Paid" in page and "shipped" in page
     assert 'id="pay"' not in page
-    assert client.get(reverse("shop:order", args=["shop-0-nothing"])).status_code == 404
+    assert buyer.get(reverse("shop:order", args=["shop-0-nothing"])).status_code == 404
 
 
 def test_demo_setup_prints_the_shops_own_address(db, settings):

@@ -1,14 +1,11 @@
-"""A shop's payment tests with the kunapay fixture: docs/howto/testing.rst shows them."""
+"""A shop's payment tests with the kunapay fixture (docs/howto/testing.rst builds a shop
+like this one from scratch)."""
 
-# [start-imports]
 import logging
 
 from django_invoices.models import CallbackEvent
 
-# [end-imports]
 
-
-# [start-ships]
 def test_customer_pays_and_the_purchase_ships(kunapay, order, purchase):
     kunapay.pay(order)  # makes the order's invoice, then the buyer pays it in full
 
@@ -27,10 +24,6 @@ def test_an_expired_invoice_ships_nothing(kunapay, order, purchase):
     assert not purchase.shipped
 
 
-# [end-ships]
-
-
-# [start-ships-once]
 def test_a_repeated_callback_ships_once(kunapay, order, purchase, caplog):
     caplog.set_level(logging.INFO, logger="shop")
     with kunapay.failing("callback_twice"):  # KUNA Pay sends every callback twice
@@ -45,6 +38,3 @@ def test_a_repeated_callback_ships_once(kunapay, order, purchase, caplog):
     # ...and the purchase shipped once.
     shipped = [r for r in caplog.records if r.getMessage().startswith("Shipped")]
     assert len(shipped) == 1
-
-
-# [end-ships-once]
