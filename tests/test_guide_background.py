@@ -102,7 +102,7 @@ TASKS_DB = [
     ("settings.py", "tasks-db-settings-django52"),
     ("commands.sh", "tasks-db-worker"),
 ]
-OTHERS = [("queue.py", "enqueue"), ("crontab", "cron")]
+OTHERS = [("settings.py", "sqlite-settings"), ("queue.py", "enqueue"), ("crontab", "cron")]
 
 
 def test_the_page_shows_exactly_the_regions_the_tests_run():
@@ -371,6 +371,7 @@ def test_the_guides_celery_worker_applies_a_paid_callback(tmp_path, redis_url):
     project = Project(tmp_path, env, installs=("django-invoices[celery]",))
     project.shell.run(GUIDE.region("commands.sh", "install-celery"))
     project.start()
+    project.append_settings(GUIDE.region("settings.py", "sqlite-settings"))
     project.append_settings(GUIDE.region("settings.py", "celery-settings"))
     project.append_settings(GUIDE.region("settings.py", "celery-beat"))
     (project.package / "celery.py").write_text(
@@ -418,6 +419,7 @@ def test_the_guides_db_worker_applies_a_paid_callback(tmp_path):
     # only the guide's own migrate creates the backend's table.
     project.start()
     project.shell.run(TUTORIAL.region("commands.sh", "migrate"))
+    project.append_settings(GUIDE.region("settings.py", "sqlite-settings"))
     project.append_settings(GUIDE.region("settings.py", f"tasks-db-settings{suffix}"))
 
     *setup, worker_line = project.shell.lines(GUIDE.region("commands.sh", "tasks-db-worker"))

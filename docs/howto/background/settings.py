@@ -39,3 +39,12 @@ INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 DJANGO_INVOICES["TASKS"] = "django.tasks"
 # [end-tasks-db-settings-django52]
+
+# [sqlite-settings]
+# SQLite only (the tutorial's database): the web server and every worker process write
+# to one file. Each transaction takes the file's lock when it begins and waits up to
+# 20 seconds for it, instead of failing with "database is locked".
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    {"transaction_mode": "IMMEDIATE", "timeout": 20}
+)
+# [end-sqlite-settings]
