@@ -20,6 +20,9 @@ DJANGO_INVOICES = {
     "API_URL": os.environ.get("BENCH_API_URL", "http://127.0.0.1:9"),
     # The stub answers at once; a real provider gets the default's 1.2 s.
     "CALLBACK_API_TIMEOUT": 5.0,
+    # The duplicate cases send one body 1,000 times a minute: past the replay budget
+    # (CALLBACK_REPLAYS_PER_MINUTE) those would measure the 429, not the duplicate path.
+    "CALLBACK_REPLAYS_PER_MINUTE": None,
     **json.loads(os.environ.get("BENCH_INVOICES") or "{}"),
 }
 # Worker mode (``bench/server.py --worker celery``): Redis is the shared cache (queued

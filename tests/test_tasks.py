@@ -75,16 +75,18 @@ def test_with_a_worker_a_callback_is_stored_located_and_woken_in_three_queries(
 
     DrainSchedule.objects.update(requested_at=None)
     # SELECT the invoice it names (and whether the same news was applied); INSERT the
-    # event; UPDATE the schedule's row, which says a drain is asked for (one upsert);
-    # the message sent, the deferred check too (its upsert finds one due already).
-    with django_assert_num_queries(4):
+    # event; SELECT whether a drain is asked for; UPDATE the schedule's row to say one is
+    # (one upsert); the message sent, the deferred check too (its upsert finds one due).
+    with django_assert_num_queries(5):
         deliver(invoice_event("PAID"))
     assert CallbackEvent.objects.latest("pk").invoice_id == btc_invoice.pk
-    # Once a drain is asked for, the next callbacks find it so: the same three, no message.
+    # Once a drain is asked for, the next callbacks find it so: three queries, the last a
+    # plain read (no row lock, nothing written), and no message.
     queued.clear()
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(3) as captured:
         deliver(invoice_event("PAID", updatedAt="later"))
     assert queued == []
+    assert captured.captured_queries[-1]["sql"].startswith("SELECT")
 
 
 def test_a_burst_of_callbacks_about_one_invoice_reads_the_api_once(

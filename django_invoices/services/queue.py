@@ -177,6 +177,11 @@ def wake() -> bool:
     started; then schedule the deferred check (see the module's docstring). Returns
     whether a message was sent. Raises what the task system raises when it cannot
     take the message: the caller then does the work itself."""
+    # A read first: in a burst a drain is asked for already, and seeing so takes no row
+    # lock and writes nothing. Safe, as the caller's event is committed before this read
+    # and a drain reads the pending events after it clears the mark.
+    if DrainSchedule.objects.filter(name=DRAIN, requested_at__isnull=False).exists():
+        return False
     now = dj_timezone.now()
     if not _mark("requested_at", now, "{table}.{column} IS NULL"):
         return False
