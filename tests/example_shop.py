@@ -46,7 +46,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
+def serving(
+    env: dict[str, str], port: int, log_path: Path, *, cwd: Path = EXAMPLE, start_within: float = 30
+) -> Iterator[str]:
     """The shop under ``runserver`` on 127.0.0.1:``port``, once it answers; its base URL.
 
     Output goes to ``log_path``, which a start that fails raises with. Stopped on exit.
@@ -55,13 +57,13 @@ def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=EXAMPLE,
+            cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + start_within
             while True:
                 try:
                     # Any answer will do, an error status too (it closes what it holds).

@@ -15,16 +15,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.browser.test_demo_shop import CHROMIUM_FLAGS, _chromium, _missing
-from tests.example_shop import EXAMPLE, ROOT, clean_env, demo_env, free_port
+from tests.example_shop import EXAMPLE, ROOT, clean_env, demo_env, free_port, serving
 
 SHOP = EXAMPLE / "oscar_shop"
 SHOTS = ROOT / "screenshots"
@@ -57,32 +54,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     manage("migrate", "--noinput")
     manage("migrate", "--noinput", "--database", "sandbox")
     manage("oscar_demo_setup")
-    log_path = data / "server.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=SHOP,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(base + "/", timeout=2).close()
-                    break
-                except urllib.error.HTTPError as exc:
-                    exc.close()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(log_path.read_text()) from None
-                    time.sleep(0.2)
-            yield base
-        finally:
-            server.terminate()
-            server.wait(10)
+    with serving(env, port, data / "server.log", cwd=SHOP, start_within=60) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
