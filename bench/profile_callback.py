@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sort", default="tottime", help="pstats sort key")
     parser.add_argument("--cpu", action="store_true", help="CPU time, not wall-clock time")
     parser.add_argument("--dump", default="", help="also write the raw profile to this file")
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="the worker mode's acknowledgement (TASKS set, no message sent)",
+    )
     args = parser.parse_args(argv)
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.server_settings"
@@ -42,6 +47,12 @@ def main(argv: list[str] | None = None) -> None:
 
     with common.test_database(), stub_provider(0.0) as api:
         options = {**settings.DJANGO_INVOICES, "API_URL": api}
+        if args.worker:
+            from unittest import mock
+
+            # The drain mark is set by the first callback; no broker is needed to see it.
+            options["TASKS"] = "celery"
+            mock.patch("django_invoices.background.enqueue").start()
         with override_settings(DJANGO_INVOICES=options):
             client = Client()
             url = "/invoices/callback/default/"

@@ -47,22 +47,18 @@ def locate(
     """The invoice of ``account`` the callback is about, by the rules above; None when
     our records know none. With ``dedupe_key``, the same query says whether that news
     was applied to it already."""
-    invoices = Invoice.objects.filter(account=account)
     named = named_invoice_ids(parsed)
     if named:
         found = {
-            provider_id: Located(
-                Invoice(pk=pk, provider_id=provider_id, account=account),
-                applied and bool(dedupe_key),
-            )
-            for pk, provider_id, applied in statements.invoices_named(account, named, dedupe_key)
+            invoice.provider_id: Located(invoice, applied and bool(dedupe_key))
+            for invoice, applied in statements.invoices_named(account, named, dedupe_key)
         }
         for value in named:
             if value in found:
                 return found[value]
         if parsed.kind != "unknown" or parsed.referenced_invoice_id:
             return None  # it names an invoice we do not know: not some other one
-    other = _by_recorded_deposit(parsed, account) or _by_order(parsed, invoices)
+    other = _by_recorded_deposit(parsed, account) or _by_order(parsed, account)
     if other is None:
         return None
     applied = bool(dedupe_key) and applied_news(other.pk, dedupe_key).exists()
@@ -94,11 +90,11 @@ def _by_recorded_deposit(parsed: callbacks.ParsedCallback, account: str) -> Invo
     return deposit.invoice if deposit is not None else None
 
 
-def _by_order(parsed: callbacks.ParsedCallback, invoices: QuerySet[Invoice]) -> Invoice | None:
+def _by_order(parsed: callbacks.ParsedCallback, account: str) -> Invoice | None:
     if not parsed.external_order_id:
         return None
     return (
-        invoices.filter(order__external_order_id=parsed.external_order_id)
+        Invoice.objects.filter(account=account, order__external_order_id=parsed.external_order_id)
         .only("pk", "provider_id", "account")
         .order_by("-created_at", "-pk")
         .first()

@@ -27,6 +27,7 @@ from django.utils import timezone as dj_timezone
 
 from .. import conf, signals
 from ..models import HealthHour, ProviderRequest, SweepRun
+from . import statements
 
 logger = logging.getLogger("django_invoices")
 
@@ -85,10 +86,10 @@ def _write(rows: list[ProviderRequest]) -> None:
     if connection.in_atomic_block:
         # Inside the caller's transaction (create_invoice's order lock): one INSERT,
         # and an error is the transaction's, as any of its statements' would be.
-        ProviderRequest.objects.bulk_create(rows)
+        statements.insert_many(rows)
         return
     try:
-        ProviderRequest.objects.bulk_create(rows)
+        statements.insert_many(rows)
     except DatabaseError:
         logger.warning("Could not record %d request(s) to KUNA Pay", len(rows), exc_info=True)
 

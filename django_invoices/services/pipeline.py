@@ -79,8 +79,10 @@ def _handle(
         stored = receipt.receive(account, body, headers, remote_addr, body_size=body_size)
         event = stored.event
         reason = stored.rejection if stored.outcome == "refused" else ""
-        receiving.set(outcome=stored.outcome, reason=reason, **telemetry.ids(event=event))
-    step.set(**telemetry.ids(event=event))
+        # Once: what names the event does not change before it is acted on.
+        named = telemetry.ids(event=event)
+        receiving.set(outcome=stored.outcome, reason=reason, **named)
+    step.set(**named)
     _announce(stored, account, reason)
     if stored.rejection in (receipt.REJECT_NO_SIGNATURE, receipt.REJECT_BAD_SIGNATURE):
         _read_for_refused(account, body)
@@ -89,7 +91,7 @@ def _handle(
     try:
         if background.queued():
             try:
-                with telemetry.span("callback.wake", **telemetry.ids(event=event)):
+                with telemetry.span("callback.wake", **named):
                     queue.wake()
                 return stored
             except Exception:

@@ -180,7 +180,7 @@ def wake() -> bool:
     # A read first: in a burst a drain is asked for already, and seeing so takes no row
     # lock and writes nothing. Safe, as the caller's event is committed before this read
     # and a drain reads the pending events after it clears the mark.
-    if DrainSchedule.objects.filter(name=DRAIN, requested_at__isnull=False).exists():
+    if statements.drain_requested(DRAIN):
         return False
     now = dj_timezone.now()
     if not _mark("requested_at", now, "{table}.{column} IS NULL"):

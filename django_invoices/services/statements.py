@@ -16,11 +16,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Field, Model, Sum
 
-from ..models import CallbackEvent, Invoice
+from ..models import CallbackEvent, DrainSchedule, Invoice
 
 
 def _connection(model: type[Model]) -> BaseDatabaseWrapper:
@@ -47,10 +47,11 @@ def _time(connection: BaseDatabaseWrapper, value: datetime) -> Any:
 
 def invoices_named(
     account: str, ids: Sequence[uuid.UUID], dedupe_key: str
-) -> list[tuple[int, uuid.UUID, bool]]:
-    """``(pk, provider_id, applied)`` of ``account``'s invoices with these provider ids;
-    ``applied``: an event with ``dedupe_key`` was applied to it already. Stands for
-    ``Invoice.objects.filter(account=..., provider_id__in=...).annotate(applied=Exists(
+) -> list[tuple[Invoice, bool]]:
+    """``account``'s invoices with these provider ids (only ``pk``, ``provider_id`` and
+    ``account`` loaded), each with ``applied``: an event with ``dedupe_key`` was applied
+    to it already. Stands for ``Invoice.objects.filter(account=...,
+    provider_id__in=...).only("pk", "provider_id", "account").annotate(applied=Exists(
     CallbackEvent.objects.filter(invoice=OuterRef("pk"), dedupe_key=...,
     state="applied")))``."""
     connection = _connection(Invoice)
@@ -66,9 +67,30 @@ def invoices_named(
     field = Invoice._meta.get_field("provider_id")
     params = [dedupe_key, CallbackEvent.State.APPLIED, account]
     params += [_uuid(connection, value) for value in ids]
+    loaded = ["id", "provider_id", "account"]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(pk, field.to_python(found), bool(applied)) for pk, found, applied in cursor]
+        return [
+            (
+                Invoice.from_db(connection.alias, loaded, (pk, field.to_python(found), account)),
+                bool(applied),
+            )
+            for pk, found, applied in cursor
+        ]
+
+
+def drain_requested(name: str) -> bool:
+    """Whether the drain ``name`` is asked for and has not started. Stands for
+    ``DrainSchedule.objects.filter(name=..., requested_at__isnull=False).exists()``."""
+    connection = _connection(DrainSchedule)
+    names = _names(connection.alias, DrainSchedule)
+    sql = (
+        f"SELECT 1 FROM {names['table']} "
+        f"WHERE {names['name']} = %s AND {names['requested_at']} IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [name])
+        return cursor.fetchone() is not None
 
 
 def claim(pk: int, until: datetime, now: datetime, *, due_only: bool) -> bool:
@@ -181,18 +203,82 @@ def locked_invoice(pk: int) -> Invoice:
     return found
 
 
+@cache
+def _converters(alias: str, model: type[Model]) -> list[tuple[Any, list[Any]]]:
+    """Per stored field of ``model``: its column and the database's converters of it,
+    as the ORM applies them to what a query returns."""
+    connection = connections[alias]
+    found = []
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column)
+        found.append((column, converters + column.get_db_converters(connection)))
+    return found
+
+
 def _from_db(connection: BaseDatabaseWrapper, model: type[Model], row: Sequence[Any]) -> list[Any]:
     """A row's values as the model's fields read them (the database's converters)."""
     values = []
-    for field, value in zip(model._meta.concrete_fields, row, strict=True):
-        column = field.get_col(model._meta.db_table)
-        converted = value
-        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(
-            connection
-        ):
-            converted = converter(converted, column, connection)
-        values.append(converted)
+    for (column, converters), value in zip(_converters(connection.alias, model), row, strict=True):
+        for converter in converters:
+            value = converter(value, column, connection)
+        values.append(value)
     return values
+
+
+def credited_total(
+    invoice_pk: int, column: str, statuses: Sequence[str], types: Sequence[str]
+) -> Any:
+    """The sum of the ``column`` field (``amount`` or ``processed_amount``) of the
+    invoice's deposits in these statuses and types, None when there are none. Stands
+    for ``Deposit.objects.filter(invoice=..., status__in=..., type__in=...)
+    .aggregate(total=Sum(column))["total"]``."""
+    from ..models import Deposit
+
+    connection = _connection(Deposit)
+    names = _names(connection.alias, Deposit)
+    sql = (
+        f"SELECT SUM({names[column]}) FROM {names['table']} WHERE {names['invoice']} = %s "
+        f"AND {names['status']} IN ({', '.join(['%s'] * len(statuses))}) "
+        f"AND {names['type']} IN ({', '.join(['%s'] * len(types))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [invoice_pk, *statuses, *types])
+        row = cursor.fetchone()
+    # Converted as the ORM converts the aggregate (SQLite keeps decimals as numbers).
+    total = row[0] if row is not None else None
+    expression = Sum(column, output_field=Deposit._meta.get_field(column))
+    for converter in connection.ops.get_db_converters(expression) + expression.get_db_converters(
+        connection
+    ):
+        total = converter(total, expression, connection)
+    return total
+
+
+def insert_many(instances: Sequence[Model]) -> None:
+    """Insert new instances of one model, as many a statement as the database takes,
+    their keys not read back. Stands for ``Model.objects.bulk_create(instances)``."""
+    if not instances:
+        return
+    model = type(instances[0])
+    connection = _connection(model)
+    if connection.vendor not in ("postgresql", "sqlite"):
+        model._default_manager.bulk_create(instances)
+        return
+    quoted = _names(connection.alias, model)
+    rows = [_insert_values(instance, connection) for instance in instances]
+    fields = rows[0][0]
+    columns = ", ".join(quoted[f.name] for f in fields)
+    row_slots = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    size = max(1, connection.ops.bulk_batch_size(fields, instances))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {quoted['table']} ({columns}) "
+                f"VALUES {', '.join([row_slots] * len(batch))}",
+                [value for _fields, values in batch for value in values],
+            )
 
 
 def update_fields(instance: Model, names: Sequence[str]) -> None:
@@ -203,7 +289,7 @@ def update_fields(instance: Model, names: Sequence[str]) -> None:
     quoted = _names(connection.alias, model)
     fields = [model._meta.get_field(name) for name in names]
     values = [
-        field.get_db_prep_save(field.pre_save(instance, False), connection)  # type: ignore[union-attr]
+        _db_value(field, field.pre_save(instance, False), connection)  # type: ignore[union-attr, arg-type]
         for field in fields
     ]
     assignments = ", ".join(f"{quoted[field.name]} = %s" for field in fields)
@@ -212,6 +298,39 @@ def update_fields(instance: Model, names: Sequence[str]) -> None:
             f"UPDATE {quoted['table']} SET {assignments} WHERE {quoted['id']} = %s",
             [*values, instance.pk],
         )
+
+
+# The value types a database driver takes as they are for these fields: adapting them
+# through the field returns them unchanged, at a cost per column per callback. Any
+# other field, or value, is adapted as ``save()`` adapts it.
+_AS_IS: tuple[tuple[type[Field[Any, Any]], tuple[type, ...]], ...] = (
+    (models.BooleanField, (bool, type(None))),
+    (models.IntegerField, (int, type(None))),
+    (models.CharField, (str, type(None))),
+    (models.TextField, (str, type(None))),
+)
+
+
+@cache
+def _as_is(field: Field[Any, Any]) -> tuple[type, ...]:
+    """The types of value ``field`` can give the driver as they are."""
+    return next((types for kind, types in _AS_IS if isinstance(field, kind)), ())
+
+
+def _db_value(field: Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """``value`` as ``field`` gives it to the database."""
+    if type(value) in _as_is(field):
+        return value
+    return field.get_db_prep_save(value, connection)
+
+
+def _insert_values(
+    instance: Model, connection: BaseDatabaseWrapper
+) -> tuple[list[Field[Any, Any]], list[Any]]:
+    """The fields an ``INSERT`` of ``instance`` writes and their values for the
+    database (``pre_save`` first, as ``save()`` does: ``auto_now_add`` is set)."""
+    fields = [f for f in type(instance)._meta.concrete_fields if not f.primary_key]
+    return fields, [_db_value(f, f.pre_save(instance, True), connection) for f in fields]
 
 
 def insert(instance: Model) -> None:
@@ -224,8 +343,7 @@ def insert(instance: Model) -> None:
         instance.save()
         return
     quoted = _names(connection.alias, model)
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    fields, values = _insert_values(instance, connection)
     columns = ", ".join(quoted[f.name] for f in fields)
     slots = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cursor:
@@ -253,8 +371,7 @@ def store_event(event: CallbackEvent) -> bool:
     if connection.vendor not in ("postgresql", "sqlite"):
         return _store_event_portably(event)
     names = _names(connection.alias, CallbackEvent)
-    fields = [f for f in CallbackEvent._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+    fields, values = _insert_values(event, connection)
     columns = ", ".join(names[f.name] for f in fields)
     slots = ", ".join(["%s"] * len(fields))
     table, times = names["table"], names["times_received"]

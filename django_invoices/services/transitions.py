@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone as dj_timezone
 
 from .. import signals, telemetry, wire
@@ -196,7 +195,9 @@ def _may_be_overpaid(invoice: Invoice) -> bool:
 
 def credited_gross(invoice: Invoice) -> Decimal:
     """What the invoice's credited deposits brought, fees included (payment asset)."""
-    total = _credited(invoice).aggregate(total=Sum("amount"))["total"]
+    total = statements.credited_total(
+        invoice.pk, "amount", CREDITED_DEPOSIT_STATUSES, MONEY_IN_TYPES
+    )
     return total or Decimal("0")
 
 
@@ -414,11 +415,8 @@ def _is_older(deposit: Deposit, status: str, data: wire.Transaction) -> bool:
     return then is not None and now is not None and now < then
 
 
-def _credited(invoice: Invoice) -> Any:
-    """The invoice's deposits that count: money in, credited."""
-    return invoice.deposits.filter(status__in=CREDITED_DEPOSIT_STATUSES, type__in=MONEY_IN_TYPES)
-
-
 def recount_paid(invoice: Invoice) -> None:
-    total = _credited(invoice).aggregate(total=Sum("processed_amount"))["total"]
+    total = statements.credited_total(
+        invoice.pk, "processed_amount", CREDITED_DEPOSIT_STATUSES, MONEY_IN_TYPES
+    )
     invoice.paid_amount = total or Decimal("0")
