@@ -284,9 +284,10 @@ def load(
 
 def state_of(response: Any) -> str:
     try:
-        return f"{response.status_code} {response.json().get('state') or response.json()}"
+        answer = response.json()
     except ValueError:
         return str(response.status_code)
+    return f"{response.status_code} {answer.get('state') or answer}"
 
 
 # -- the run -----------------------------------------------------------------------------

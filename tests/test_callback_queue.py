@@ -109,6 +109,31 @@ def test_a_backed_off_invoice_is_claimed_only_when_due_or_when_told(invoice, clo
     assert queue.claim(invoice, fast=False, due_only=False) is not None
 
 
+def test_a_reader_claims_for_callbacks_only_while_authentic_ones_still_wait(invoice, clock):
+    """A drain that listed the invoice before another reader answered its callbacks must
+    not read it again once they are answered: the claim itself asks whether any waits."""
+    assert queue.claim(invoice, fast=True, waiting=True) is None
+    refused = _waiting_on(invoice, received=clock.now, verified=False)
+    answered = _waiting_on(invoice, received=clock.now, state=State.APPLIED)
+    assert queue.claim(invoice, fast=True, waiting=True) is None
+    assert fresh(invoice).read_lease_until is None
+    waiting = _waiting_on(invoice, received=clock.now)
+    assert queue.claim(invoice, fast=True, waiting=True) is not None
+    queue.release(fresh(invoice), confirmed=None)
+    CallbackEvent.objects.filter(pk=waiting.pk).update(state=State.APPLIED)
+    assert queue.claim(invoice, fast=True, waiting=True) is None
+    # The sweep reads open invoices whether or not a callback waits.
+    assert queue.claim(invoice, fast=False, due_only=False) is not None
+    assert {refused.pk, answered.pk} <= set(CallbackEvent.objects.values_list("pk", flat=True))
+
+
+def test_an_invoice_whose_callbacks_were_answered_meanwhile_is_not_read_again(api, invoice):
+    _waiting_on(invoice, received=timezone.now(), state=State.APPLIED)
+    assert pipeline.process_invoice(fresh(invoice), fast=False) is None
+    assert len(api.calls) == 0
+    assert fresh(invoice).read_lease_until is None
+
+
 # -- in the request --------------------------------------------------------------------
 
 

@@ -208,12 +208,13 @@ class Processed:
 def process_invoice(invoice: Invoice, *, fast: bool, due_only: bool = True) -> Processed | None:
     """Read the invoice for the callbacks waiting on it, apply the read and settle them.
 
-    None when another reader holds the invoice, or (``due_only``) when its callbacks'
-    next read is not due yet. A read that fails leaves them pending, the invoice backed
-    off; one that cannot be stored fails them for staff.
+    None when another reader holds the invoice, when none of its callbacks waits any
+    longer, or (``due_only``) when their next read is not due yet. A read that fails
+    leaves them pending, the invoice backed off; one that cannot be stored fails them
+    for staff.
     """
     try:
-        if queue.claim(invoice, fast=fast, due_only=due_only) is None:
+        if queue.claim(invoice, fast=fast, due_only=due_only, waiting=True) is None:
             return None
     except ImproperlyConfigured as exc:  # its merchant account is gone from the settings
         logger.warning(

@@ -79,13 +79,18 @@ def lease_seconds(account: str, *, fast: bool) -> float:
 # -- one invoice ------------------------------------------------------------------------
 
 
-def claim(invoice: Invoice, *, fast: bool, due_only: bool = True) -> datetime | None:
+def claim(
+    invoice: Invoice, *, fast: bool, due_only: bool = True, waiting: bool = False
+) -> datetime | None:
     """Take the invoice for a read: a lease no other reader overrides. Returns when the
     lease ends, or None when another reader holds it (or, with ``due_only``, when its
-    callbacks' next read is not due yet)."""
+    callbacks' next read is not due yet; with ``waiting``, when no authentic callback
+    waits on it any longer: a reader that listed it found its callbacks answered by
+    another's read in the meantime)."""
     now = dj_timezone.now()
     until = now + timedelta(seconds=lease_seconds(invoice.account, fast=fast))
-    return until if statements.claim(invoice.pk, until, now, due_only=due_only) else None
+    claimed = statements.claim(invoice.pk, until, now, due_only=due_only, waiting=waiting)
+    return until if claimed else None
 
 
 def release(invoice: Invoice, *, confirmed: bool | None) -> None:

@@ -93,11 +93,13 @@ def drain_requested(name: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def claim(pk: int, until: datetime, now: datetime, *, due_only: bool) -> bool:
+def claim(pk: int, until: datetime, now: datetime, *, due_only: bool, waiting: bool) -> bool:
     """Set the invoice's lease to ``until`` if nobody holds it (and, ``due_only``, its
-    callbacks' next read is due); whether it did. Stands for ``Invoice.objects.filter(
-    Q(read_lease_until__isnull=True) | Q(read_lease_until__lte=now), pk=...)
-    .update(read_lease_until=until)`` (and the due condition)."""
+    callbacks' next read is due; ``waiting``, authentic callbacks still wait on it);
+    whether it did. Stands for ``Invoice.objects.filter(Q(read_lease_until__isnull=True)
+    | Q(read_lease_until__lte=now), pk=...).update(read_lease_until=until)`` (and the due
+    condition, and ``Exists(CallbackEvent.objects.filter(invoice=OuterRef("pk"),
+    verified=True, state="pending"))``)."""
     connection = _connection(Invoice)
     names = _names(connection.alias, Invoice)
     lease, due = names["read_lease_until"], names["callbacks_read_after"]
@@ -109,6 +111,14 @@ def claim(pk: int, until: datetime, now: datetime, *, due_only: bool) -> bool:
     if due_only:
         sql += f" AND ({due} IS NULL OR {due} <= %s)"
         params.append(_time(connection, now))
+    if waiting:
+        event = _names(connection.alias, CallbackEvent)
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM {event['table']} e "
+            f"WHERE e.{event['invoice']} = {names['table']}.{names['id']} "
+            f"AND e.{event['verified']} = %s AND e.{event['state']} = %s)"
+        )
+        params += [True, CallbackEvent.State.PENDING]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
