@@ -12,14 +12,13 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
-from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, OuterRef, QuerySet, Subquery, Value, When
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 
@@ -371,24 +370,6 @@ def _apply_refresh(invoice: Invoice, read: Callable[[], Timed]) -> RefreshOutcom
             invoice, Outcome.FAILED, old, old, reason=_("it could not be saved; see the logs")
         )
     return RefreshOutcome(updated, Outcome.REFRESHED, old, updated.status)
-
-
-def stale_open_invoices(*, older_than: timedelta, limit: int) -> list[Invoice]:
-    """Open invoices not read from KUNA Pay for ``older_than``, least recently read first.
-
-    An invoice never read back counts from its creation. These are the invoices whose
-    news may have been lost: the provider stops resending a callback after a dozen
-    attempts, and a shop can be down for longer than that.
-    """
-    cutoff = dj_timezone.now() - older_than
-    return list(
-        # Invoices of an account no longer configured could never be read; left in,
-        # they would stay first in line and crowd out the others.
-        Invoice.objects.filter(status__in=OPEN_STATUSES, account__in=conf.account_names())
-        .filter(Q(synced_at__lt=cutoff) | Q(synced_at__isnull=True, created_at__lt=cutoff))
-        .select_related("order")
-        .order_by(Coalesce("synced_at", "created_at"), "pk")[:limit]
-    )
 
 
 def refresh_orders(

@@ -10,7 +10,6 @@ from typing import Any, TypeGuard
 from django.db import models
 
 from .. import conf, wire
-from ..amounts import parse_amount
 from ..exceptions import (
     InvalidResponse,
 )
@@ -92,12 +91,6 @@ def stored_text(model: type[models.Model], field: str, value: str, name: str) ->
             f"(at most {max_length(model, field)} are stored)"
         )
     return value
-
-
-def provider_amount(value: Any) -> Decimal | None:
-    """A provider amount (text, or a number) the models store exactly; see
-    ``stored_amount``."""
-    return stored_amount(parse_amount(value))
 
 
 def stored_amount(amount: Decimal | None) -> Decimal | None:
