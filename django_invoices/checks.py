@@ -307,6 +307,23 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     ]
 
 
+def check_time_zones(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The app stores the provider's times, which carry their zone, and compares them
+    with ``timezone.now()``: with ``USE_TZ`` off, Django refuses such times on SQLite and
+    MySQL, and the payments health page fails."""
+    if getattr(settings, "USE_TZ", True):
+        return []
+    return [
+        Error(
+            "DJANGO_INVOICES needs USE_TZ = True.",
+            hint="Payments are recorded with times that carry their time zone (KUNA Pay "
+            "gives UTC); with USE_TZ off Django cannot store or compare them. Set "
+            "USE_TZ = True, Django's default.",
+            id="django_invoices.E017",
+        )
+    ]
+
+
 def check_proxies(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Django is told it sits behind a proxy, DRF is not told how many: every client
     then has the proxy's address to the REST API's throttles and failed-login limits."""
@@ -625,6 +642,7 @@ def _task_backends() -> Any:
 # (mutmut leaves decorated functions alone; docs/mutation.rst).
 register(check_settings, Tags.compatibility)
 register(check_cache, Tags.caches)
+register(check_time_zones, Tags.compatibility)
 register(check_proxies, Tags.security)
 register(check_base_url_https, Tags.security, deploy=True)
 register(check_published_demo_values, Tags.security)

@@ -270,6 +270,19 @@ def test_an_unshared_default_cache_is_named_with_debug_off():
     ]
 
 
+def test_naive_times_are_refused_whatever_debug_says():
+    error = (
+        "django_invoices.E017",
+        "DJANGO_INVOICES needs USE_TZ = True.",
+        "Payments are recorded with times that carry their time zone (KUNA Pay gives UTC); "
+        "with USE_TZ off Django cannot store or compare them. Set USE_TZ = True, Django's "
+        "default.",
+    )
+    assert said(checks.check_time_zones, USE_TZ=False, DEBUG=True) == [error]
+    assert said(checks.check_time_zones, USE_TZ=False, DEBUG=False) == [error]
+    assert said(checks.check_time_zones, USE_TZ=True) == []
+
+
 def test_a_proxy_drf_is_not_told_about_is_named():
     proxy = ("HTTP_X_FORWARDED_PROTO", "https")
     told = {"NUM_PROXIES": 1}
