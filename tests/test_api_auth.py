@@ -98,6 +98,24 @@ def test_failed_basic_logins_are_throttled_before_the_password_is_checked(catalo
     assert elsewhere.status_code == 200
 
 
+@pytest.mark.parametrize("separator", ["\t", "  ", " \t "])
+def test_guesses_are_counted_however_the_header_spaces_its_scheme(catalogue, staff, separator):
+    """DRF splits the Authorization header on any whitespace, so a password sent after a
+    tab is checked like any other: it must count towards the same limit."""
+    client = APIClient()
+    rates = {"django_invoices_auth_failure": "2/hour"}
+
+    def guess(n):
+        token = base64.b64encode(f"clerk:guess-{n}".encode()).decode()
+        return client.get(ASSETS_URL, HTTP_AUTHORIZATION=f"Basic{separator}{token}").status_code
+
+    with invoices_settings(API_AUTH_CLASSES=BASIC, API_THROTTLE_RATES=rates):
+        guesses = [guess(n) for n in range(4)]
+        right = client.get(ASSETS_URL, **basic("clerk", "right")).status_code
+    assert guesses == [401, 401, 429, 429]
+    assert right == 429
+
+
 def test_successful_logins_and_anonymous_calls_are_not_counted(catalogue, staff):
     client = APIClient()
     rates = {"django_invoices_auth_failure": "2/hour", "django_invoices_public": None}

@@ -157,10 +157,12 @@ class AuthFailureThrottle(InvoicesRateThrottle):
 def presented_credential(request: Request) -> str | None:
     """Who an ``Authorization`` header claims to be: the username of HTTP Basic, else a
     digest of the header (a token); None without one."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if not header:
+    # Split as DRF's authentication classes split it, on any whitespace: a guess sent
+    # with a tab after the scheme is checked by DRF, so it must be counted here too.
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if not parts:
         return None
-    scheme, _, value = header.partition(" ")
+    scheme, value = parts[0], " ".join(parts[1:])
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
