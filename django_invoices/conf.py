@@ -201,6 +201,13 @@ def get(name: str) -> Any:
     return read("DJANGO_INVOICES", DEFAULTS, name)
 
 
+def get_many(names: Iterable[str]) -> dict[str, Any]:
+    """``{name: get(name)}`` for each name, the setting read once (each callback reads
+    an account's dozen options)."""
+    configured = getattr(django_settings, "DJANGO_INVOICES", None) or {}
+    return {name: configured[name] if name in configured else DEFAULTS[name] for name in names}
+
+
 class UnknownAccount(ImproperlyConfigured):
     """No account of this name: none configured, or the resolver knows none."""
 
@@ -236,7 +243,7 @@ class SettingsAccounts:
 
     def get(self, name: str) -> Mapping[str, Any] | None:
         if name == DEFAULT_ACCOUNT:
-            return {key: get(key) for key in ACCOUNT_KEYS}
+            return get_many(ACCOUNT_KEYS)
         accounts = get("ACCOUNTS")
         if not isinstance(accounts, dict) or name not in accounts:
             return None
@@ -299,7 +306,7 @@ def raw_account(name: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
         raise ImproperlyConfigured(
             f"The settings of account {name!r} must be a dict, not {type(own).__name__}."
         )
-    options = {key: get(key) for key in ACCOUNT_KEYS if key not in SECRET_KEYS}
+    options = get_many(key for key in ACCOUNT_KEYS if key not in SECRET_KEYS)
     options.update(dict.fromkeys(SECRET_KEYS, ""))
     options.update({key: value for key, value in own.items() if key in ACCOUNT_KEYS})
     return options

@@ -55,15 +55,7 @@ def invoices_named(
     CallbackEvent.objects.filter(invoice=OuterRef("pk"), dedupe_key=...,
     state="applied")))``."""
     connection = _connection(Invoice)
-    invoice, event = _names(connection.alias, Invoice), _names(connection.alias, CallbackEvent)
-    slots = ", ".join(["%s"] * len(ids))
-    sql = (
-        f"SELECT i.{invoice['id']}, i.{invoice['provider_id']}, EXISTS("
-        f"SELECT 1 FROM {event['table']} e WHERE e.{event['invoice']} = i.{invoice['id']} "
-        f"AND e.{event['dedupe_key']} = %s AND e.{event['state']} = %s) "
-        f"FROM {invoice['table']} i "
-        f"WHERE i.{invoice['account']} = %s AND i.{invoice['provider_id']} IN ({slots})"
-    )
+    sql = _invoices_named_sql(connection.alias, len(ids))
     field = Invoice._meta.get_field("provider_id")
     params = [dedupe_key, CallbackEvent.State.APPLIED, account]
     params += [_uuid(connection, value) for value in ids]
@@ -77,6 +69,19 @@ def invoices_named(
             )
             for pk, found, applied in cursor
         ]
+
+
+@cache
+def _invoices_named_sql(alias: str, count: int) -> str:
+    invoice, event = _names(alias, Invoice), _names(alias, CallbackEvent)
+    slots = ", ".join(["%s"] * count)
+    return (
+        f"SELECT i.{invoice['id']}, i.{invoice['provider_id']}, EXISTS("
+        f"SELECT 1 FROM {event['table']} e WHERE e.{event['invoice']} = i.{invoice['id']} "
+        f"AND e.{event['dedupe_key']} = %s AND e.{event['state']} = %s) "
+        f"FROM {invoice['table']} i "
+        f"WHERE i.{invoice['account']} = %s AND i.{invoice['provider_id']} IN ({slots})"
+    )
 
 
 def drain_requested(name: str) -> bool:
@@ -339,8 +344,13 @@ def _insert_values(
 ) -> tuple[list[Field[Any, Any]], list[Any]]:
     """The fields an ``INSERT`` of ``instance`` writes and their values for the
     database (``pre_save`` first, as ``save()`` does: ``auto_now_add`` is set)."""
-    fields = [f for f in type(instance)._meta.concrete_fields if not f.primary_key]
+    fields = _insert_fields(type(instance))
     return fields, [_db_value(f, f.pre_save(instance, True), connection) for f in fields]
+
+
+@cache
+def _insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
 def insert(instance: Model) -> None:
@@ -380,19 +390,8 @@ def store_event(event: CallbackEvent) -> bool:
         return False
     if connection.vendor not in ("postgresql", "sqlite"):
         return _store_event_portably(event)
-    names = _names(connection.alias, CallbackEvent)
-    fields, values = _insert_values(event, connection)
-    columns = ", ".join(names[f.name] for f in fields)
-    slots = ", ".join(["%s"] * len(fields))
-    table, times = names["table"], names["times_received"]
-    returned = ("id", "state", "outcome", "invoice", "attempts", "times_received")
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES ({slots}) "
-        f"ON CONFLICT ({names['account']}, {names['replay_key']}) DO UPDATE SET "
-        f"{times} = {table}.{times} + 1, "
-        f"{names['last_received_at']} = excluded.{names['received_at']} "
-        f"RETURNING {', '.join(names[name] for name in returned)}"
-    )
+    _fields, values = _insert_values(event, connection)
+    sql = _store_event_sql(connection.alias)
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
@@ -409,6 +408,23 @@ def store_event(event: CallbackEvent) -> bool:
         attempts,
     )
     return True
+
+
+@cache
+def _store_event_sql(alias: str) -> str:
+    """``store_event``'s statement for the connection ``alias`` (its text never varies)."""
+    names = _names(alias, CallbackEvent)
+    columns = ", ".join(names[f.name] for f in _insert_fields(CallbackEvent))
+    slots = ", ".join(["%s"] * len(_insert_fields(CallbackEvent)))
+    table, times = names["table"], names["times_received"]
+    returned = ("id", "state", "outcome", "invoice", "attempts", "times_received")
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({slots}) "
+        f"ON CONFLICT ({names['account']}, {names['replay_key']}) DO UPDATE SET "
+        f"{times} = {table}.{times} + 1, "
+        f"{names['last_received_at']} = excluded.{names['received_at']} "
+        f"RETURNING {', '.join(names[name] for name in returned)}"
+    )
 
 
 def _store_event_portably(event: CallbackEvent) -> bool:
