@@ -3,13 +3,12 @@
     .venv/bin/python .ci/mutation_recheck.py TESTFILE [TESTFILE ...] -- PREFIX [PREFIX ...]
     .venv/bin/python .ci/mutation_recheck.py --timeouts
 
-
-A survivor of the last ``mutmut run`` (``survived`` or ``no tests``) whose name starts
-with one of the prefixes runs against the given test files, inside mutants/ (the code
-as mutmut copied it), as mutmut runs a mutant: ``MUTANT_UNDER_TEST`` set, the tests
-stopped at the first failure. A failure is recorded in mutmut's own record as the kill
-it is (exit code 1), so ``.ci/mutation_score.py`` and ``mutmut results`` count it;
-nothing else is changed. The files are first run with no mutant active and must pass
+A survivor of the last ``mutmut run`` (``survived`` or ``no tests``, not explained in
+``.ci/mutation_survivors/``) whose name starts with one of the prefixes runs against
+the given test files, inside mutants/ (the code as mutmut copied it), as mutmut runs a
+mutant: ``MUTANT_UNDER_TEST`` set, the tests stopped at the first failure. A failure is
+recorded in mutmut's own record as the kill it is (exit code 1), so
+``.ci/mutation_score.py`` and ``mutmut results`` count it; nothing else is changed. The files are first run with no mutant active and must pass
 there, or nothing is recorded: a test that fails on mutmut's copy for another reason
 (it tests code newer than the copy) would otherwise count every mutant as killed.
 
@@ -38,14 +37,27 @@ TIMEOUT = 300
 ARGS = ["-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-migrations"]
 
 
+def explained() -> set[str]:
+    """The survivors ``.ci/mutation_survivors/*.txt`` explain: not run again."""
+    names = set()
+    for path in (ROOT / ".ci" / "mutation_survivors").glob("*.txt"):
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                names.add(line.split()[0])
+    return names
+
+
 def survivors(prefixes: list[str]) -> dict[Path, list[str]]:
+    known = explained()
     found: dict[Path, list[str]] = {}
     for meta in sorted(MUTANTS.rglob("*.py.meta")):
         codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
         names = [
             name
             for name, code in codes.items()
-            if code in NOT_KILLED and any(name.startswith(p) for p in prefixes)
+            if code in NOT_KILLED
+            and name not in known
+            and any(name.startswith(p) for p in prefixes)
         ]
         if names:
             found[meta] = sorted(names)
