@@ -8,9 +8,10 @@ A survivor of the last ``mutmut run`` (``survived`` or ``no tests``, not explain
 the given test files, inside mutants/ (the code as mutmut copied it), as mutmut runs a
 mutant: ``MUTANT_UNDER_TEST`` set, the tests stopped at the first failure. A failure is
 recorded in mutmut's own record as the kill it is (exit code 1), so
-``.ci/mutation_score.py`` and ``mutmut results`` count it; nothing else is changed. The files are first run with no mutant active and must pass
-there, or nothing is recorded: a test that fails on mutmut's copy for another reason
-(it tests code newer than the copy) would otherwise count every mutant as killed.
+``.ci/mutation_score.py`` and ``mutmut results`` count it; nothing else is changed.
+The files are first run with no mutant active and must pass there, or nothing is
+recorded: a test that fails on mutmut's copy for another reason (it tests code newer
+than the copy) would otherwise count every mutant as killed.
 
 One Python process runs them all: mutmut's trampolines read ``MUTANT_UNDER_TEST`` at
 every call, so each mutant needs a pytest run but no new interpreter.
