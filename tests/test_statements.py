@@ -231,3 +231,82 @@ def test_a_value_of_another_type_than_its_field_holds_is_adapted_by_the_field():
     statements.insert(stored)
     row = CallbackEvent.objects.values("event_name", "body").get(pk=stored.pk)
     assert row == {"event_name": "12345", "body": "678"}
+
+
+def replay(**fields):
+    values = {
+        "account": "default",
+        "replay_key": "k" * 64,
+        "body": "{}",
+        "body_sha256": "e" * 64,
+        "verified": True,
+        "state": CallbackEvent.State.PENDING,
+    }
+    return CallbackEvent(**{**values, **fields})
+
+
+@pytest.fixture
+def without_upsert(monkeypatch):
+    """A database without ON CONFLICT (MySQL, Oracle)."""
+    monkeypatch.setattr(connection, "vendor", "mysql")
+
+
+def test_without_an_upsert_a_replay_is_counted_on_the_first_row(without_upsert):
+    first = replay()
+    assert statements.store_event(first) is False
+    assert first.pk is not None and not first._state.adding
+    CallbackEvent.objects.filter(pk=first.pk).update(state="applied", outcome="done")
+
+    again = replay(remote_addr="192.0.2.1")
+    assert statements.store_event(again) is True
+
+    assert CallbackEvent.objects.count() == 1
+    stored = CallbackEvent.objects.get()
+    assert stored.times_received == 2
+    assert stored.last_received_at is not None
+    assert stored.last_received_at >= stored.received_at
+    assert (again.pk, again.state, again.outcome, again.times_received) == (
+        first.pk,
+        "applied",
+        "done",
+        2,
+    )
+    assert not again._state.adding
+
+
+def test_without_an_upsert_a_replay_stored_in_between_is_counted_not_duplicated(
+    without_upsert, monkeypatch
+):
+    from django.db.models import QuerySet
+
+    twin = replay()
+    statements.store_event(twin)
+    real_first = QuerySet.first
+    looks = []
+
+    def first_misses_once(queryset):
+        looks.append(1)
+        # The first look runs before the other process's row was committed.
+        return None if len(looks) == 1 else real_first(queryset)
+
+    monkeypatch.setattr(QuerySet, "first", first_misses_once)
+    late = replay()
+    assert statements.store_event(late) is True
+    assert len(looks) == 2
+    assert CallbackEvent.objects.count() == 1
+    assert CallbackEvent.objects.get().times_received == 2
+    assert late.pk == twin.pk
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="save() without RETURNING needs a cursor's lastrowid"
+)
+def test_without_returning_an_insert_saves_the_instance(without_upsert, monkeypatch):
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    event = replay(replay_key=None)
+    statements.insert(event)
+    assert event.pk is not None and not event._state.adding
+    assert CallbackEvent.objects.get(pk=event.pk).body_sha256 == "e" * 64
+    without_key = replay(replay_key=None)
+    assert statements.store_event(without_key) is False
+    assert CallbackEvent.objects.count() == 2

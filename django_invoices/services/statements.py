@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, Sum
+from django.utils import timezone as dj_timezone
 
 from ..models import CallbackEvent, DrainSchedule, Invoice
 
@@ -437,7 +438,10 @@ def _store_event_portably(event: CallbackEvent) -> bool:
     for _attempt in range(2):
         first = same.first()
         if first is not None:
-            same.update(times_received=F("times_received") + 1, last_received_at=event.received_at)
+            # As ON CONFLICT does: the replay's own arrival (the event is not saved, so
+            # auto_now_add has not set its received_at).
+            arrived = event.received_at or dj_timezone.now()
+            same.update(times_received=F("times_received") + 1, last_received_at=arrived)
             first.times_received += 1
             event.__dict__.update(
                 {k: v for k, v in first.__dict__.items() if not k.startswith("_")}
