@@ -37,16 +37,8 @@ from django_invoices.api.throttling import AuthFailureThrottle
 
 from .conftest import API
 from .http_mock import strict_mock
+from .test_api_schema import ASSETS_URL, BASE, CREATE_URL
 
-CREATE_URL = reverse("django_invoices:api-invoice-create")
-ASSETS_URL = reverse("django_invoices:api-assets")
-BASE = {
-    "API_URL": API,
-    "API_KEY": "test-api-key",
-    "BASE_URL": "https://shop.example",
-    "RETRY_BACKOFF": 0,
-    "RETRIES": 0,
-}
 BASIC = ["rest_framework.authentication.BasicAuthentication"]
 
 
