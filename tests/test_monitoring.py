@@ -373,6 +373,30 @@ def test_a_failed_provider_call_is_an_error_span(client, api, invoice, spans):
     assert "invoice.apply" not in found
 
 
+def test_a_404_is_an_answer_not_a_failed_provider_call(db, api, spans):
+    from opentelemetry.trace import StatusCode
+
+    api.get(INVOICE_URL, status=404, json={"errors": [{"message": "Not found"}]})
+    with pytest.raises(KunaPayError):  # NotFound, for the caller to decide
+        services.get_client().get_invoice(INVOICE_ID)
+
+    (span,) = spans.get_finished_spans()
+    assert dict(span.attributes)["django_invoices.outcome"] == "not_found"
+    assert span.status.status_code == StatusCode.UNSET
+    assert [event.name for event in span.events] == ["exception"]  # still recorded
+
+
+def test_a_provider_call_that_fails_before_any_answer_is_an_error_span(spans):
+    from opentelemetry.trace import StatusCode
+
+    with pytest.raises(RuntimeError), telemetry.span("provider.request"):
+        raise RuntimeError("no key to sign with")
+
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.status.description == "RuntimeError"
+
+
 def test_a_refused_callback_is_traced_with_its_reason(client, db, spans):
     post(client, invoice_event("PAID"), signature="0" * 96)
     attributes = dict(by_name(spans)["callback.receive"].attributes)

@@ -69,16 +69,27 @@ class Tracer:
 
     @contextmanager
     def __call__(self, name: str, attributes: dict[str, Any]) -> Iterator[_Step]:
-        kind = SpanKind.CLIENT if name in CLIENT_SPANS else SpanKind.INTERNAL
+        client = name in CLIENT_SPANS
         with self.tracer.start_as_current_span(
-            PREFIX + name, kind=kind, attributes=_attributes(attributes)
+            PREFIX + name,
+            kind=SpanKind.CLIENT if client else SpanKind.INTERNAL,
+            attributes=_attributes(attributes),
+            # A request's status is its outcome (below), not its caller's exception:
+            # the client raises NotFound for a 404, which is an answer.
+            set_status_on_exception=not client,
         ) as span:
             step = _Step(span)
-            yield step
-            # A request that got no answer worth the name (4xx but 404, 5xx, none)
-            # failed, even when its caller copes.
-            if name in CLIENT_SPANS and step.outcome not in (None, "ok", "not_found"):
-                span.set_status(Status(StatusCode.ERROR, str(step.outcome)))
+            try:
+                yield step
+            except Exception as exc:
+                if client and step.outcome is None:  # it failed before any answer
+                    step.outcome = type(exc).__name__
+                raise
+            finally:
+                # A request that got no answer worth the name (4xx but 404, 5xx, none)
+                # failed, even when its caller copes.
+                if client and step.outcome not in (None, "ok", "not_found"):
+                    span.set_status(Status(StatusCode.ERROR, str(step.outcome)))
 
 
 def install(tracer_provider: trace.TracerProvider | None = None) -> Tracer:
