@@ -301,6 +301,15 @@ def test_without_an_upsert_a_replay_stored_in_between_is_counted_not_duplicated(
 @pytest.mark.skipif(
     connection.vendor != "sqlite", reason="save() without RETURNING needs a cursor's lastrowid"
 )
+def test_without_an_upsert_a_replay_takes_the_stored_rows_invoice(without_upsert):
+    assert statements.store_event(replay()) is False  # stored with no invoice
+    again = replay()
+    again.invoice = make_invoice(INVOICE_ID)  # what this arrival was matched to
+    assert statements.store_event(again) is True
+    # As with ON CONFLICT: the replay is the stored row, its relation included.
+    assert (again.invoice_id, again.invoice) == (None, None)
+
+
 def test_without_returning_an_insert_saves_the_instance(without_upsert, monkeypatch):
     monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
     event = replay(replay_key=None)

@@ -446,6 +446,9 @@ def _store_event_portably(event: CallbackEvent) -> bool:
             event.__dict__.update(
                 {k: v for k, v in first.__dict__.items() if not k.startswith("_")}
             )
+            # The copied keys bypass the relations' setters: drop the related objects
+            # the replay was built with, so event.invoice is the stored row's.
+            event._state.fields_cache.clear()
             event._state.adding = False
             return True
         try:
