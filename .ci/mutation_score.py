@@ -11,11 +11,18 @@ Survivors are explained in .ci/mutation_survivors/*.txt, one per line:
 leaves the score's denominator; an accepted one stays in it, not killed. The score is
 killed / (checked - equivalent), and every survivor with no line there is listed as
 unexplained.
+
+When mutants are left unchecked and ``mutants/sample.txt`` holds a random sample drawn
+from them before the run (``.ci/mutation_sample.py``), the sample's own score is printed
+too, and an estimate for the whole app: the exact figure plus, module by module, the
+unchecked mutants counted at the rate their module's sample was killed (with a 95 %
+interval from the sample's size).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections import Counter
@@ -69,11 +76,67 @@ def main() -> int:
         survivors += left
         print(f"  {meta.relative_to(ROOT / 'mutants').with_suffix('')}: {_line(counts)}")
     print(f"Total: {_line(total)}")
+    if total["not checked"]:
+        _estimate(metas, explained)
     unexplained = [name for name in survivors if name not in explained]
     print(f"Not killed: {len(survivors)}, of which {len(unexplained)} unexplained:")
     for name in unexplained:
         print(f"  {name}")
     return 0
+
+
+def _estimate(metas: list[Path], explained: dict[str, tuple[str, str]]) -> None:
+    """Print the sample's score and the whole app's estimated from it (see above)."""
+    path = ROOT / "mutants" / "sample.txt"
+    if not path.exists():
+        return
+    sample = set(path.read_text().split())
+    exact_killed = exact_counted = 0.0
+    guessed_killed = guessed_counted = variance = 0.0
+    sample_killed = sample_counted = 0
+    for meta in metas:
+        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        killed = counted = 0
+        unchecked = 0
+        for name, code in codes.items():
+            status = status_by_exit_code[code]
+            if status in ("not checked", "skipped"):
+                unchecked += 1
+                continue
+            if explained.get(name, ("",))[0] == "equivalent" and status in NOT_KILLED:
+                continue
+            exact_counted += 1
+            exact_killed += status in KILLED
+            if name in sample:
+                counted += 1
+                killed += status in KILLED
+        sample_killed += killed
+        sample_counted += counted
+        if unchecked and counted:
+            rate = killed / counted
+            guessed_killed += unchecked * rate
+            guessed_counted += unchecked
+            variance += unchecked**2 * rate * (1 - rate) / counted
+        elif unchecked:
+            # A module none of whose sampled mutants has a result: assume the worst.
+            # (Elsewhere too the unchecked all count as non-equivalent: the estimate
+            # errs low.)
+            guessed_counted += unchecked
+    if not sample_counted:
+        print(f"Sample ({len(sample)} mutants, mutants/sample.txt): none checked yet")
+        return
+    score = 100.0 * sample_killed / sample_counted
+    print(
+        f"Sample ({len(sample)} mutants drawn from the unchecked): {sample_killed}/"
+        f"{sample_counted} non-equivalent killed ({score:.1f} %)"
+    )
+    whole = exact_counted + guessed_counted
+    point = 100.0 * (exact_killed + guessed_killed) / whole
+    margin = 100.0 * 1.96 * math.sqrt(variance) / whole
+    print(
+        f"Whole app, estimated: {point:.1f} % killed of the non-equivalent "
+        f"(95 % interval +/- {margin:.1f}), the unchecked counted at their module's sample rate"
+    )
 
 
 def _line(counts: Counter[str]) -> str:
