@@ -112,6 +112,7 @@ def _estimate(metas: list[Path], explained: dict[str, tuple[str, str]]) -> None:
                 killed += status in KILLED
         sample_killed += killed
         sample_counted += counted
+        # Every unchecked mutant counts as non-equivalent, so the estimate errs low.
         if unchecked and counted:
             rate = killed / counted
             guessed_killed += unchecked * rate
@@ -119,8 +120,6 @@ def _estimate(metas: list[Path], explained: dict[str, tuple[str, str]]) -> None:
             variance += unchecked**2 * rate * (1 - rate) / counted
         elif unchecked:
             # A module none of whose sampled mutants has a result: assume the worst.
-            # (Elsewhere too the unchecked all count as non-equivalent: the estimate
-            # errs low.)
             guessed_counted += unchecked
     if not sample_counted:
         print(f"Sample ({len(sample)} mutants, mutants/sample.txt): none checked yet")
