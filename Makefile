@@ -78,22 +78,24 @@ schemathesis: $(STAMP)
 mutation: $(STAMP)
 	rm -rf mutants
 	timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) >/dev/null; \
-		$(BIN)/python .ci/mutation_score.py
+		$(BIN)/python .ci/mutation_records.py save; $(BIN)/python .ci/mutation_score.py
 	$(BIN)/python .ci/hand_mutants.py
 
 ## Goes on with a mutation run that was cut short, or was run before the code changed:
 ## keeps every result of a function whose code is unchanged (mutmut's own records under
-## mutants/) and checks the rest. First, with MUTATION_SAMPLE=N, a random sample of N of
-## the unchecked mutants drawn from every module (.ci/mutation_sample.py), so the score
-## printed covers the whole app (an estimate for the unchecked rest) even if the run
-## is stopped again.
+## mutants/, and those committed in .ci/mutation_records.json by earlier runs elsewhere)
+## and checks the rest; the records are saved back at the end, to be committed. First,
+## with MUTATION_SAMPLE=N, a random sample of N of the unchecked mutants drawn from every
+## module (.ci/mutation_sample.py), so the score printed covers the whole app (an
+## estimate for the unchecked rest) even if the run is stopped again.
 mutation-resume: $(STAMP)
+	mkdir -p mutants && $(BIN)/python .ci/mutation_records.py restore
 	if [ -n "$(MUTATION_SAMPLE)" ]; then \
 		mkdir -p mutants && $(BIN)/python .ci/mutation_sample.py $(MUTATION_SAMPLE) > mutants/sample.txt && \
 		timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) \
 			$$(cat mutants/sample.txt) >/dev/null; fi; \
 	timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) >/dev/null; \
-		$(BIN)/python .ci/mutation_score.py
+		$(BIN)/python .ci/mutation_records.py save; $(BIN)/python .ci/mutation_score.py
 
 ## The example shop on http://127.0.0.1:$(PORT) (SQLite, built-in sandbox);
 ## `make demo PORT=8123` serves it on another port, and its URLs follow.

@@ -351,8 +351,10 @@ def test_each_invoice_count_stops_one_past_the_cap(db):
     assert (found.overpaid, found.partly_paid, found.paid_late) == (1001, 1001, 1001)
 
 
-def test_the_invoice_counts_read_the_newest_3001_flagged_invoices(db):
-    # Three counts from one read: it stops after three times the cap and one rows.
+def test_a_full_read_of_flagged_invoices_hides_none_of_them(db, django_assert_num_queries):
+    # Three counts from one read of at most three times the cap and one rows; here that
+    # read is full, and the oldest overpaid invoice is not in it: each kind is counted
+    # on its own (one query more per kind), so overpaid shows "1000+", not "1000".
     invoices(
         [
             (2001, PARTLY, MOMENT - timedelta(days=1)),
@@ -360,8 +362,22 @@ def test_the_invoice_counts_read_the_newest_3001_flagged_invoices(db):
             (1, OVERPAID, MOMENT - timedelta(days=3)),
         ]
     )
-    found = health.attention(MOMENT)
-    assert (found.overpaid, found.partly_paid, found.paid_late) == (1000, 1001, 0)
+    with django_assert_num_queries(1 + 3 + 1):
+        found = health.attention(MOMENT)
+    assert (found.overpaid, found.partly_paid, found.paid_late) == (1001, 1001, 0)
+
+
+def test_a_read_that_ends_short_counts_every_kind_at_once(db, django_assert_num_queries):
+    invoices(
+        [
+            (2000, PARTLY, MOMENT - timedelta(days=1)),
+            (999, OVERPAID, MOMENT - timedelta(days=2)),
+            (1, LATE, MOMENT - timedelta(days=3)),
+        ]
+    )
+    with django_assert_num_queries(2):
+        found = health.attention(MOMENT)
+    assert (found.overpaid, found.partly_paid, found.paid_late) == (999, 1001, 1)
 
 
 def test_each_order_count_stops_one_past_the_cap(db):
@@ -378,7 +394,7 @@ def test_each_order_count_stops_one_past_the_cap(db):
     assert (found.lookup_owed, found.reconciliation_issue) == (1001, 1001)
 
 
-def test_the_order_counts_read_the_2001_flagged_orders_updated_last(db):
+def test_a_full_read_of_flagged_orders_hides_none_of_them(db):
     orders(
         [
             # Orders that need nothing, updated after every flagged one, are not read.
@@ -389,7 +405,7 @@ def test_the_order_counts_read_the_2001_flagged_orders_updated_last(db):
         ]
     )
     found = health.attention(MOMENT)
-    assert (found.lookup_owed, found.reconciliation_issue) == (1001, 1000)
+    assert (found.lookup_owed, found.reconciliation_issue) == (1001, 1001)
 
 
 # -- the signature rows' numbers -----------------------------------------------------------------
